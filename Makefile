@@ -1,0 +1,41 @@
+# Shoestring — see README.md. Every target works on a fresh Debian machine.
+GO       ?= go
+BIN      := out/shoestring
+# Debian packages the tests talk to (real peers, no mocks).
+TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2
+
+.PHONY: run build test deps vet fuzz bench clean
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/shoestring
+
+## run: a node in dev mode on loopback with the example zone (no config needed).
+run: build
+	$(BIN) dev
+
+## deps: install the Debian packages the tests need (only when root and missing).
+deps:
+	@./test/deps.sh $(TEST_PKGS)
+
+## test: install what the tests need, then run every test.
+test: deps vet
+	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+vet:
+	@test -z "$$(gofmt -l cmd firmware test board image ota)" || { gofmt -l cmd firmware test board image ota; echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+## fuzz: each fuzz target briefly (longer runs: FUZZTIME=5m make fuzz).
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for t in $$($(GO) test -list '^Fuzz' ./firmware/... | grep '^Fuzz' ); do \
+	  pkg=$$(grep -rl "func $$t(" firmware --include='*_test.go' | head -1 | xargs dirname); \
+	  echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$pkg; done
+
+## bench: dnsperf against Shoestring, NSD and Knot on pinned cores; prints ratios.
+bench: deps build
+	$(GO) run ./test/bench/cmd/bench
+
+clean:
+	rm -rf out var

@@ -1,0 +1,248 @@
+// Package config is the node config document: one declarative YAML file
+// that describes a node. Decoding is strict — unknown keys and bad values
+// are errors that name their line — and a document is checked whole before
+// any of it is applied. README.md beside this file is the reference with
+// every option and its default; keep the two in step.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole node config document.
+type Config struct {
+	Node       Node       `yaml:"node"`
+	DataDir    string     `yaml:"data_dir"`
+	DNS        DNS        `yaml:"dns"`
+	Management Management `yaml:"management"`
+	Zones      []Zone     `yaml:"zones"`
+}
+
+// Node says who this node is.
+type Node struct {
+	// Name identifies the node (CHAOS id.server, default NSID); default:
+	// the host name.
+	Name string `yaml:"name"`
+	// Location is free text shown on the status page ("AMS-IX rack 4").
+	Location string `yaml:"location"`
+}
+
+// DNS configures the authoritative server.
+type DNS struct {
+	Listen         []HostPort `yaml:"listen"`
+	NSID           string     `yaml:"nsid"`
+	Version        string     `yaml:"version"`
+	MaxUDPSize     int        `yaml:"max_udp_size"`
+	UDPWorkers     int        `yaml:"udp_workers"`
+	TCPIdleTimeout Duration   `yaml:"tcp_idle_timeout"`
+	TCPMaxConns    int        `yaml:"tcp_max_conns"`
+}
+
+// Management configures the management HTTP API and status page.
+type Management struct {
+	Listen HostPort `yaml:"listen"`
+}
+
+// Zone is a zone served from a master file on the node.
+type Zone struct {
+	Origin string `yaml:"origin"`
+	File   string `yaml:"file"`
+}
+
+// Defaults.
+const (
+	DefaultDataDir        = "/perm/shoestring"
+	DefaultDNSListen      = "0.0.0.0:53"
+	DefaultManagement     = "127.0.0.1:8053"
+	DefaultMaxUDPSize     = 1232
+	DefaultTCPIdleTimeout = 10 * time.Second
+	DefaultTCPMaxConns    = 256
+)
+
+// HostPort is an address with a port ("192.0.2.1:53", "[2001:db8::1]:53").
+type HostPort string
+
+// UnmarshalYAML checks the address when it is read, so the error has the
+// line it came from.
+func (h *HostPort) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return lineErr(n, "%q is not host:port: %v", s, err)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return lineErr(n, "%q: host must be an IP address", s)
+		}
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return lineErr(n, "%q: bad port", s)
+	}
+	*h = HostPort(s)
+	return nil
+}
+
+// Duration is a time.Duration written as "10s", "1m30s".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return lineErr(n, "%q is not a duration like 10s or 1m", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func lineErr(n *yaml.Node, format string, args ...any) error {
+	return fmt.Errorf("line %d: %s", n.Line, fmt.Sprintf(format, args...))
+}
+
+// Load reads and checks a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a config document strictly and fills in defaults.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, errEOF) || err.Error() == "EOF" {
+			return nil, errors.New("empty config document")
+		}
+		return nil, cleanYAMLError(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, errors.New("more than one YAML document; a config is one document")
+	}
+	if err := c.check(b); err != nil {
+		return nil, err
+	}
+	c.SetDefaults()
+	return &c, nil
+}
+
+var errEOF = errors.New("EOF")
+
+// cleanYAMLError turns yaml.v3's "yaml: unmarshal errors:\n  line 3: ..."
+// into one line per problem.
+func cleanYAMLError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// check validates values that need the whole document.
+func (c *Config) check(raw []byte) error {
+	var errs []string
+	line := lineFinder(raw)
+	if c.DNS.MaxUDPSize != 0 && (c.DNS.MaxUDPSize < 512 || c.DNS.MaxUDPSize > 65535) {
+		errs = append(errs, fmt.Sprintf("line %d: dns.max_udp_size %d: must be 512..65535", line("max_udp_size"), c.DNS.MaxUDPSize))
+	}
+	if c.DNS.UDPWorkers < 0 || c.DNS.TCPMaxConns < 0 {
+		errs = append(errs, "dns.udp_workers and dns.tcp_max_conns must not be negative")
+	}
+	seen := map[string]bool{}
+	for i, z := range c.Zones {
+		if z.Origin == "" {
+			errs = append(errs, fmt.Sprintf("zones[%d]: origin is required", i))
+			continue
+		}
+		o := strings.ToLower(strings.TrimSuffix(z.Origin, ".")) + "."
+		if seen[o] {
+			errs = append(errs, fmt.Sprintf("line %d: zone %s listed twice", line(z.Origin), o))
+		}
+		seen[o] = true
+		if z.File == "" {
+			errs = append(errs, fmt.Sprintf("line %d: zone %s: file is required", line(z.Origin), o))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// lineFinder returns the first line mentioning s, for errors about values
+// that were decoded without their node.
+func lineFinder(raw []byte) func(string) int {
+	lines := strings.Split(string(raw), "\n")
+	return func(s string) int {
+		for i, l := range lines {
+			if strings.Contains(l, s) {
+				return i + 1
+			}
+		}
+		return 0
+	}
+}
+
+// SetDefaults fills in every option left out.
+func (c *Config) SetDefaults() {
+	if c.Node.Name == "" {
+		c.Node.Name, _ = os.Hostname()
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if len(c.DNS.Listen) == 0 {
+		c.DNS.Listen = []HostPort{DefaultDNSListen}
+	}
+	if c.DNS.NSID == "" {
+		c.DNS.NSID = c.Node.Name
+	}
+	if c.DNS.MaxUDPSize == 0 {
+		c.DNS.MaxUDPSize = DefaultMaxUDPSize
+	}
+	if c.DNS.TCPIdleTimeout == 0 {
+		c.DNS.TCPIdleTimeout = Duration(DefaultTCPIdleTimeout)
+	}
+	if c.DNS.TCPMaxConns == 0 {
+		c.DNS.TCPMaxConns = DefaultTCPMaxConns
+	}
+	if c.Management.Listen == "" {
+		c.Management.Listen = DefaultManagement
+	}
+}
+
+// Marshal writes the config back as YAML (kept in the store as the last
+// config that worked).
+func (c *Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
+
+// MarshalYAML writes a Duration the way it is read.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }

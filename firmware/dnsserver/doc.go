@@ -1,0 +1,19 @@
+// Package dnsserver is the authoritative DNS server: it answers queries from
+// immutable per-zone snapshots that are built when a zone changes and
+// swapped in atomically, so adding, replacing or deleting zones never stops
+// or corrupts answers.
+//
+// The work is split so the query path does as little as possible:
+//
+//   - snapshot.go turns a validated zone into an indexed, read-only tree
+//     (delegation cuts, DNAME owners, wildcards, NSEC/NSEC3 chains resolved
+//     once, at build time).
+//   - resolve.go is the RFC 1034 §4.3.2 algorithm with RFC 4592 wildcards,
+//     RFC 6672 DNAME, RFC 2308 negative answers and RFC 4035/5155 proofs.
+//   - precompute.go runs that same algorithm at build time for the common
+//     questions and keeps the packed answers, so most queries are a map
+//     lookup and a copy.
+//   - wire.go parses queries and writes responses without dns.Msg.
+//   - udp.go (SO_REUSEPORT socket per core, recvmmsg/sendmmsg, no goroutine
+//     per query) and tcp.go (RFC 7766) move bytes.
+package dnsserver

@@ -1,0 +1,435 @@
+package dnsserver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Config is what the server needs from the node config.
+type Config struct {
+	// Listen are host:port addresses; each gets UDP and TCP sockets.
+	Listen []string
+	// Identity answers CHAOS id.server and hostname.bind; default: host name.
+	Identity string
+	// NSID is returned to EDNS NSID requests (RFC 5001); default: Identity.
+	NSID string
+	// Version answers CHAOS version.bind; empty hides it (REFUSED).
+	Version string
+	// MaxUDPSize is the EDNS payload size we advertise and send up to.
+	MaxUDPSize int
+	// UDPWorkers is the number of SO_REUSEPORT sockets (and goroutines) per
+	// UDP address; default GOMAXPROCS.
+	UDPWorkers int
+	// TCPIdleTimeout closes idle TCP connections (RFC 7766 §6.2.3).
+	TCPIdleTimeout time.Duration
+	// TCPMaxConns bounds concurrent TCP connections across all listeners.
+	TCPMaxConns int
+	Logger      *slog.Logger
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxUDPSize     = 1232
+	DefaultTCPIdleTimeout = 10 * time.Second
+	DefaultTCPMaxConns    = 256
+)
+
+func (c *Config) setDefaults() {
+	if c.Identity == "" {
+		c.Identity, _ = os.Hostname()
+	}
+	if c.NSID == "" {
+		c.NSID = c.Identity
+	}
+	if c.MaxUDPSize == 0 {
+		c.MaxUDPSize = DefaultMaxUDPSize
+	}
+	if c.MaxUDPSize < 512 {
+		c.MaxUDPSize = 512
+	}
+	if c.UDPWorkers <= 0 {
+		c.UDPWorkers = runtime.GOMAXPROCS(0)
+	}
+	if c.TCPIdleTimeout == 0 {
+		c.TCPIdleTimeout = DefaultTCPIdleTimeout
+	}
+	if c.TCPMaxConns <= 0 {
+		c.TCPMaxConns = DefaultTCPMaxConns
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server answers queries for the zones it holds.
+type Server struct {
+	cfg   Config
+	table atomic.Pointer[table]
+	mu    sync.Mutex // serialises writers of table; readers never take it
+
+	tcpSlots chan struct{}
+	done     chan struct{}
+	doneOnce sync.Once
+	closers  []func() error
+	addrs    []string
+	wg       sync.WaitGroup
+	stats    Stats
+}
+
+// Stats are counters kept cheap enough for the query path.
+type Stats struct {
+	Queries  atomic.Uint64
+	Fast     atomic.Uint64
+	Dropped  atomic.Uint64
+	TCPConns atomic.Int64
+}
+
+// table is the immutable set of zones a query sees.
+type table struct {
+	zones map[string]*Zone // by wire origin
+}
+
+// New returns a server with no zones; Start opens its sockets.
+func New(cfg Config) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, tcpSlots: make(chan struct{}, cfg.TCPMaxConns), done: make(chan struct{})}
+	s.table.Store(&table{zones: map[string]*Zone{}})
+	return s
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Replace swaps in a whole new set of zones at once (used at start).
+func (s *Server) Replace(zones []*Zone) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := &table{zones: make(map[string]*Zone, len(zones))}
+	for _, z := range zones {
+		t.zones[z.apex] = z
+	}
+	s.table.Store(t)
+}
+
+// Put adds or replaces one zone. Queries in flight finish on the old
+// snapshot; the next query sees the new one.
+func (s *Server) Put(z *Zone) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.table.Load()
+	t := &table{zones: make(map[string]*Zone, len(old.zones)+1)}
+	for k, v := range old.zones {
+		t.zones[k] = v
+	}
+	t.zones[z.apex] = z
+	s.table.Store(t)
+}
+
+// Delete removes a zone; it reports whether the zone was there.
+func (s *Server) Delete(origin string) bool {
+	w, err := wireName(origin)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.table.Load()
+	if _, ok := old.zones[w]; !ok {
+		return false
+	}
+	t := &table{zones: make(map[string]*Zone, len(old.zones))}
+	for k, v := range old.zones {
+		if k != w {
+			t.zones[k] = v
+		}
+	}
+	s.table.Store(t)
+	return true
+}
+
+// Zone returns the snapshot currently served for origin, or nil.
+func (s *Server) Zone(origin string) *Zone {
+	w, err := wireName(origin)
+	if err != nil {
+		return nil
+	}
+	return s.table.Load().zones[w]
+}
+
+// Zones returns the number of zones served.
+func (s *Server) Zones() int { return len(s.table.Load().zones) }
+
+// find returns the closest enclosing zone for a wire name. A DS question
+// at a zone's apex belongs to the parent zone when we serve it too
+// (RFC 4035 §3.1.4.1).
+func (t *table) find(key string, qtype uint16) *Zone {
+	for i := 0; i < len(key); i += int(key[i]) + 1 {
+		if z := t.zones[key[i:]]; z != nil {
+			if i == 0 && qtype == dns.TypeDS && len(key) > 1 {
+				if p := t.find(key[int(key[0])+1:], 0); p != nil {
+					return p
+				}
+			}
+			return z
+		}
+		if key[i] == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+// Start opens the listeners and serves until ctx ends or Close is called.
+func (s *Server) Start(ctx context.Context) error {
+	for _, addr := range s.cfg.Listen {
+		bound, err := s.listenUDP(addr)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("dns: udp %s: %w", addr, err)
+		}
+		if err := s.listenTCP(bound); err != nil {
+			s.Close()
+			return fmt.Errorf("dns: tcp %s: %w", addr, err)
+		}
+	}
+	go func() {
+		<-ctx.Done()
+		s.Close()
+	}()
+	return nil
+}
+
+// Close stops all listeners and waits for the workers.
+func (s *Server) Close() error {
+	s.doneOnce.Do(func() { close(s.done) })
+	s.mu.Lock()
+	closers := s.closers
+	s.closers = nil
+	s.mu.Unlock()
+	var errs []error
+	for _, c := range closers {
+		if err := c(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Server) closing() <-chan struct{} { return s.done }
+
+// Addrs returns the addresses actually bound (ports chosen for ":0").
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.addrs...)
+}
+
+func (s *Server) addCloser(c func() error) {
+	s.mu.Lock()
+	s.closers = append(s.closers, c)
+	s.mu.Unlock()
+}
+
+// handle answers one query held in q, writing into out (capacity maxMsg).
+// It returns nil when nothing is to be sent.
+func (s *Server) handle(q *query, out []byte, tcp bool) []byte {
+	s.stats.Queries.Add(1)
+	limit := maxMsg
+	if !tcp {
+		limit = 512
+		if q.edns {
+			limit = int(q.udpSize)
+			if limit < 512 {
+				limit = 512
+			}
+			if limit > s.cfg.MaxUDPSize {
+				limit = s.cfg.MaxUDPSize
+			}
+		}
+	}
+	if resp := s.fast(q, out, limit); resp != nil {
+		s.stats.Fast.Add(1)
+		return resp
+	}
+	return s.slow(q, out, limit)
+}
+
+// fast answers from precomputed data, or returns nil for the slow path.
+func (s *Server) fast(q *query, out []byte, limit int) []byte {
+	if q.formerr || q.opcode != dns.OpcodeQuery || q.qclass != dns.ClassINET || q.version != 0 || q.qend == 12 {
+		return nil
+	}
+	switch q.qtype {
+	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeRRSIG, dns.TypeDS, dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB, dns.TypeTSIG, dns.TypeTKEY:
+		return nil
+	}
+	key := q.key[:q.keyLen]
+	t := s.table.Load()
+	z := t.find(string(key), q.qtype)
+	if z == nil || (q.do && z.signed) {
+		return nil
+	}
+	if n := z.nodes[string(key)]; n != nil {
+		if fa := n.fastFor(q.qtype); fa != nil {
+			return s.emit(q, out, limit, fa, 0)
+		}
+		if n.plainNegative() {
+			return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
+		}
+		return nil
+	}
+	// Walk up to the closest encloser.
+	i := int(key[0]) + 1
+	for ; i < len(key); i += int(key[i]) + 1 {
+		if ce := z.nodes[string(key[i:])]; ce != nil {
+			if !ce.plainNegative() || ce.set(dns.TypeDNAME) != nil {
+				return nil
+			}
+			if !ce.hasWildcardChild {
+				return s.emitNegative(q, out, limit, z, dns.RcodeNameError)
+			}
+			w := z.nodes[wildcardOf(ce.key)]
+			if fa := w.fastFor(q.qtype); fa != nil {
+				return s.emit(q, out, limit, fa, len(key)-len(w.key))
+			}
+			if w.plainNegative() {
+				return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// emit writes a precomputed answer, moving it behind a question name delta
+// bytes longer than the one it was packed for (wildcard expansion).
+func (s *Server) emit(q *query, out []byte, limit int, fa *fastAnswer, delta int) []byte {
+	w := fa.wire
+	qlen := q.qend - 12
+	oq := 12 + qlen - delta // end of the question in the packed answer
+	if len(w)+delta+optLen(q, s.cfg.NSID) > limit {
+		return nil
+	}
+	out = append(out[:0], w[:12]...)
+	out = append(out, q.msg[12:q.qend]...)
+	out = append(out, w[oq:]...)
+	if delta != 0 {
+		for _, p := range fa.relocs {
+			at := int(p) + delta
+			ptr := int(binary.BigEndian.Uint16(out[at:]) & 0x3FFF)
+			if ptr > 12 {
+				binary.BigEndian.PutUint16(out[at:], uint16(0xC000|(ptr+delta)))
+			}
+		}
+	}
+	f := binary.BigEndian.Uint16(w[2:])
+	q.header(out, f&flagAA != 0, false, int(f&0xF))
+	if q.edns {
+		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID))
+		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
+	}
+	return out
+}
+
+// emitNegative writes NODATA or NXDOMAIN: the SOA with the negative TTL,
+// its owner and in-zone names pointing at the apex inside the question.
+func (s *Server) emitNegative(q *query, out []byte, limit int, z *Zone, rcode int) []byte {
+	t := &z.tmpl
+	if q.qend+2+len(t.soa)+optLen(q, s.cfg.NSID) > limit {
+		return nil
+	}
+	apexOff := uint16(12 + q.keyLen - len(z.apex))
+	out = append(out[:0], 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0)
+	q.header(out, true, false, rcode)
+	out = append(out, q.msg[12:q.qend]...)
+	out = append(out, byte(0xC0|apexOff>>8), byte(apexOff))
+	base := len(out)
+	out = append(out, t.soa...)
+	for _, p := range t.ptrs {
+		binary.BigEndian.PutUint16(out[base+int(p):], 0xC000|apexOff)
+	}
+	if q.edns {
+		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID))
+		out[11] = 1
+	}
+	return out
+}
+
+// slow answers everything else by resolving the question now.
+func (s *Server) slow(q *query, out []byte, limit int) []byte {
+	size := uint16(s.cfg.MaxUDPSize)
+	nsid := s.cfg.NSID
+	if q.formerr {
+		q.edns = false // the OPT, if any, could not be trusted
+		return packError(out, q, dns.RcodeFormatError, nsid, size)
+	}
+	if q.edns && q.version != 0 {
+		// RFC 6891 §6.1.3: BADVERS, no answer, our own version (0).
+		return packResponse(out, q, &response{rcode: dns.RcodeBadVers}, limit, nsid, size)
+	}
+	if q.opcode != dns.OpcodeQuery {
+		return packError(out, q, dns.RcodeNotImplemented, nsid, size)
+	}
+	if q.qend == 12 {
+		return packError(out, q, dns.RcodeFormatError, nsid, size)
+	}
+	switch q.qclass {
+	case dns.ClassINET:
+	case dns.ClassCHAOS:
+		return packResponse(out, q, s.chaos(q), limit, nsid, size)
+	default:
+		return packError(out, q, dns.RcodeRefused, nsid, size)
+	}
+	switch q.qtype {
+	case dns.TypeAXFR, dns.TypeIXFR:
+		// Zone transfers are served by the transfer service over TCP when
+		// configured; here they are refused.
+		return packError(out, q, dns.RcodeRefused, nsid, size)
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
+		return packError(out, q, dns.RcodeFormatError, nsid, size)
+	}
+	key := q.keyString()
+	z := s.table.Load().find(key, q.qtype)
+	if z == nil {
+		return packError(out, q, dns.RcodeRefused, nsid, size)
+	}
+	name := strings.ToLower(presentation(key))
+	r := z.resolve(key, name, q.qtype, q.do && z.signed)
+	return packResponse(out, q, r, limit, nsid, size)
+}
+
+// chaos answers the CHAOS-class identity questions operators use to see
+// which node of an anycast set they reached.
+func (s *Server) chaos(q *query) *response {
+	if q.qtype != dns.TypeTXT && q.qtype != dns.TypeANY {
+		return &response{rcode: dns.RcodeRefused}
+	}
+	var txt string
+	switch strings.ToLower(presentation(q.keyString())) {
+	case "id.server.", "hostname.bind.":
+		txt = s.cfg.Identity
+	case "version.bind.", "version.server.":
+		txt = s.cfg.Version
+	}
+	if txt == "" {
+		return &response{rcode: dns.RcodeRefused}
+	}
+	name := presentation(q.keyString())
+	return &response{aa: true, answer: []dns.RR{&dns.TXT{
+		Hdr: dns.RR_Header{Name: strings.ToLower(name), Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS},
+		Txt: []string{txt},
+	}}}
+}

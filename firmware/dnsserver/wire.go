@@ -1,0 +1,301 @@
+package dnsserver
+
+import (
+	"encoding/binary"
+
+	"github.com/miekg/dns"
+)
+
+// query is a parsed question, pointing into the received bytes. Parsing
+// allocates nothing: the lower-cased name is copied into key.
+type query struct {
+	msg     []byte
+	id      uint16
+	opcode  int
+	rd, cd  bool
+	qend    int // offset just after the question section
+	keyLen  int
+	key     [256]byte // lower-case wire qname
+	qtype   uint16
+	qclass  uint16
+	edns    bool
+	version uint8
+	udpSize uint16
+	do      bool
+	nsid    bool
+	formerr bool // answer FORMERR (malformed but has an ID to answer to)
+}
+
+func (q *query) keyString() string { return string(q.key[:q.keyLen]) }
+
+// Header flag bits.
+const (
+	flagQR = 1 << 15
+	flagAA = 1 << 10
+	flagTC = 1 << 9
+	flagRD = 1 << 8
+	flagCD = 1 << 4
+)
+
+// parseQuery parses msg into q. It returns false when the message must be
+// dropped without a reply: too short to carry an ID, or itself a response
+// (answering responses invites reflection loops).
+func parseQuery(msg []byte, q *query) bool {
+	*q = query{msg: msg}
+	if len(msg) < 12 {
+		return false
+	}
+	flags := binary.BigEndian.Uint16(msg[2:])
+	if flags&flagQR != 0 {
+		return false
+	}
+	q.id = binary.BigEndian.Uint16(msg)
+	q.opcode = int(flags>>11) & 0xF
+	q.rd = flags&flagRD != 0
+	q.cd = flags&flagCD != 0
+	qd := binary.BigEndian.Uint16(msg[4:])
+	an := binary.BigEndian.Uint16(msg[6:])
+	ns := binary.BigEndian.Uint16(msg[8:])
+	ar := binary.BigEndian.Uint16(msg[10:])
+	if q.opcode != dns.OpcodeQuery {
+		// Other opcodes are answered by the slow path; their question is
+		// still parsed when present so the reply can echo it.
+		if qd == 0 {
+			q.qend = 12
+			return true
+		}
+	}
+	if qd != 1 || an != 0 {
+		q.formerr = true
+		q.qend = 12
+		return true
+	}
+	off, ok := q.parseName(12)
+	if !ok || off+4 > len(msg) {
+		q.formerr = true
+		q.qend = 12
+		return true
+	}
+	q.qtype = binary.BigEndian.Uint16(msg[off:])
+	q.qclass = binary.BigEndian.Uint16(msg[off+2:])
+	q.qend = off + 4
+	off = q.qend
+	// Skip the authority section (empty in queries, but harmless), then
+	// look for the OPT record among the additional records.
+	for i := 0; i < int(ns)+int(ar); i++ {
+		rrStart := off
+		var isOPT bool
+		if off < len(msg) && msg[off] == 0 {
+			isOPT = true
+			off++
+		} else {
+			var ok bool
+			if off, ok = skipName(msg, off); !ok {
+				q.formerr = true
+				return true
+			}
+		}
+		if off+10 > len(msg) {
+			q.formerr = true
+			return true
+		}
+		t := binary.BigEndian.Uint16(msg[off:])
+		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+		if off+10+rdlen > len(msg) {
+			q.formerr = true
+			return true
+		}
+		if t == dns.TypeOPT && i >= int(ns) {
+			if q.edns || !isOPT {
+				// RFC 6891 §6.1.1: more than one OPT, or one not at the
+				// root, is a format error.
+				q.formerr = true
+				return true
+			}
+			q.edns = true
+			q.udpSize = binary.BigEndian.Uint16(msg[off+2:])
+			q.version = msg[off+5]
+			q.do = msg[off+6]&0x80 != 0
+			q.parseOptions(msg[off+10 : off+10+rdlen])
+		}
+		_ = rrStart
+		off += 10 + rdlen
+	}
+	return true
+}
+
+// parseName copies the question name, lower-cased, into q.key. Compression
+// pointers are not followed: the question is the first name in a message
+// and has nothing to point back to.
+func (q *query) parseName(off int) (int, bool) {
+	msg := q.msg
+	n := 0
+	for {
+		if off >= len(msg) {
+			return 0, false
+		}
+		l := int(msg[off])
+		if l == 0 {
+			if n >= 255 {
+				return 0, false
+			}
+			q.key[n] = 0
+			q.keyLen = n + 1
+			return off + 1, true
+		}
+		if l&0xC0 != 0 || off+1+l > len(msg) || n+1+l >= 255 {
+			return 0, false
+		}
+		q.key[n] = byte(l)
+		for i := 0; i < l; i++ {
+			c := msg[off+1+i]
+			if c >= 'A' && c <= 'Z' {
+				c += 32
+			}
+			q.key[n+1+i] = c
+		}
+		n += 1 + l
+		off += 1 + l
+	}
+}
+
+// skipName steps over a possibly compressed name.
+func skipName(msg []byte, off int) (int, bool) {
+	for {
+		if off >= len(msg) {
+			return 0, false
+		}
+		l := int(msg[off])
+		switch {
+		case l == 0:
+			return off + 1, true
+		case l&0xC0 == 0xC0:
+			if off+2 > len(msg) {
+				return 0, false
+			}
+			return off + 2, true
+		case l&0xC0 != 0:
+			return 0, false
+		}
+		off += 1 + l
+	}
+}
+
+func (q *query) parseOptions(b []byte) {
+	for len(b) >= 4 {
+		code := binary.BigEndian.Uint16(b)
+		l := int(binary.BigEndian.Uint16(b[2:]))
+		if 4+l > len(b) {
+			q.formerr = true
+			return
+		}
+		if code == dns.EDNS0NSID {
+			q.nsid = true
+		}
+		b = b[4+l:]
+	}
+	if len(b) != 0 {
+		q.formerr = true
+	}
+}
+
+// header writes a response header for q into out[0:12].
+func (q *query) header(out []byte, aa, tc bool, rcode int) {
+	binary.BigEndian.PutUint16(out, q.id)
+	f := uint16(flagQR) | uint16(q.opcode&0xF)<<11 | uint16(rcode&0xF)
+	if aa {
+		f |= flagAA
+	}
+	if tc {
+		f |= flagTC
+	}
+	if q.rd {
+		f |= flagRD
+	}
+	if q.cd {
+		f |= flagCD
+	}
+	binary.BigEndian.PutUint16(out[2:], f)
+}
+
+// appendOPT appends our OPT record: our payload size, the extended RCODE
+// bits, version 0, the DO bit echoed, and NSID when asked for and set.
+func appendOPT(out []byte, size uint16, rcode int, do bool, nsid string) []byte {
+	var ttl uint32 = uint32(rcode>>4) << 24
+	if do {
+		ttl |= 1 << 15
+	}
+	out = append(out, 0, 0, byte(dns.TypeOPT), byte(size>>8), byte(size))
+	out = binary.BigEndian.AppendUint32(out, ttl)
+	if nsid == "" {
+		return append(out, 0, 0)
+	}
+	out = binary.BigEndian.AppendUint16(out, uint16(4+len(nsid)))
+	out = binary.BigEndian.AppendUint16(out, dns.EDNS0NSID)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(nsid)))
+	return append(out, nsid...)
+}
+
+func optLen(q *query, nsid string) int {
+	if !q.edns {
+		return 0
+	}
+	if q.nsid && nsid != "" {
+		return 11 + 4 + len(nsid)
+	}
+	return 11
+}
+
+// compressibleRdata reports how names sit in the RDATA of types whose
+// names RFC 1035 allows to be compressed (and miekg/dns compresses): the
+// offset of the first name and the number of names.
+func compressibleRdata(t uint16) (skip, names int) {
+	switch t {
+	case dns.TypeNS, dns.TypeMD, dns.TypeMF, dns.TypeCNAME, dns.TypeMB, dns.TypeMG, dns.TypeMR, dns.TypePTR:
+		return 0, 1
+	case dns.TypeMX:
+		return 2, 1
+	case dns.TypeSOA, dns.TypeMINFO:
+		return 0, 2
+	}
+	return 0, 0
+}
+
+// pointerOffsets lists where the compression pointers are in the count
+// records starting at off, so a packed answer can be moved to follow a
+// question name of another length.
+func pointerOffsets(msg []byte, off, count int) ([]uint16, bool) {
+	var ptrs []uint16
+	walk := func(off int) (int, bool) {
+		for off < len(msg) {
+			l := int(msg[off])
+			switch {
+			case l == 0:
+				return off + 1, true
+			case l&0xC0 == 0xC0:
+				ptrs = append(ptrs, uint16(off))
+				return off + 2, true
+			}
+			off += 1 + l
+		}
+		return 0, false
+	}
+	for i := 0; i < count; i++ {
+		var ok bool
+		if off, ok = walk(off); !ok || off+10 > len(msg) {
+			return nil, false
+		}
+		t := binary.BigEndian.Uint16(msg[off:])
+		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+		rd := off + 10
+		skip, names := compressibleRdata(t)
+		p := rd + skip
+		for j := 0; j < names; j++ {
+			if p, ok = walk(p); !ok {
+				return nil, false
+			}
+		}
+		off = rd + rdlen
+	}
+	return ptrs, true
+}

@@ -1,0 +1,88 @@
+package zone
+
+import "github.com/miekg/dns"
+
+// Names are compared in canonical wire form (RFC 4034 §6.2: uncompressed,
+// ASCII lower-cased) rather than as text, because the text form is not
+// unique: "\065bc", "ABC" and "abc" are one name, and "a\.b" is a single
+// label. The parser keeps names as written, so text comparison would miss
+// conflicts an operator's resolver would certainly see.
+
+// wireKey returns name's canonical wire form as a string (for map keys).
+// buf is scratch space of at least 256 bytes.
+func wireKey(name string, buf []byte) (string, error) {
+	n, err := dns.PackDomainName(name, buf, 0, nil, false)
+	if err != nil {
+		return "", err
+	}
+	return lowerWire(buf[:n]), nil
+}
+
+// lowerWire returns a wire-form name lower-cased, as a string. Length
+// octets are at most 63, below 'A', so lower-casing every byte in 'A'..'Z'
+// touches only label text.
+func lowerWire(b []byte) string {
+	out := []byte(string(b))
+	for i, c := range out {
+		if 'A' <= c && c <= 'Z' {
+			out[i] = c + 'a' - 'A'
+		}
+	}
+	return string(out)
+}
+
+// labelStarts returns the offset of each label in a wire-form name, from
+// the leftmost label; the root label is not included.
+func labelStarts(key string) []int {
+	var offs []int
+	for off := 0; off < len(key) && key[off] != 0; off += 1 + int(key[off]) {
+		offs = append(offs, off)
+	}
+	return offs
+}
+
+// ancestors returns the wire-form names strictly between key and its
+// ancestor apex (which must be a suffix of key at a label boundary),
+// nearest to the apex first: that is the order in which a delegation or
+// DNAME higher up hides everything below it.
+func ancestors(key, apex string) []string {
+	offs := labelStarts(key)
+	var out []string
+	for i := len(offs) - 1; i > 0; i-- {
+		a := key[offs[i]:]
+		if len(a) <= len(apex) {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// inZone reports whether key is apex or a name below it.
+func inZone(key, apex string) bool {
+	start := len(key) - len(apex)
+	if start < 0 || key[start:] != apex {
+		return false
+	}
+	// The suffix must start on a label boundary: "xexample." is not below
+	// "example." even though the bytes match. The root label counts as a
+	// boundary so that everything is inside the root zone.
+	for off := 0; off < len(key); off += 1 + int(key[off]) {
+		if off == start {
+			return true
+		}
+		if key[off] == 0 {
+			break
+		}
+	}
+	return false
+}
+
+// keyString renders a wire-form key as text for messages.
+func keyString(key string) string {
+	name, _, err := dns.UnpackDomainName([]byte(key), 0)
+	if err != nil {
+		return "?"
+	}
+	return name
+}

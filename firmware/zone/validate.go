@@ -1,0 +1,229 @@
+package zone
+
+import (
+	"reflect"
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// Validate checks the zone as a whole, whatever it came from (master file,
+// transfer, API), so that nothing the store accepts can make the server
+// give answers that contradict the DNS rules. It returns an ErrorList
+// (every problem, in file order) or nil. Identical duplicate records are
+// not errors: they are merged when the zone is parsed or stored.
+func (z *Zone) Validate() error {
+	var c collector
+	if z.Origin == "" {
+		c.add(-1, Position{}, "zone has no origin")
+		return c.list()
+	}
+	if _, ok := dns.IsDomainName(z.Origin); !ok || z.Origin != Canonical(z.Origin) {
+		c.add(-1, Position{}, "origin %q is not a lower-case fully qualified domain name", z.Origin)
+		return c.list()
+	}
+	apex, err := wireKey(z.Origin, make([]byte, 256))
+	if err != nil {
+		c.add(-1, Position{}, "origin %q: %v", z.Origin, err)
+		return c.list()
+	}
+
+	v := validator{z: z, c: &c, apex: apex}
+	v.records()
+	v.zoneWide()
+	v.placement()
+	return c.list()
+}
+
+// validator holds what the first pass learns about owners, for the checks
+// that need the whole zone.
+type validator struct {
+	z    *Zone
+	c    *collector
+	apex string
+
+	keys   []string // owner key per record; "" when the record is skipped
+	owners map[string]*ownerData
+	cuts   map[string]bool // non-apex owners with NS: delegation points
+	dnames map[string]bool // owners with DNAME
+	soas   int
+}
+
+type ownerData struct {
+	cname, dname int
+	types        []uint16 // distinct types present
+}
+
+func (v *validator) pos(i int) Position {
+	if i < len(v.z.Pos) {
+		return v.z.Pos[i]
+	}
+	return Position{}
+}
+
+// records checks each record on its own and learns the owners.
+func (v *validator) records() {
+	z := v.z
+	v.keys = make([]string, len(z.Records))
+	v.owners = make(map[string]*ownerData)
+	v.cuts = make(map[string]bool)
+	v.dnames = make(map[string]bool)
+	seen := make(map[string]struct{}, len(z.Records))
+	goTypes := make(map[uint16]reflect.Type)
+	buf := make([]byte, packBufSize)
+
+	for i, rr := range z.Records {
+		if rr == nil {
+			v.c.add(i, v.pos(i), "empty record")
+			continue
+		}
+		h := rr.Header()
+		name, t := h.Name, h.Rrtype
+		if h.Class != dns.ClassINET {
+			v.c.add(i, v.pos(i), "%s %s: class %s is not supported, only IN", name, typ(t), dns.Class(h.Class))
+			continue
+		}
+		if isMeta(t) {
+			v.c.add(i, v.pos(i), "%s %s: not a type that can be zone data", name, typ(t))
+			continue
+		}
+		// A record built in code (API) can carry a header type that does
+		// not match its Go type; packing would then write data that
+		// unpacks as something else.
+		if _, generic := rr.(*dns.RFC3597); !generic {
+			if newRR, ok := dns.TypeToRR[t]; ok {
+				gt, ok := goTypes[t]
+				if !ok {
+					gt = reflect.TypeOf(newRR())
+					goTypes[t] = gt
+				}
+				if reflect.TypeOf(rr) != gt {
+					v.c.add(i, v.pos(i), "%s: header type %s does not match record data %T", name, typ(t), rr)
+					continue
+				}
+			}
+		}
+		id, err := identify(rr, buf)
+		if err != nil {
+			v.c.add(i, v.pos(i), "%s %s: %v", name, typ(t), err)
+			continue
+		}
+		// Packing writes nothing for fields left empty (a nil address),
+		// which on the wire is an RFC 2136 "delete" record, not data.
+		if _, generic := rr.(*dns.RFC3597); id.rdlen == 0 && !generic && !oneOf(t, dns.TypeNULL, dns.TypeAPL) {
+			v.c.add(i, v.pos(i), "%s %s: record has no data", name, typ(t))
+			continue
+		}
+		if _, dup := seen[id.key]; dup {
+			continue
+		}
+		seen[id.key] = struct{}{}
+		if !inZone(id.owner, v.apex) {
+			v.c.add(i, v.pos(i), "%s %s is outside the zone %s", name, typ(t), v.z.Origin)
+			continue
+		}
+		v.keys[i] = id.owner
+
+		od := v.owners[id.owner]
+		if od == nil {
+			od = &ownerData{}
+			v.owners[id.owner] = od
+		}
+		if !hasType(od.types, t) {
+			od.types = append(od.types, t)
+		}
+		switch t {
+		case dns.TypeSOA:
+			if id.owner != v.apex {
+				v.c.add(i, v.pos(i), "%s SOA is not at the zone apex %s", name, v.z.Origin)
+				break
+			}
+			if v.soas++; v.soas > 1 {
+				v.c.add(i, v.pos(i), "more than one SOA record at the zone apex")
+			}
+		case dns.TypeCNAME:
+			if od.cname++; od.cname > 1 {
+				v.c.add(i, v.pos(i), "more than one CNAME record for %s", name)
+			}
+		case dns.TypeDNAME:
+			v.dnames[id.owner] = true
+			if od.dname++; od.dname > 1 {
+				v.c.add(i, v.pos(i), "more than one DNAME record for %s", name)
+			}
+		case dns.TypeNS:
+			if id.owner != v.apex {
+				v.cuts[id.owner] = true
+			}
+		}
+	}
+}
+
+// zoneWide checks what the zone must have at its apex.
+func (v *validator) zoneWide() {
+	if v.soas == 0 {
+		v.c.add(-1, Position{}, "no SOA record at the zone apex %s", v.z.Origin)
+	}
+	if od := v.owners[v.apex]; od == nil || !hasType(od.types, dns.TypeNS) {
+		v.c.add(-1, Position{}, "no NS records at the zone apex %s", v.z.Origin)
+	}
+}
+
+// placement checks each record against the other data at its owner and
+// above it: CNAME exclusivity, delegations and DNAME.
+func (v *validator) placement() {
+	checkAbove := len(v.cuts) > 0 || len(v.dnames) > 0
+	for i, key := range v.keys {
+		if key == "" {
+			continue
+		}
+		h := v.z.Records[i].Header()
+		name, t := h.Name, h.Rrtype
+		if key == v.apex {
+			switch t {
+			case dns.TypeCNAME:
+				v.c.add(i, v.pos(i), "CNAME at the zone apex %s", name)
+			case dns.TypeDS:
+				v.c.add(i, v.pos(i), "DS at the zone apex %s: it belongs in the parent zone", name)
+			}
+			continue
+		}
+		// RFC 1034 §3.6.2, with the DNSSEC records RFC 4035 §2.5 allows.
+		if v.owners[key].cname > 0 && !oneOf(t, dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3) {
+			v.c.add(i, v.pos(i), "%s %s: a name with a CNAME can have no other data", name, typ(t))
+		}
+		if v.cuts[key] && !oneOf(t, dns.TypeNS, dns.TypeDS, dns.TypeNSEC, dns.TypeRRSIG, dns.TypeA, dns.TypeAAAA) {
+			v.c.add(i, v.pos(i), "%s %s at a delegation point: only NS, DS, NSEC, RRSIG and glue (A, AAAA) belong there", name, typ(t))
+		}
+		if t == dns.TypeDS && !v.cuts[key] {
+			v.c.add(i, v.pos(i), "%s DS without NS: DS belongs only at a delegation point", name)
+		}
+		if !checkAbove {
+			continue
+		}
+		// The highest cut or DNAME above a name is what hides it.
+		for _, a := range ancestors(key, v.apex) {
+			if v.dnames[a] {
+				v.c.add(i, v.pos(i), "%s %s is below the DNAME at %s", name, typ(t), keyString(a))
+				break
+			}
+			if v.cuts[a] {
+				if !oneOf(t, dns.TypeA, dns.TypeAAAA) {
+					v.c.add(i, v.pos(i), "%s %s is below the delegation at %s: only glue (A, AAAA) is allowed there", name, typ(t), keyString(a))
+				}
+				break
+			}
+		}
+	}
+}
+
+// isMeta reports types that exist only in messages, never in zones: OPT
+// and the RFC 6895 meta/query range (TKEY, TSIG, IXFR, AXFR, ANY, ...).
+func isMeta(t uint16) bool {
+	return t == dns.TypeNone || t == dns.TypeOPT || (t >= 128 && t <= 255)
+}
+
+func typ(t uint16) string { return dns.Type(t).String() }
+
+func hasType(ts []uint16, t uint16) bool { return slices.Contains(ts, t) }
+
+func oneOf(t uint16, ts ...uint16) bool { return hasType(ts, t) }

@@ -1,0 +1,84 @@
+// Package testenv holds the rules every test that needs something from the
+// machine follows: outside CI a missing tool or privilege skips the test with
+// a message saying what is missing; under CI=true it fails loudly, because a
+// test that silently skips in CI proves nothing.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// InCI reports whether the tests run under CI (CI=true in the environment).
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("CI=true but "+format, args...)
+	}
+	t.Skipf(format+" (skipping outside CI; run `make test` as root to install it)", args...)
+}
+
+// RequireRoot skips (or fails under CI) when not running as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		missing(t, "test needs root")
+	}
+}
+
+// RequireTool returns the path of an executable, searching PATH and the
+// sbin directories Debian puts daemons in; it skips (or fails under CI)
+// when the tool is not installed.
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	missing(t, "tool %q is not installed", name)
+	return ""
+}
+
+// RepoRoot returns the repository's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+	buildOut  []byte
+)
+
+// Binary builds cmd/shoestring once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "shoestring-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "shoestring")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/shoestring")
+		cmd.Dir = RepoRoot()
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("building shoestring: %v\n%s", buildErr, buildOut)
+	}
+	return buildPath
+}
