@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +170,32 @@ func TestTruncationAndEDNS(t *testing.T) {
 	r, _, _ = (&dns.Client{}).Exchange(m, addr)
 	if r.Rcode != dns.RcodeRefused {
 		t.Fatalf("version.bind hidden by default: got %v", r)
+	}
+}
+
+// TestWildcardBindRepliesFromDestination binds 0.0.0.0 and queries a
+// second loopback address: the reply must come from that address, as an
+// anycast address on lo needs (a client drops replies from elsewhere).
+func TestWildcardBindRepliesFromDestination(t *testing.T) {
+	s := New(Config{Listen: []string{"0.0.0.0:0"}, UDPWorkers: 1})
+	snap, err := Build(parseTestZone(t, "example.com.", testZone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Replace([]*Zone{snap})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, port, _ := net.SplitHostPort(s.Addrs()[0])
+	for _, dst := range []string{"127.0.0.1", "127.0.0.2"} {
+		// dns.Client uses a connected socket: the kernel drops replies
+		// from any other source address, so an answer proves the source.
+		r := ask(t, dst+":"+port, "example.com.", dns.TypeA)
+		if len(r.Answer) != 1 {
+			t.Fatalf("via %s: %v", dst, r)
+		}
 	}
 }

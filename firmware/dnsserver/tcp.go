@@ -14,7 +14,7 @@ import (
 // on concurrent connections so a flood of idle sockets cannot exhaust a
 // 512 MB box.
 func (s *Server) listenTCP(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen(family("tcp", addr), addr)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,15 @@ type udpWorker struct {
 	rmsg  [batch]mmsghdr
 	smsg  [batch]mmsghdr
 	q     query
+	// pktinfo is set for sockets bound to a wildcard address: the reply
+	// must leave from the address the query came to (an anycast address
+	// on lo), not whatever the routing table picks, so the destination of
+	// each datagram is received and given back as the reply's source.
+	pktinfo bool
+	ctrl    [batch][ctrlSize]byte
 }
+
+const ctrlSize = 64
 
 func reusePort(network, address string, c syscall.RawConn) error {
 	var serr error
@@ -50,8 +58,9 @@ func reusePort(network, address string, c syscall.RawConn) error {
 
 func (s *Server) listenUDP(addr string) (string, error) {
 	lc := net.ListenConfig{Control: reusePort}
+	network := family("udp", addr)
 	for i := 0; i < s.cfg.UDPWorkers; i++ {
-		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		pc, err := lc.ListenPacket(context.Background(), network, addr)
 		if err != nil {
 			return "", err
 		}
@@ -70,6 +79,13 @@ func (s *Server) listenUDP(addr string) (string, error) {
 			return "", err
 		}
 		w := &udpWorker{s: s, conn: conn, raw: raw}
+		if ua := conn.LocalAddr().(*net.UDPAddr); ua.IP.IsUnspecified() {
+			if err := enablePktinfo(raw, ua.IP.To4() == nil); err != nil {
+				conn.Close()
+				return "", err
+			}
+			w.pktinfo = true
+		}
 		for j := 0; j < batch; j++ {
 			w.in[j] = make([]byte, maxMsg)
 			w.out[j] = make([]byte, 0, maxMsg)
@@ -109,6 +125,11 @@ func (w *udpWorker) loop() {
 			w.oiov[m] = unix.Iovec{Base: &resp[0]}
 			w.oiov[m].SetLen(len(resp))
 			w.smsg[m].hdr = unix.Msghdr{Name: &w.names[i][0], Namelen: w.rmsg[i].hdr.Namelen, Iov: &w.oiov[m], Iovlen: 1}
+			if w.pktinfo && w.rmsg[i].hdr.Controllen > 0 {
+				replySource(w.ctrl[i][:w.rmsg[i].hdr.Controllen])
+				w.smsg[m].hdr.Control = &w.ctrl[i][0]
+				w.smsg[m].hdr.SetControllen(int(w.rmsg[i].hdr.Controllen))
+			}
 			m++
 		}
 		if m > 0 {
@@ -124,6 +145,10 @@ func (w *udpWorker) recv() (int, error) {
 		w.iov[i] = unix.Iovec{Base: &w.in[i][0]}
 		w.iov[i].SetLen(len(w.in[i]))
 		w.rmsg[i].hdr = unix.Msghdr{Name: &w.names[i][0], Namelen: uint32(len(w.names[i])), Iov: &w.iov[i], Iovlen: 1}
+		if w.pktinfo {
+			w.rmsg[i].hdr.Control = &w.ctrl[i][0]
+			w.rmsg[i].hdr.SetControllen(ctrlSize)
+		}
 	}
 	var n int
 	var serr error
@@ -172,4 +197,71 @@ func (w *udpWorker) send(m int) {
 		}
 		done += sent
 	}
+}
+
+func enablePktinfo(raw syscall.RawConn, v6 bool) error {
+	var serr error
+	err := raw.Control(func(fd uintptr) {
+		if v6 {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+			// A v6 wildcard socket also receives v4-mapped traffic.
+			if serr == nil {
+				unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+			}
+			return
+		}
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// replySource turns the control messages received with a datagram into
+// the ones to send with its reply, in place: IP_PKTINFO's destination
+// address becomes the source (spec_dst) and the interface is left to
+// routing; IPV6_PKTINFO already has the right shape.
+func replySource(ctrl []byte) {
+	hdrLen := unix.CmsgLen(0)
+	for len(ctrl) >= hdrLen {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		l := int(h.Len)
+		if l < hdrLen || l > len(ctrl) {
+			return
+		}
+		data := ctrl[hdrLen:l]
+		switch {
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
+			pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0]))
+			pi.Ifindex = 0
+			pi.Spec_dst = pi.Addr
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
+			if pi.Addr[0] != 0xfe || pi.Addr[1]&0xc0 != 0x80 {
+				pi.Ifindex = 0 // keep the interface only for link-local
+			}
+		}
+		step := unix.CmsgSpace(l - hdrLen)
+		if step > len(ctrl) {
+			return
+		}
+		ctrl = ctrl[step:]
+	}
+}
+
+// family picks udp4/udp6 (tcp4/tcp6) from the address, so "0.0.0.0" means
+// IPv4 only rather than Go's dual-stack socket.
+func family(proto, addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return proto
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.To4() != nil {
+			return proto + "4"
+		}
+		return proto + "6"
+	}
+	return proto
 }

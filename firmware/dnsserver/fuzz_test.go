@@ -1,0 +1,67 @@
+package dnsserver
+
+import (
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// FuzzHandle feeds arbitrary bytes to the query path, as a UDP datagram
+// and as a TCP message. Whatever arrives, the server must not panic, and
+// every reply must be a well-formed DNS message that fits the limit and
+// answers the query's ID.
+func FuzzHandle(f *testing.F) {
+	snap, err := Build(parseTestZone(f, "example.com.", testZone))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := New(Config{Identity: "fuzz"})
+	s.Replace([]*Zone{snap})
+	for _, seed := range []struct {
+		name string
+		t    uint16
+		edns bool
+		do   bool
+	}{
+		{"example.com.", dns.TypeA, false, false},
+		{"x.wild.example.com.", dns.TypeMX, true, false},
+		{"www.example.com.", dns.TypeA, true, true},
+		{"big.example.com.", dns.TypeTXT, false, false},
+		{"www.sub.example.com.", dns.TypeA, true, true},
+		{"a.dn.example.com.", dns.TypeA, false, false},
+		{"nope.example.com.", dns.TypeANY, true, false},
+		{"id.server.", dns.TypeTXT, false, false},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(seed.name, seed.t)
+		if seed.edns {
+			m.SetEdns0(4096, seed.do)
+		}
+		b, _ := m.Pack()
+		f.Add(b)
+	}
+	f.Add([]byte{0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0})
+	out := make([]byte, 0, maxMsg)
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		for _, tcp := range []bool{false, true} {
+			var q query
+			if !parseQuery(msg, &q) {
+				return
+			}
+			resp := s.handle(&q, out[:0], tcp)
+			if resp == nil {
+				continue
+			}
+			if !tcp && len(resp) > DefaultMaxUDPSize {
+				t.Fatalf("UDP reply of %d bytes", len(resp))
+			}
+			r := new(dns.Msg)
+			if err := r.Unpack(resp); err != nil {
+				t.Fatalf("reply does not parse: %v\nquery %x\nreply %x", err, msg, resp)
+			}
+			if r.Id != q.id || !r.Response {
+				t.Fatalf("reply ID %d QR %v for query ID %d", r.Id, r.Response, q.id)
+			}
+		}
+	})
+}
