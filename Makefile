@@ -34,8 +34,9 @@ fuzz:
 	  echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$pkg; done
 
 ## bench: dnsperf against Shoestring, NSD and Knot on pinned cores; prints ratios.
+# BENCHFLAGS: e.g. -ref-only, -runs 5, -duration 20s (see test/bench/README.md).
 bench: deps build
-	$(GO) run ./test/bench/cmd/bench
+	$(GO) run ./test/bench/cmd/bench -bin $(BIN) $(BENCHFLAGS)
 
 clean:
 	rm -rf out var

@@ -1,0 +1,116 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Run is one measured dnsperf run against one server.
+type Run struct {
+	Perf PerfResult
+	// ServerCPU is the server tree's utime+stime from just before dnsperf
+	// started to just after it exited. The server is idle outside dnsperf's
+	// run, so this is the CPU its queries cost, without the guesswork of
+	// aligning a sampling window with dnsperf's own.
+	ServerCPU time.Duration
+	Wall      time.Duration // the same window in wall-clock time
+	// OtherCPU is CPU time other processes used on the two benchmark cores
+	// during the window, and Steal what the hypervisor took from them:
+	// both zero on a quiet machine, and the first thing to look at when
+	// numbers move between runs.
+	OtherCPU, Steal time.Duration
+	// TreeChanged is set when the server's processes were not the same
+	// at both ends of the window (a CPU time of an exited process is lost).
+	TreeChanged bool
+}
+
+// MicrosPerQuery is server CPU per answered query: the figure that does
+// not depend on whether dnsperf or the server was the bottleneck.
+func (r Run) MicrosPerQuery() float64 {
+	if r.Perf.Completed == 0 {
+		return 0
+	}
+	return float64(r.ServerCPU.Microseconds()) / float64(r.Perf.Completed)
+}
+
+// ServerUtil is the server's CPU use over dnsperf's run, in cores. Near 1
+// the server was the bottleneck; well below, dnsperf was and qps says more
+// about dnsperf than about the server.
+func (r Run) ServerUtil() float64 {
+	if r.Perf.RunTime == 0 {
+		return 0
+	}
+	return r.ServerCPU.Seconds() / r.Perf.RunTime
+}
+
+// ClientUtil is dnsperf's own CPU use over its run, in cores.
+func (r Run) ClientUtil() float64 {
+	if r.Perf.RunTime == 0 {
+		return 0
+	}
+	return r.Perf.ClientCPU.Seconds() / r.Perf.RunTime
+}
+
+// OtherUtil is OtherCPU over the run, in cores.
+func (r Run) OtherUtil() float64 {
+	if r.Perf.RunTime == 0 {
+		return 0
+	}
+	return r.OtherCPU.Seconds() / r.Perf.RunTime
+}
+
+// Measure runs dnsperf once against proc's server and charges the server's
+// CPU time over exactly that run to the queries dnsperf saw answered.
+// cores are the server's and dnsperf's, watched for other load.
+func Measure(ctx context.Context, proc *Proc, perf Perf, cores ...int) (Run, error) {
+	coresBefore, _ := SampleCores(cores)
+	before, err := SampleCPU(proc.Pid)
+	if err != nil {
+		return Run{}, fmt.Errorf("%s: reading CPU time: %w", proc.Name, err)
+	}
+	start := time.Now()
+	res, err := perf.Run(ctx)
+	wall := time.Since(start)
+	after, serr := SampleCPU(proc.Pid)
+	coresAfter, cerr := SampleCores(cores)
+	if err != nil {
+		return Run{}, err
+	}
+	if exited, why := proc.Exited(); exited {
+		return Run{}, fmt.Errorf("%s died during the run (%v); log %s:\n%s", proc.Name, why, proc.LogPath, indent(proc.LogTail(15)))
+	}
+	if serr != nil {
+		return Run{}, fmt.Errorf("%s: reading CPU time: %w", proc.Name, serr)
+	}
+	r := Run{
+		Perf:        res,
+		ServerCPU:   time.Duration(after.Ticks-before.Ticks) * ClockTick,
+		Wall:        wall,
+		TreeChanged: !slices.Equal(before.Pids, after.Pids),
+	}
+	if cerr == nil && coresBefore.Busy > 0 {
+		busy := time.Duration(coresAfter.Busy-coresBefore.Busy) * ClockTick
+		// Clamped: tick sampling makes small negatives on an idle machine.
+		r.OtherCPU = max(0, busy-r.ServerCPU-res.ClientCPU)
+		r.Steal = time.Duration(coresAfter.Steal-coresBefore.Steal) * ClockTick
+	}
+	return r, nil
+}
+
+// Median returns the median of xs (the mean of the middle two for an even
+// count), 0 for none. Medians, not means, so one run disturbed by another
+// process on the machine does not move the result.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
