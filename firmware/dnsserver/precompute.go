@@ -6,17 +6,18 @@ import (
 	"github.com/miekg/dns"
 )
 
-// fastAnswer is a response packed at build time by the same resolve code
-// the slow path runs, for a query without EDNS whose name is the node's
-// own. At query time only the ID, two flag bits and the question's case
-// are patched in (and the OPT record appended).
-type fastAnswer struct {
-	qtype uint16
-	wire  []byte
-	// relocs, for wildcard nodes, are the offsets of compression pointers
-	// behind the question, shifted when the question name is longer.
-	relocs []uint16
-}
+// A pre-packed answer is a response packed at build time by the same
+// resolve code the slow path runs, for a query without EDNS whose name is
+// the node's own. It is kept in the zone's arena as:
+//
+//	flags(2) ANCOUNT(2) NSCOUNT(2) ARCOUNT(2) nrelocs(2) relocs(2×n) tail
+//
+// where tail is everything after the question. At query time the header is
+// written from the query, the question is copied from the query (so its
+// case is kept) and the tail appended. relocs, for wildcard nodes, are the
+// tail offsets of compression pointers, shifted when the query name is
+// longer than the wildcard's own.
+const fastHdr = 10
 
 // negTemplate is the SOA record of negative answers with its owner and
 // in-zone names left as pointers to the apex inside the question name,
@@ -30,21 +31,23 @@ type negTemplate struct {
 // plainly (not below a cut, not a CNAME or DNAME owner), so those queries
 // never reach the slow path.
 func (z *Zone) precompute() {
-	var scratch [maxMsg]byte
+	scratch := make([]byte, 0, maxMsg)
 	var q query
-	for _, n := range z.nodes {
-		if n.cut != nil || n.dname != nil || n.set(dns.TypeCNAME) != nil {
+	for ni := range z.nodes {
+		n := &z.nodes[ni]
+		if !n.plain {
 			continue
 		}
-		n.fast = make([]fastAnswer, 0, len(n.sets))
-		for _, s := range n.sets {
-			if s.t == dns.TypeRRSIG {
+		name := n.name()
+		for si := range n.sets {
+			s := &n.sets[si]
+			if s.t == dns.TypeRRSIG || s.n == 0 {
 				continue
 			}
-			r := z.resolve(n.key, n.name, s.t, false)
+			r := z.resolve(n.key, name, s.t, false)
 			canonicalQuery(&q, n.key, s.t)
 			wire := packResponse(scratch[:0], &q, r, maxMsg, "", 0)
-			fa := fastAnswer{qtype: s.t, wire: append([]byte(nil), wire...)}
+			var relocs []uint16
 			if isWildcard(n.key) {
 				an := int(binary.BigEndian.Uint16(wire[6:]))
 				ns := int(binary.BigEndian.Uint16(wire[8:]))
@@ -53,25 +56,25 @@ func (z *Zone) precompute() {
 				if !ok {
 					continue
 				}
-				fa.relocs = ptrs
+				relocs = ptrs
 			}
-			n.fast = append(n.fast, fa)
+			tail := wire[q.qend:]
+			size := fastHdr + 2*len(relocs) + len(tail)
+			if size > 0xFFFF {
+				continue // too large to pre-pack; the slow path answers
+			}
+			off := len(z.arena)
+			z.arena = append(z.arena, wire[2:4]...)
+			z.arena = append(z.arena, wire[6:12]...)
+			z.arena = binary.BigEndian.AppendUint16(z.arena, uint16(len(relocs)))
+			for _, p := range relocs {
+				z.arena = binary.BigEndian.AppendUint16(z.arena, p-uint16(q.qend))
+			}
+			z.arena = append(z.arena, tail...)
+			s.fast, s.fastLen = uint32(off), uint16(size)
 		}
 	}
 	z.tmpl = z.buildNegTemplate()
-}
-
-// plainNegative reports whether a NODATA answer at n is just the SOA
-// (true for names that are not below a cut and own no CNAME or DNAME).
-func (n *node) plainNegative() bool { return n.fast != nil }
-
-func (n *node) fastFor(t uint16) *fastAnswer {
-	for i := range n.fast {
-		if n.fast[i].qtype == t {
-			return &n.fast[i]
-		}
-	}
-	return nil
 }
 
 // canonicalQuery makes q a plain IN query for a wire name.

@@ -32,13 +32,14 @@ func (z *Zone) resolve(key, qname string, qtype uint16, do bool) *response {
 }
 
 func (z *Zone) lookup(r *response, key, qname string, qtype uint16, do bool, depth int) {
-	if n := z.nodes[key]; n != nil {
-		if n.cut != nil && !(n.cut == n && qtype == dns.TypeDS) && !z.dnameAbove(n.dname, n.cut) {
-			z.referral(r, n.cut, do, depth)
+	if n := z.lookupNode(key); n != nil {
+		cut, dn := z.node(n.cut), z.node(n.dname)
+		if cut != nil && !(cut == n && qtype == dns.TypeDS) && !z.dnameAbove(dn, cut) {
+			z.referral(r, cut, do, depth)
 			return
 		}
-		if n.dname != nil {
-			z.synthDNAME(r, n.dname, key, qname, qtype, do, depth)
+		if dn != nil {
+			z.synthDNAME(r, dn, key, qname, qtype, do, depth)
 			return
 		}
 		z.answerNode(r, n, nil, qname, qtype, do, depth)
@@ -47,25 +48,25 @@ func (z *Zone) lookup(r *response, key, qname string, qtype uint16, do bool, dep
 	// No such name: find the closest encloser.
 	ce := z.apexN
 	for p := parentName(key); p != z.apex; p = parentName(p) {
-		if n := z.nodes[p]; n != nil {
+		if n := z.lookupNode(p); n != nil {
 			ce = n
 			break
 		}
 	}
-	dn := ce.dname
+	dn := z.node(ce.dname)
 	if dn == nil && ce.set(dns.TypeDNAME) != nil {
 		dn = ce
 	}
-	if ce.cut != nil && !z.dnameAbove(dn, ce.cut) {
-		z.referral(r, ce.cut, do, depth)
+	if cut := z.node(ce.cut); cut != nil && !z.dnameAbove(dn, cut) {
+		z.referral(r, cut, do, depth)
 		return
 	}
 	if dn != nil {
 		z.synthDNAME(r, dn, key, qname, qtype, do, depth)
 		return
 	}
-	if ce.hasWildcardChild {
-		w := z.nodes[wildcardOf(ce.key)]
+	if ce.wild {
+		w := z.lookupNode(wildcardOf(ce.key))
 		z.answerNode(r, w, ce, qname, qtype, do, depth)
 		return
 	}
@@ -88,15 +89,15 @@ func (z *Zone) dnameAbove(dn, cut *node) bool {
 // matches).
 func (z *Zone) answerNode(r *response, n, ce *node, qname string, qtype uint16, do bool, depth int) {
 	wild := ce != nil
-	owner := n.name
+	owner := n.name()
 	if wild {
 		owner = qname
 	}
 	if qtype == dns.TypeANY && len(n.sets) > 0 {
 		// RFC 8482: a minimal answer, one RRset, rather than everything.
-		s := n.sets[0]
-		for _, c := range n.sets {
-			if c.t != dns.TypeRRSIG && c.t != dns.TypeNSEC {
+		s := &n.sets[0]
+		for i := range n.sets {
+			if c := &n.sets[i]; c.n > 0 && c.t != dns.TypeNSEC {
 				s = c
 				break
 			}
@@ -107,20 +108,20 @@ func (z *Zone) answerNode(r *response, n, ce *node, qname string, qtype uint16, 
 		}
 		return
 	}
-	if s := n.set(qtype); s != nil && qtype != dns.TypeRRSIG {
-		z.addSet(r, &r.answer, s, owner, do)
-		z.additional(r, s.rrs, do)
+	if s := n.set(qtype); s != nil && s.n > 0 && qtype != dns.TypeRRSIG {
+		rrs := z.addSet(r, &r.answer, s, owner, do)
+		z.additional(r, rrs, do)
 		if wild && do {
 			z.proveWildcardAnswer(r, ce, qname)
 		}
 		return
 	}
-	if cn := n.set(dns.TypeCNAME); cn != nil {
-		z.addSet(r, &r.answer, cn, owner, do)
+	if cn := n.set(dns.TypeCNAME); cn != nil && cn.n > 0 {
+		rrs := z.addSet(r, &r.answer, cn, owner, do)
 		if wild && do {
 			z.proveWildcardAnswer(r, ce, qname)
 		}
-		target := strings.ToLower(cn.rrs[0].(*dns.CNAME).Target)
+		target := strings.ToLower(rrs[0].(*dns.CNAME).Target)
 		z.chase(r, target, qtype, do, depth)
 		return
 	}
@@ -154,11 +155,10 @@ func (z *Zone) chase(r *response, target string, qtype uint16, do bool, depth in
 
 // synthDNAME answers a name below a DNAME owner (RFC 6672 §3).
 func (z *Zone) synthDNAME(r *response, dn *node, key, qname string, qtype uint16, do bool, depth int) {
-	ds := dn.set(dns.TypeDNAME)
-	d := ds.rrs[0].(*dns.DNAME)
-	z.addSet(r, &r.answer, ds, dn.name, do)
-	prefix := qname[:len(qname)-len(dn.name)]
-	if dn.name == "." {
+	dname := dn.name()
+	d := z.addSet(r, &r.answer, dn.set(dns.TypeDNAME), dname, do)[0].(*dns.DNAME)
+	prefix := qname[:len(qname)-len(dname)]
+	if dname == "." {
 		prefix = qname
 	}
 	target := prefix + strings.ToLower(d.Target)
@@ -182,16 +182,16 @@ func (z *Zone) referral(r *response, cut *node, do bool, depth int) {
 	if depth == 0 {
 		r.aa = false
 	}
-	ns := cut.set(dns.TypeNS)
-	z.addSet(r, &r.ns, ns, cut.name, false)
+	name := cut.name()
+	ns := z.addSet(r, &r.ns, cut.set(dns.TypeNS), name, false)
 	if do {
-		if ds := cut.set(dns.TypeDS); ds != nil {
-			z.addSet(r, &r.ns, ds, cut.name, true)
+		if ds := cut.set(dns.TypeDS); ds != nil && ds.n > 0 {
+			z.addSet(r, &r.ns, ds, name, true)
 		} else {
 			z.proveNoDS(r, cut)
 		}
 	}
-	z.additional(r, ns.rrs, do)
+	z.additional(r, ns, do)
 }
 
 // additional adds addresses for the names NS, MX and SRV records point to,
@@ -213,17 +213,18 @@ func (z *Zone) additional(r *response, rrs []dns.RR, do bool) {
 		if err != nil {
 			continue
 		}
-		n := z.nodes[tk]
+		n := z.lookupNode(tk)
 		if n == nil {
 			continue
 		}
-		glue := n.cut != nil
+		glue := n.cut >= 0
+		name := n.name()
 		for _, t := range [2]uint16{dns.TypeA, dns.TypeAAAA} {
-			if s := n.set(t); s != nil {
-				if containsSet(r.extra, n.name, t) {
+			if s := n.set(t); s != nil && s.n > 0 {
+				if containsSet(r.extra, name, t) {
 					continue
 				}
-				z.addSet(r, &r.extra, s, n.name, do && !glue)
+				z.addSet(r, &r.extra, s, name, do && !glue)
 			}
 		}
 	}
@@ -238,26 +239,16 @@ func containsSet(rrs []dns.RR, name string, t uint16) bool {
 	return false
 }
 
-// addSet appends an RRset (and, with do, its signatures) to a section,
-// renaming it to owner when it was synthesized from a wildcard.
-func (z *Zone) addSet(r *response, sec *[]dns.RR, s *rrset, owner string, do bool) {
-	for _, rr := range s.rrs {
-		*sec = append(*sec, withOwner(rr, owner))
+// addSet appends an RRset (and, with do, its signatures) to a section
+// under the given owner (the query name for a wildcard expansion) and
+// returns the records it added.
+func (z *Zone) addSet(r *response, sec *[]dns.RR, s *rrset, owner string, do bool) []dns.RR {
+	rrs := z.records(s, owner, false)
+	*sec = append(*sec, rrs...)
+	if do && s.sigN > 0 {
+		*sec = append(*sec, z.records(s, owner, true)...)
 	}
-	if do {
-		for _, rr := range s.sigs {
-			*sec = append(*sec, withOwner(rr, owner))
-		}
-	}
-}
-
-func withOwner(rr dns.RR, owner string) dns.RR {
-	if rr.Header().Name == owner {
-		return rr
-	}
-	c := dns.Copy(rr)
-	c.Header().Name = owner
-	return c
+	return rrs
 }
 
 // addNegSOA adds the SOA with the RFC 2308 negative TTL to the authority
@@ -270,11 +261,7 @@ func (z *Zone) addNegSOA(r *response, do bool) {
 	}
 	r.ns = append(r.ns, z.negSOA)
 	if do {
-		for _, sig := range z.apexN.set(dns.TypeSOA).sigs {
-			s := dns.Copy(sig)
-			s.Header().Ttl = z.negSOA.Hdr.Ttl
-			r.ns = append(r.ns, s)
-		}
+		r.ns = append(r.ns, z.negSigs...)
 	}
 }
 
@@ -286,10 +273,11 @@ func (z *Zone) addNSEC(r *response, n *node) {
 		return
 	}
 	s := n.set(dns.TypeNSEC)
-	if s == nil || containsSet(r.ns, n.name, dns.TypeNSEC) {
+	name := n.name()
+	if s == nil || containsSet(r.ns, name, dns.TypeNSEC) {
 		return
 	}
-	z.addSet(r, &r.ns, s, n.name, true)
+	z.addSet(r, &r.ns, s, name, true)
 }
 
 // addNSEC3 adds an NSEC3 record and signatures, once.
@@ -311,11 +299,11 @@ func (z *Zone) coveringNSEC(key string) *node {
 	if len(z.nsec) == 0 {
 		return nil
 	}
-	i := sort.Search(len(z.nsec), func(i int) bool { return canonicalCompare(z.nsec[i].key, key) > 0 }) - 1
+	i := sort.Search(len(z.nsec), func(i int) bool { return canonicalCompare(z.nodes[z.nsec[i]].key, key) > 0 }) - 1
 	if i < 0 {
 		i = len(z.nsec) - 1
 	}
-	return z.nsec[i]
+	return &z.nodes[z.nsec[i]]
 }
 
 // nextCloser returns the name one label longer than ce on the way to
@@ -341,9 +329,10 @@ func nextCloser(qname, ce string) string {
 // closest encloser ce could have matched.
 func (z *Zone) denyName(r *response, ce *node, key, qname string) {
 	if c := z.nsec3; c != nil {
-		z.addNSEC3(r, c.match(ce.name))
-		z.addNSEC3(r, c.cover(nextCloser(qname, ce.name)))
-		z.addNSEC3(r, c.cover("*."+ce.name))
+		cen := ce.name()
+		z.addNSEC3(r, c.match(cen))
+		z.addNSEC3(r, c.cover(nextCloser(qname, cen)))
+		z.addNSEC3(r, c.cover("*."+cen))
 		return
 	}
 	z.addNSEC(r, z.coveringNSEC(key))
@@ -353,12 +342,12 @@ func (z *Zone) denyName(r *response, ce *node, key, qname string) {
 // proveNoData proves that node n has no RRset of the asked type.
 func (z *Zone) proveNoData(r *response, n *node) {
 	if c := z.nsec3; c != nil {
-		if e := c.match(n.name); e != nil {
+		if e := c.match(n.name()); e != nil {
 			z.addNSEC3(r, e)
 			return
 		}
 		// An opt-out span may hold the name (RFC 5155 §7.2.4).
-		z.closestProvable(r, n.name)
+		z.closestProvable(r, n.name())
 		return
 	}
 	if n.set(dns.TypeNSEC) != nil {
@@ -372,11 +361,11 @@ func (z *Zone) proveNoData(r *response, n *node) {
 // proveNoDS proves an insecure delegation has no DS.
 func (z *Zone) proveNoDS(r *response, cut *node) {
 	if c := z.nsec3; c != nil {
-		if e := c.match(cut.name); e != nil {
+		if e := c.match(cut.name()); e != nil {
 			z.addNSEC3(r, e)
 			return
 		}
-		z.closestProvable(r, cut.name)
+		z.closestProvable(r, cut.name())
 		return
 	}
 	z.addNSEC(r, cut)
@@ -409,7 +398,7 @@ func (z *Zone) closestProvable(r *response, name string) {
 // wildcard expansion was right (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6).
 func (z *Zone) proveWildcardAnswer(r *response, ce *node, qname string) {
 	if c := z.nsec3; c != nil {
-		z.addNSEC3(r, c.cover(nextCloser(qname, ce.name)))
+		z.addNSEC3(r, c.cover(nextCloser(qname, ce.name())))
 		return
 	}
 	if k, err := wireName(qname); err == nil {
@@ -421,9 +410,10 @@ func (z *Zone) proveWildcardAnswer(r *response, ce *node, qname string) {
 // (RFC 4035 §3.1.3.4, RFC 5155 §7.2.5).
 func (z *Zone) proveWildcardNoData(r *response, w, ce *node, qname string) {
 	if c := z.nsec3; c != nil {
-		z.addNSEC3(r, c.match(ce.name))
-		z.addNSEC3(r, c.cover(nextCloser(qname, ce.name)))
-		z.addNSEC3(r, c.match(w.name))
+		cen := ce.name()
+		z.addNSEC3(r, c.match(cen))
+		z.addNSEC3(r, c.cover(nextCloser(qname, cen)))
+		z.addNSEC3(r, c.match(w.name()))
 		return
 	}
 	if k, err := wireName(qname); err == nil {

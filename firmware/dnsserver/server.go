@@ -268,6 +268,7 @@ func (s *Server) handle(q *query, out []byte, tcp bool) []byte {
 }
 
 // fast answers from precomputed data, or returns nil for the slow path.
+// Maps are indexed as m[string(bytes)] so no name is allocated.
 func (s *Server) fast(q *query, out []byte, limit int) []byte {
 	if q.formerr || q.opcode != dns.OpcodeQuery || q.qclass != dns.ClassINET || q.version != 0 || q.qend == 12 {
 		return nil
@@ -278,65 +279,86 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 	}
 	key := q.key[:q.keyLen]
 	t := s.table.Load()
-	z := t.find(string(key), q.qtype)
+	var z *Zone
+	for i := 0; i < len(key); i += int(key[i]) + 1 {
+		if z = t.zones[string(key[i:])]; z != nil || key[i] == 0 {
+			break
+		}
+	}
 	if z == nil || (q.do && z.signed) {
 		return nil
 	}
-	if n := z.nodes[string(key)]; n != nil {
-		if fa := n.fastFor(q.qtype); fa != nil {
-			return s.emit(q, out, limit, fa, 0)
-		}
-		if n.plainNegative() {
-			return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
-		}
-		return nil
-	}
-	// Walk up to the closest encloser.
-	i := int(key[0]) + 1
-	for ; i < len(key); i += int(key[i]) + 1 {
-		if ce := z.nodes[string(key[i:])]; ce != nil {
-			if !ce.plainNegative() || ce.set(dns.TypeDNAME) != nil {
-				return nil
-			}
-			if !ce.hasWildcardChild {
-				return s.emitNegative(q, out, limit, z, dns.RcodeNameError)
-			}
-			w := z.nodes[wildcardOf(ce.key)]
-			if fa := w.fastFor(q.qtype); fa != nil {
-				return s.emit(q, out, limit, fa, len(key)-len(w.key))
-			}
-			if w.plainNegative() {
-				return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
-			}
+	if ni, ok := z.index[string(key)]; ok {
+		n := &z.nodes[ni]
+		if !n.plain {
 			return nil
 		}
+		if rs := n.set(q.qtype); rs != nil {
+			return s.emit(q, out, limit, z, rs, 0)
+		}
+		return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
+	}
+	// Walk up to the closest encloser.
+	for i := int(key[0]) + 1; i < len(key); i += int(key[i]) + 1 {
+		ci, ok := z.index[string(key[i:])]
+		if !ok {
+			continue
+		}
+		ce := &z.nodes[ci]
+		if !ce.plain || ce.set(dns.TypeDNAME) != nil {
+			return nil
+		}
+		if !ce.wild {
+			return s.emitNegative(q, out, limit, z, dns.RcodeNameError)
+		}
+		var wk [256]byte
+		wl := copy(wk[:], "\x01*")
+		wl += copy(wk[wl:], key[i:])
+		wi, ok := z.index[string(wk[:wl])]
+		if !ok {
+			return nil
+		}
+		w := &z.nodes[wi]
+		if !w.plain {
+			return nil
+		}
+		if rs := w.set(q.qtype); rs != nil {
+			return s.emit(q, out, limit, z, rs, len(key)-len(w.key))
+		}
+		return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
 	}
 	return nil
 }
 
-// emit writes a precomputed answer, moving it behind a question name delta
-// bytes longer than the one it was packed for (wildcard expansion).
-func (s *Server) emit(q *query, out []byte, limit int, fa *fastAnswer, delta int) []byte {
-	w := fa.wire
-	qlen := q.qend - 12
-	oq := 12 + qlen - delta // end of the question in the packed answer
-	if len(w)+delta+optLen(q, s.cfg.NSID) > limit {
+// emit writes a pre-packed answer behind the query's own question, moving
+// compression pointers when the question name is delta bytes longer than
+// the one it was packed for (wildcard expansion).
+func (s *Server) emit(q *query, out []byte, limit int, z *Zone, rs *rrset, delta int) []byte {
+	if rs.fastLen == 0 {
 		return nil
 	}
-	out = append(out[:0], w[:12]...)
+	b := z.arena[rs.fast : rs.fast+uint32(rs.fastLen)]
+	nrel := int(binary.BigEndian.Uint16(b[8:]))
+	tail := b[fastHdr+2*nrel:]
+	if q.qend+len(tail)+optLen(q, s.cfg.NSID) > limit {
+		return nil // the slow path truncates properly
+	}
+	out = append(out[:0], 0, 0, 0, 0, 0, 1)
+	out = append(out, b[2:8]...)
+	f := binary.BigEndian.Uint16(b)
+	q.header(out, f&flagAA != 0, false, int(f&0xF))
 	out = append(out, q.msg[12:q.qend]...)
-	out = append(out, w[oq:]...)
+	base := len(out)
+	out = append(out, tail...)
 	if delta != 0 {
-		for _, p := range fa.relocs {
-			at := int(p) + delta
+		for i := 0; i < nrel; i++ {
+			at := base + int(binary.BigEndian.Uint16(b[fastHdr+2*i:]))
 			ptr := int(binary.BigEndian.Uint16(out[at:]) & 0x3FFF)
 			if ptr > 12 {
 				binary.BigEndian.PutUint16(out[at:], uint16(0xC000|(ptr+delta)))
 			}
 		}
 	}
-	f := binary.BigEndian.Uint16(w[2:])
-	q.header(out, f&flagAA != 0, false, int(f&0xF))
 	if q.edns {
 		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID))
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
@@ -406,8 +428,7 @@ func (s *Server) slow(q *query, out []byte, limit int) []byte {
 	if z == nil {
 		return packError(out, q, dns.RcodeRefused, nsid, size)
 	}
-	name := strings.ToLower(presentation(key))
-	r := z.resolve(key, name, q.qtype, q.do && z.signed)
+	r := z.resolve(key, presentation(key), q.qtype, q.do && z.signed)
 	return packResponse(out, q, r, limit, nsid, size)
 }
 

@@ -1,8 +1,9 @@
 package dnsserver
 
 import (
-	"encoding/base32"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,57 +15,70 @@ import (
 // Zone is the immutable, indexed form of one zone that queries are answered
 // from. It is built once per zone version by Build and never changed after;
 // a new version is a new Zone swapped in by the Server.
+//
+// Memory matters (a 512 MB box may hold a million records), so a snapshot
+// keeps no dns.RR per record: names live in one array of nodes, and record
+// data and pre-packed answers live in one byte arena. The slow path decodes
+// the few records it needs per query.
 type Zone struct {
-	origin  string // presentation, lower case
-	apex    string // wire, lower case
-	labels  int    // labels of the apex
-	serial  uint32
-	nodes   map[string]*node // by wire name; includes empty non-terminals
-	apexN   *node
-	soa     *dns.SOA
-	negSOA  *dns.SOA // the SOA as it goes in negative answers (RFC 2308 TTL)
-	signed  bool
-	nsec    []*node // nodes owning an NSEC record, in canonical order
-	nsec3   *nsec3Chain
-	records int
-	// tmpl holds pre-packed pieces of negative answers (precompute.go).
-	tmpl negTemplate
+	origin   string // presentation, lower case
+	apex     string // wire, lower case
+	serial   uint32
+	index    map[string]int32 // wire name → position in nodes
+	nodes    []node           // every owner name and empty non-terminal
+	arena    []byte
+	apexN    *node
+	negSOA   *dns.SOA // the SOA as it goes in negative answers (RFC 2308 TTL)
+	negSigs  []dns.RR // its signatures, with the same TTL
+	signed   bool
+	nsec     []int32 // nodes owning an NSEC record, in canonical order
+	nsec3    *nsec3Chain
+	nrecords int
+	tmpl     negTemplate
 }
 
 // node is one owner name of the zone, or an empty non-terminal.
 type node struct {
-	key    string // wire, lower case
-	name   string // presentation, lower case
-	labels int
-	sets   []*rrset // sorted by type
-	// cut is the topmost delegation point at or above this node (nil when
-	// the node is authoritative data). A referral always comes from there.
-	cut *node
-	// dname is the topmost proper ancestor owning a DNAME, if any.
-	dname *node
-	// hasWildcardChild: a "*" label exists directly below this node.
-	hasWildcardChild bool
-	// fast holds packed answers for the questions precompute.go prepared.
-	fast []fastAnswer
+	key  string // wire, lower case
+	sets []rrset
+	// cut is the topmost delegation point at or above this node, -1 when
+	// the node is authoritative data; a referral always comes from there.
+	cut int32
+	// dname is the topmost proper ancestor owning a DNAME, or -1.
+	dname  int32
+	labels uint8
+	// wild: a "*" label exists directly below this node.
+	wild bool
+	// plain: answers need no referral, CNAME or DNAME processing, so
+	// every question here is answered from pre-packed data (or the SOA).
+	plain bool
 }
 
-// rrset is the records of one type at one owner, with their signatures.
+// rrset is one type's records at one owner. The records are in the arena
+// at off as n entries of TTL(4) RDLENGTH(2) RDATA (names uncompressed); the
+// covering RRSIGs the same way at sigOff. fast, when fastLen is not zero,
+// is the pre-packed answer (precompute.go).
 type rrset struct {
-	t    uint16
-	rrs  []dns.RR
-	sigs []dns.RR
+	t       uint16
+	n       uint16
+	sigN    uint16
+	fastLen uint16
+	off     uint32
+	sigOff  uint32
+	fast    uint32
 }
 
 func (n *node) set(t uint16) *rrset {
-	for _, s := range n.sets {
-		if s.t == t {
-			return s
+	for i := range n.sets {
+		if n.sets[i].t == t {
+			return &n.sets[i]
 		}
 	}
 	return nil
 }
 
-func (n *node) isDelegation(z *Zone) bool { return n != z.apexN && n.set(dns.TypeNS) != nil }
+// name returns the node's owner name in presentation form.
+func (n *node) name() string { return presentation(n.key) }
 
 // Origin returns the zone's origin in presentation form.
 func (z *Zone) Origin() string { return z.origin }
@@ -73,10 +87,56 @@ func (z *Zone) Origin() string { return z.origin }
 func (z *Zone) Serial() uint32 { return z.serial }
 
 // Records returns how many records the snapshot holds.
-func (z *Zone) Records() int { return z.records }
+func (z *Zone) Records() int { return z.nrecords }
 
-// Build indexes a validated zone for answering. The zone's records are
-// shared with the snapshot, not copied, and must not be modified afterwards.
+// Signed reports whether the zone carries DNSSEC signatures.
+func (z *Zone) Signed() bool { return z.signed }
+
+func (z *Zone) node(i int32) *node {
+	if i < 0 {
+		return nil
+	}
+	return &z.nodes[i]
+}
+
+func (z *Zone) lookupNode(key string) *node {
+	if i, ok := z.index[key]; ok {
+		return &z.nodes[i]
+	}
+	return nil
+}
+
+// records decodes an RRset's records (or, with sigs, its signatures) with
+// the given owner name. Only the slow path and the build call this.
+func (z *Zone) records(s *rrset, owner string, sigs bool) []dns.RR {
+	off, n, t := int(s.off), int(s.n), s.t
+	if sigs {
+		off, n, t = int(s.sigOff), int(s.sigN), dns.TypeRRSIG
+	}
+	out := make([]dns.RR, 0, n)
+	for i := 0; i < n; i++ {
+		ttl := binary.BigEndian.Uint32(z.arena[off:])
+		rdlen := binary.BigEndian.Uint16(z.arena[off+4:])
+		h := dns.RR_Header{Name: owner, Rrtype: t, Class: dns.ClassINET, Ttl: ttl, Rdlength: rdlen}
+		rr, _, err := dns.UnpackRRWithHeader(h, z.arena[:off+6+int(rdlen)], off+6)
+		if err == nil {
+			out = append(out, rr)
+		}
+		off += 6 + int(rdlen)
+	}
+	return out
+}
+
+// buildRec is a record on its way into a snapshot.
+type buildRec struct {
+	node  int32
+	t     uint16 // the type, or the type covered for a signature
+	sig   bool
+	order int32 // position in the zone, to keep record order stable
+	rr    dns.RR
+}
+
+// Build indexes a validated zone for answering. The zone is not retained.
 func Build(zn *zone.Zone) (*Zone, error) {
 	origin := zone.Canonical(zn.Origin)
 	apex, err := wireName(origin)
@@ -84,132 +144,195 @@ func Build(zn *zone.Zone) (*Zone, error) {
 		return nil, fmt.Errorf("zone %s: bad origin: %w", origin, err)
 	}
 	z := &Zone{
-		origin:  origin,
-		apex:    apex,
-		labels:  labelCount(apex),
-		nodes:   make(map[string]*node, len(zn.Records)/2+1),
-		records: len(zn.Records),
+		origin:   origin,
+		apex:     apex,
+		index:    make(map[string]int32, len(zn.Records)/2+1),
+		nrecords: len(zn.Records),
 	}
-	var sigs []*dns.RRSIG
+	recs := make([]buildRec, 0, len(zn.Records))
 	var nsec3s []*dns.NSEC3
-	for _, rr := range zn.Records {
+	var nsec3sigs []*dns.RRSIG
+	for i, rr := range zn.Records {
 		h := rr.Header()
-		h.Name = strings.ToLower(h.Name)
-		switch r := rr.(type) {
-		case *dns.RRSIG:
-			sigs = append(sigs, r)
-			continue
-		case *dns.NSEC3:
-			nsec3s = append(nsec3s, r)
+		if h.Rrtype == dns.TypeNSEC3 {
+			// NSEC3 records live in their own chain, not in the name
+			// tree: their hashed owners are not names anyone asks for.
+			nsec3s = append(nsec3s, rr.(*dns.NSEC3))
 			continue
 		}
-		n, err := z.nodeFor(h.Name)
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered == dns.TypeNSEC3 {
+			nsec3sigs = append(nsec3sigs, sig)
+			continue
+		}
+		idx, err := z.nodeFor(h.Name)
 		if err != nil {
 			return nil, err
 		}
-		s := n.set(h.Rrtype)
-		if s == nil {
-			s = &rrset{t: h.Rrtype}
-			n.sets = append(n.sets, s)
+		br := buildRec{node: idx, t: h.Rrtype, order: int32(i), rr: rr}
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			br.t, br.sig = sig.TypeCovered, true
+			z.signed = true
 		}
-		h.Name = n.name // share one string per owner
-		s.rrs = append(s.rrs, rr)
+		recs = append(recs, br)
 	}
-	z.apexN = z.nodes[apex]
-	if z.apexN == nil || z.apexN.set(dns.TypeSOA) == nil {
-		return nil, fmt.Errorf("zone %s: no SOA at the apex", origin)
-	}
-	z.soa = z.apexN.set(dns.TypeSOA).rrs[0].(*dns.SOA)
-	z.serial = z.soa.Serial
-	neg := dns.Copy(z.soa).(*dns.SOA)
-	if neg.Minttl < neg.Hdr.Ttl {
-		neg.Hdr.Ttl = neg.Minttl
-	}
-	z.negSOA = neg
-
-	// NSEC3 records live in their own chain, not in the name tree: their
-	// hashed owners are not names a client can ask about.
-	if len(nsec3s) > 0 {
-		z.nsec3 = newNSEC3Chain(z, nsec3s)
-	}
-	for _, sig := range sigs {
-		z.signed = true
-		if sig.TypeCovered == dns.TypeNSEC3 && z.nsec3 != nil {
-			if e := z.nsec3.byOwner[mustWire(sig.Hdr.Name)]; e != nil {
-				e.sigs = append(e.sigs, sig)
-				continue
+	slices.SortFunc(recs, func(a, b buildRec) int {
+		switch {
+		case a.node != b.node:
+			return int(a.node - b.node)
+		case a.t != b.t:
+			return int(a.t) - int(b.t)
+		case a.sig != b.sig:
+			if a.sig {
+				return 1
+			}
+			return -1
+		}
+		return int(a.order - b.order)
+	})
+	var buf [maxMsg]byte
+	for i := 0; i < len(recs); {
+		j := i
+		for j < len(recs) && recs[j].node == recs[i].node && recs[j].t == recs[i].t {
+			j++
+		}
+		n := &z.nodes[recs[i].node]
+		s := rrset{t: recs[i].t, off: uint32(len(z.arena))}
+		for _, br := range recs[i:j] {
+			if br.sig && s.sigN == 0 {
+				s.sigOff = uint32(len(z.arena))
+			}
+			if err := z.appendRecord(br.rr, len(n.key), buf[:]); err != nil {
+				return nil, fmt.Errorf("zone %s: %s: %w", origin, br.rr.Header().Name, err)
+			}
+			if br.sig {
+				s.sigN++
+			} else {
+				s.n++
 			}
 		}
-		n := z.nodes[mustWire(sig.Hdr.Name)]
-		if n == nil {
-			continue // a signature without data (validation warns elsewhere)
+		if s.n > 0 || s.sigN > 0 {
+			n.sets = append(n.sets, s)
 		}
-		sig.Hdr.Name = n.name
-		if s := n.set(sig.TypeCovered); s != nil {
-			s.sigs = append(s.sigs, sig)
-		}
+		i = j
 	}
+	recs = nil
 
-	// Index: sort sets, link delegation cuts and DNAMEs top-down, collect
-	// the NSEC chain. Parents are visited before children by label count.
-	all := make([]*node, 0, len(z.nodes))
-	for _, n := range z.nodes {
-		sort.Slice(n.sets, func(i, j int) bool { return n.sets[i].t < n.sets[j].t })
-		all = append(all, n)
+	apexIdx, ok := z.index[apex]
+	if !ok {
+		return nil, fmt.Errorf("zone %s: no SOA at the apex", origin)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].labels < all[j].labels })
-	for _, n := range all {
-		if n == z.apexN {
-			continue
-		}
-		p := z.nodes[parentName(n.key)]
-		if p.cut != nil {
-			n.cut = p.cut
-		} else if n.set(dns.TypeNS) != nil {
-			n.cut = n
-		}
-		if p.dname != nil {
-			n.dname = p.dname
-		} else if p.set(dns.TypeDNAME) != nil {
-			n.dname = p
-		}
-		if isWildcard(n.key) {
-			p.hasWildcardChild = true
+	z.apexN = &z.nodes[apexIdx]
+	soaSet := z.apexN.set(dns.TypeSOA)
+	if soaSet == nil || soaSet.n == 0 {
+		return nil, fmt.Errorf("zone %s: no SOA at the apex", origin)
+	}
+	soa := z.records(soaSet, origin, false)[0].(*dns.SOA)
+	z.serial = soa.Serial
+	if soa.Minttl < soa.Hdr.Ttl {
+		soa.Hdr.Ttl = soa.Minttl
+	}
+	z.negSOA = soa
+	if soaSet.sigN > 0 {
+		for _, sig := range z.records(soaSet, origin, true) {
+			sig.Header().Ttl = soa.Hdr.Ttl
+			z.negSigs = append(z.negSigs, sig)
 		}
 	}
-	for _, n := range z.nodes {
-		if n.set(dns.TypeNSEC) != nil {
-			z.nsec = append(z.nsec, n)
-		}
+	if len(nsec3s) > 0 {
+		z.nsec3 = newNSEC3Chain(z, nsec3s, nsec3sigs)
 	}
-	sort.Slice(z.nsec, func(i, j int) bool { return canonicalCompare(z.nsec[i].key, z.nsec[j].key) < 0 })
+	z.link()
 	z.precompute()
+	z.arena = slices.Clip(z.arena)
 	return z, nil
+}
+
+// appendRecord writes one record's TTL, RDLENGTH and uncompressed RDATA.
+func (z *Zone) appendRecord(rr dns.RR, ownerLen int, buf []byte) error {
+	end, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return err
+	}
+	// PackRR wrote the owner (ownerLen bytes uncompressed), TYPE, CLASS,
+	// TTL and RDLENGTH before the RDATA.
+	hdr := ownerLen + 10
+	if end < hdr {
+		return fmt.Errorf("record too short")
+	}
+	z.arena = binary.BigEndian.AppendUint32(z.arena, rr.Header().Ttl)
+	z.arena = binary.BigEndian.AppendUint16(z.arena, uint16(end-hdr))
+	z.arena = append(z.arena, buf[hdr:end]...)
+	return nil
 }
 
 // nodeFor returns the node for a presentation name, creating it and any
 // missing ancestors (empty non-terminals) up to the apex.
-func (z *Zone) nodeFor(name string) (*node, error) {
+func (z *Zone) nodeFor(name string) (int32, error) {
 	w, err := wireName(name)
 	if err != nil {
-		return nil, fmt.Errorf("zone %s: bad owner %q: %w", z.origin, name, err)
+		return 0, fmt.Errorf("zone %s: bad owner %q: %w", z.origin, name, err)
 	}
-	if n := z.nodes[w]; n != nil {
-		return n, nil
+	if i, ok := z.index[w]; ok {
+		return i, nil
 	}
 	if w != z.apex && !isBelow(w, z.apex) {
-		return nil, fmt.Errorf("zone %s: %s is outside the zone", z.origin, name)
+		return 0, fmt.Errorf("zone %s: %s is outside the zone", z.origin, name)
 	}
-	n := &node{key: w, name: presentation(w), labels: labelCount(w)}
-	z.nodes[w] = n
+	idx := z.addNode(w)
 	for p := w; p != z.apex; {
 		p = parentName(p)
-		if z.nodes[p] != nil {
+		if _, ok := z.index[p]; ok {
 			break
 		}
-		z.nodes[p] = &node{key: p, name: presentation(p), labels: labelCount(p)}
+		z.addNode(p)
 	}
-	return n, nil
+	return idx, nil
+}
+
+func (z *Zone) addNode(w string) int32 {
+	i := int32(len(z.nodes))
+	z.nodes = append(z.nodes, node{key: w, labels: uint8(labelCount(w)), cut: -1, dname: -1})
+	z.index[w] = i
+	return i
+}
+
+// link resolves, top-down, each node's delegation cut and DNAME ancestor
+// and whether it answers plainly, and orders the NSEC chain.
+func (z *Zone) link() {
+	order := make([]int32, len(z.nodes))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return int(z.nodes[a].labels) - int(z.nodes[b].labels) })
+	for _, i := range order {
+		n := &z.nodes[i]
+		if n != z.apexN {
+			pi := z.index[parentName(n.key)]
+			p := &z.nodes[pi]
+			switch {
+			case p.cut >= 0:
+				n.cut = p.cut
+			case n.set(dns.TypeNS) != nil:
+				n.cut = i
+			}
+			switch {
+			case p.dname >= 0:
+				n.dname = p.dname
+			case p.set(dns.TypeDNAME) != nil:
+				n.dname = pi
+			}
+			if isWildcard(n.key) {
+				p.wild = true
+			}
+		}
+		n.plain = n.cut < 0 && n.dname < 0 && n.set(dns.TypeCNAME) == nil
+		if n.set(dns.TypeNSEC) != nil {
+			z.nsec = append(z.nsec, i)
+		}
+	}
+	sort.Slice(z.nsec, func(a, b int) bool {
+		return canonicalCompare(z.nodes[z.nsec[a]].key, z.nodes[z.nsec[b]].key) < 0
+	})
 }
 
 // nsec3Chain is a zone's NSEC3 records ordered by hash, with the
@@ -219,7 +342,6 @@ type nsec3Chain struct {
 	iterations uint16
 	salt       string
 	entries    []*nsec3Entry          // sorted by hash
-	byOwner    map[string]*nsec3Entry // wire owner name
 	byHash     map[string]*nsec3Entry // upper-case base32hex hash label
 }
 
@@ -229,29 +351,33 @@ type nsec3Entry struct {
 	sigs []dns.RR
 }
 
-var b32 = base32.HexEncoding.WithPadding(base32.NoPadding)
-
-func newNSEC3Chain(z *Zone, rrs []*dns.NSEC3) *nsec3Chain {
-	c := &nsec3Chain{byOwner: map[string]*nsec3Entry{}, byHash: map[string]*nsec3Entry{}}
+func newNSEC3Chain(z *Zone, rrs []*dns.NSEC3, sigs []*dns.RRSIG) *nsec3Chain {
+	c := &nsec3Chain{byHash: map[string]*nsec3Entry{}}
 	// The NSEC3PARAM at the apex says which parameters the chain uses; fall
 	// back to the first record's when it is missing.
 	params := rrs[0]
 	c.hash, c.iterations, c.salt = params.Hash, params.Iterations, params.Salt
-	if p := z.apexN; p != nil {
-		if s := p.set(dns.TypeNSEC3PARAM); s != nil {
-			np := s.rrs[0].(*dns.NSEC3PARAM)
-			c.hash, c.iterations, c.salt = np.Hash, np.Iterations, np.Salt
-		}
+	if s := z.apexN.set(dns.TypeNSEC3PARAM); s != nil && s.n > 0 {
+		np := z.records(s, z.origin, false)[0].(*dns.NSEC3PARAM)
+		c.hash, c.iterations, c.salt = np.Hash, np.Iterations, np.Salt
 	}
+	byOwner := map[string]*nsec3Entry{}
 	for _, rr := range rrs {
 		if rr.Hash != c.hash || rr.Iterations != c.iterations || !strings.EqualFold(rr.Salt, c.salt) {
 			continue
 		}
 		w := mustWire(rr.Hdr.Name)
+		rr.Hdr.Name = strings.ToLower(rr.Hdr.Name)
 		e := &nsec3Entry{hash: strings.ToUpper(firstLabel(w)), rr: rr}
 		c.entries = append(c.entries, e)
-		c.byOwner[w] = e
+		byOwner[w] = e
 		c.byHash[e.hash] = e
+	}
+	for _, sig := range sigs {
+		if e := byOwner[mustWire(sig.Hdr.Name)]; e != nil {
+			sig.Hdr.Name = e.rr.Hdr.Name
+			e.sigs = append(e.sigs, sig)
+		}
 	}
 	sort.Slice(c.entries, func(i, j int) bool { return c.entries[i].hash < c.entries[j].hash })
 	return c
