@@ -264,7 +264,7 @@ func (s *Server) handle(q *query, out []byte, tcp bool) []byte {
 		s.stats.Fast.Add(1)
 		return resp
 	}
-	return s.slow(q, out, limit)
+	return s.slow(q, out, limit, tcp)
 }
 
 // fast answers from precomputed data, or returns nil for the slow path.
@@ -391,7 +391,7 @@ func (s *Server) emitNegative(q *query, out []byte, limit int, z *Zone, rcode in
 }
 
 // slow answers everything else by resolving the question now.
-func (s *Server) slow(q *query, out []byte, limit int) []byte {
+func (s *Server) slow(q *query, out []byte, limit int, tcp bool) []byte {
 	size := uint16(s.cfg.MaxUDPSize)
 	nsid := s.cfg.NSID
 	if q.formerr {
@@ -417,11 +417,13 @@ func (s *Server) slow(q *query, out []byte, limit int) []byte {
 	}
 	switch q.qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
-		// Zone transfers are served by the transfer service over TCP when
-		// configured; here they are refused.
+		// Transfers only make sense over TCP (NOTIMP over UDP, as Knot
+		// and NSD answer); over TCP they are refused until the transfer
+		// service allows the client.
+		if !tcp {
+			return packError(out, q, dns.RcodeNotImplemented, nsid, size)
+		}
 		return packError(out, q, dns.RcodeRefused, nsid, size)
-	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
-		return packError(out, q, dns.RcodeFormatError, nsid, size)
 	}
 	key := q.keyString()
 	z := s.table.Load().find(key, q.qtype)
@@ -449,7 +451,9 @@ func (s *Server) chaos(q *query) *response {
 		return &response{rcode: dns.RcodeRefused}
 	}
 	name := presentation(q.keyString())
-	return &response{aa: true, answer: []dns.RR{&dns.TXT{
+	// Not AA: the CHAOS names are not a zone we are authoritative for
+	// (Knot and NSD answer the same way).
+	return &response{answer: []dns.RR{&dns.TXT{
 		Hdr: dns.RR_Header{Name: strings.ToLower(name), Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS},
 		Txt: []string{txt},
 	}}}
