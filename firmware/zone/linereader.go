@@ -28,6 +28,9 @@ type lineReader struct {
 	inQuote   bool
 	inComment bool
 	escaped   bool
+	// generic is set when the current entry uses RFC 3597 "\#" data,
+	// which Parse checks further (see there).
+	generic bool
 }
 
 func newLineReader(r io.Reader, name string, onRead func(*lineReader)) *lineReader {
@@ -66,6 +69,9 @@ func (lr *lineReader) track(c byte) {
 	switch {
 	case lr.escaped:
 		lr.escaped = false
+		if c == '#' && !lr.inQuote {
+			lr.generic = true
+		}
 		return
 	case lr.inComment:
 		if c != '\n' {
@@ -97,6 +103,7 @@ func (lr *lineReader) track(c byte) {
 		}
 		lr.atStart = false
 		lr.stmtLine = lr.line
+		lr.generic = false
 	}
 	switch c {
 	case '\\':

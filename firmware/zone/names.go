@@ -15,20 +15,20 @@ func wireKey(name string, buf []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return lowerWire(buf[:n]), nil
+	return string(appendLower(nil, buf[:n])), nil
 }
 
-// lowerWire returns a wire-form name lower-cased, as a string. Length
-// octets are at most 63, below 'A', so lower-casing every byte in 'A'..'Z'
-// touches only label text.
-func lowerWire(b []byte) string {
-	out := []byte(string(b))
-	for i, c := range out {
+// appendLower appends a wire-form name lower-cased. Length octets are at
+// most 63, below 'A', so lower-casing every byte in 'A'..'Z' touches only
+// label text.
+func appendLower(dst, name []byte) []byte {
+	for _, c := range name {
 		if 'A' <= c && c <= 'Z' {
-			out[i] = c + 'a' - 'A'
+			c += 'a' - 'A'
 		}
+		dst = append(dst, c)
 	}
-	return string(out)
+	return dst
 }
 
 // labelStarts returns the offset of each label in a wire-form name, from

@@ -74,6 +74,11 @@ func Parse(r io.Reader, origin, filename, includeDir string) (*Zone, error) {
 			c.add(len(z.Records), pos, "%s %s: no TTL, and no $TTL or earlier TTL to default to",
 				rr.Header().Name, typ(rr.Header().Rrtype))
 		}
+		if p.active != nil && p.active.generic {
+			if err := checkGeneric(rr); err != "" {
+				c.add(len(z.Records), pos, "%s %s: %s", rr.Header().Name, typ(rr.Header().Rrtype), err)
+			}
+		}
 		z.Records = append(z.Records, rr)
 		z.Pos = append(z.Pos, pos)
 	}
@@ -88,6 +93,24 @@ func Parse(r io.Reader, origin, filename, includeDir string) (*Zone, error) {
 		return nil, err
 	}
 	return z, nil
+}
+
+// checkGeneric checks a record written in RFC 3597 form ("TYPE29 \# 3
+// 000001"). For a type ZoneParser knows it decodes the bytes into that
+// type's fields without checking them, so a short or malformed blob
+// becomes a record whose text form is nonsense that no parser, ours
+// included, reads back. Such a zone could be served and transferred but
+// not exported and re-imported; we refuse it instead. Only these records
+// pay for the check.
+func checkGeneric(rr dns.RR) string {
+	if _, ok := rr.(*dns.RFC3597); ok {
+		return ""
+	}
+	again, err := dns.NewRR(rr.String())
+	if err != nil || again == nil || !dns.IsDuplicate(rr, again) {
+		return "the \\# data is not valid " + typ(rr.Header().Rrtype) + " data"
+	}
+	return ""
 }
 
 // parser is the state one Parse call shares with its line readers and

@@ -30,7 +30,7 @@ ns.sub	A 192.0.2.4
 `
 
 func TestParseGood(t *testing.T) {
-	z, err := Parse(strings.NewReader(goodZone), "EXAMPLE.com", "good.zone", "")
+	z, err := Parse(strings.NewReader(goodZone), "\\069XAMPLE.com", "good.zone", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +106,8 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", soaNS + "www A 192.0.2\n", `z.zone:4: bad A A: "192.0.2"`},
 		{"missing TTL", "@ IN SOA ns hm 1 2 3 4 5\n", "z.zone:1: example.com. SOA: no TTL"},
 		{"unknown type", soaNS + "www FOO bar\n", "z.zone:4: "},
+		{"bad generic data", soaNS + "loc TYPE29 \\# 3 000001\n", `z.zone:4: loc.example.com. LOC: the \# data is not valid LOC data`},
+		{"empty rdata", soaNS + "mx MX\n", `z.zone:4: mx.example.com. MX: record has no data`},
 		{"include without dir", soaNS + "$INCLUDE other.zone\n", `z.zone:4: $INCLUDE "other.zone": not allowed here`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

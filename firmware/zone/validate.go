@@ -19,7 +19,7 @@ func (z *Zone) Validate() error {
 		return c.list()
 	}
 	if _, ok := dns.IsDomainName(z.Origin); !ok || z.Origin != Canonical(z.Origin) {
-		c.add(-1, Position{}, "origin %q is not a lower-case fully qualified domain name", z.Origin)
+		c.add(-1, Position{}, "origin %q is not in canonical form (%q)", z.Origin, Canonical(z.Origin))
 		return c.list()
 	}
 	apex, err := wireKey(z.Origin, make([]byte, 256))
@@ -42,16 +42,16 @@ type validator struct {
 	c    *collector
 	apex string
 
-	keys   []string // owner key per record; "" when the record is skipped
-	owners map[string]*ownerData
+	// Only the few owners that constrain others are remembered, so that
+	// a zone of a hundred thousand plain names costs no per-owner maps.
+	keys   []string        // owner key per record; "" when the record is skipped
+	cnames map[string]int  // owner -> CNAME count
+	dnames map[string]int  // owner -> DNAME count
 	cuts   map[string]bool // non-apex owners with NS: delegation points
-	dnames map[string]bool // owners with DNAME
+	apexNS bool
 	soas   int
-}
 
-type ownerData struct {
-	cname, dname int
-	types        []uint16 // distinct types present
+	zeroRdata map[uint16]string // wire rdata of each type's zero value
 }
 
 func (v *validator) pos(i int) Position {
@@ -65,12 +65,12 @@ func (v *validator) pos(i int) Position {
 func (v *validator) records() {
 	z := v.z
 	v.keys = make([]string, len(z.Records))
-	v.owners = make(map[string]*ownerData)
+	v.cnames = make(map[string]int)
+	v.dnames = make(map[string]int)
 	v.cuts = make(map[string]bool)
-	v.dnames = make(map[string]bool)
 	seen := make(map[string]struct{}, len(z.Records))
 	goTypes := make(map[uint16]reflect.Type)
-	buf := make([]byte, packBufSize)
+	buf := make([]byte, scratchSize)
 
 	for i, rr := range z.Records {
 		if rr == nil {
@@ -108,9 +108,7 @@ func (v *validator) records() {
 			v.c.add(i, v.pos(i), "%s %s: %v", name, typ(t), err)
 			continue
 		}
-		// Packing writes nothing for fields left empty (a nil address),
-		// which on the wire is an RFC 2136 "delete" record, not data.
-		if _, generic := rr.(*dns.RFC3597); id.rdlen == 0 && !generic && !oneOf(t, dns.TypeNULL, dns.TypeAPL) {
+		if v.empty(rr, id) {
 			v.c.add(i, v.pos(i), "%s %s: record has no data", name, typ(t))
 			continue
 		}
@@ -124,14 +122,6 @@ func (v *validator) records() {
 		}
 		v.keys[i] = id.owner
 
-		od := v.owners[id.owner]
-		if od == nil {
-			od = &ownerData{}
-			v.owners[id.owner] = od
-		}
-		if !hasType(od.types, t) {
-			od.types = append(od.types, t)
-		}
 		switch t {
 		case dns.TypeSOA:
 			if id.owner != v.apex {
@@ -142,20 +132,50 @@ func (v *validator) records() {
 				v.c.add(i, v.pos(i), "more than one SOA record at the zone apex")
 			}
 		case dns.TypeCNAME:
-			if od.cname++; od.cname > 1 {
+			if v.cnames[id.owner]++; v.cnames[id.owner] > 1 {
 				v.c.add(i, v.pos(i), "more than one CNAME record for %s", name)
 			}
 		case dns.TypeDNAME:
-			v.dnames[id.owner] = true
-			if od.dname++; od.dname > 1 {
+			if v.dnames[id.owner]++; v.dnames[id.owner] > 1 {
 				v.c.add(i, v.pos(i), "more than one DNAME record for %s", name)
 			}
 		case dns.TypeNS:
-			if id.owner != v.apex {
+			if id.owner == v.apex {
+				v.apexNS = true
+			} else {
 				v.cuts[id.owner] = true
 			}
 		}
 	}
+}
+
+// empty reports a record whose data is its type's zero value. ZoneParser
+// returns such records for "www MX" with nothing after it (it reads them
+// as RFC 2136 update records), and code can build them by leaving fields
+// unset. Their wire form is malformed or meaningless (an MX without a
+// target name, an A of no length), so they are not zone data. Types whose
+// data may legitimately be empty are exempt.
+func (v *validator) empty(rr dns.RR, id identity) bool {
+	t := rr.Header().Rrtype
+	if _, generic := rr.(*dns.RFC3597); generic || oneOf(t, dns.TypeNULL, dns.TypeAPL) {
+		return false
+	}
+	zero, ok := v.zeroRdata[t]
+	if !ok {
+		if newRR, known := dns.TypeToRR[t]; known {
+			z := newRR()
+			*z.Header() = dns.RR_Header{Name: ".", Rrtype: t, Class: dns.ClassINET}
+			buf := make([]byte, scratchSize)
+			if n, err := dns.PackRR(z, buf, 0, nil, false); err == nil {
+				zero = string(buf[11:n]) // after the root owner and fixed fields
+			}
+		}
+		if v.zeroRdata == nil {
+			v.zeroRdata = make(map[uint16]string)
+		}
+		v.zeroRdata[t] = zero
+	}
+	return id.rdata() == zero
 }
 
 // zoneWide checks what the zone must have at its apex.
@@ -163,7 +183,7 @@ func (v *validator) zoneWide() {
 	if v.soas == 0 {
 		v.c.add(-1, Position{}, "no SOA record at the zone apex %s", v.z.Origin)
 	}
-	if od := v.owners[v.apex]; od == nil || !hasType(od.types, dns.TypeNS) {
+	if !v.apexNS {
 		v.c.add(-1, Position{}, "no NS records at the zone apex %s", v.z.Origin)
 	}
 }
@@ -188,7 +208,7 @@ func (v *validator) placement() {
 			continue
 		}
 		// RFC 1034 §3.6.2, with the DNSSEC records RFC 4035 §2.5 allows.
-		if v.owners[key].cname > 0 && !oneOf(t, dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3) {
+		if v.cnames[key] > 0 && !oneOf(t, dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3) {
 			v.c.add(i, v.pos(i), "%s %s: a name with a CNAME can have no other data", name, typ(t))
 		}
 		if v.cuts[key] && !oneOf(t, dns.TypeNS, dns.TypeDS, dns.TypeNSEC, dns.TypeRRSIG, dns.TypeA, dns.TypeAAAA) {
@@ -202,7 +222,7 @@ func (v *validator) placement() {
 		}
 		// The highest cut or DNAME above a name is what hides it.
 		for _, a := range ancestors(key, v.apex) {
-			if v.dnames[a] {
+			if v.dnames[a] > 0 {
 				v.c.add(i, v.pos(i), "%s %s is below the DNAME at %s", name, typ(t), keyString(a))
 				break
 			}
@@ -224,6 +244,4 @@ func isMeta(t uint16) bool {
 
 func typ(t uint16) string { return dns.Type(t).String() }
 
-func hasType(ts []uint16, t uint16) bool { return slices.Contains(ts, t) }
-
-func oneOf(t uint16, ts ...uint16) bool { return hasType(ts, t) }
+func oneOf(t uint16, ts ...uint16) bool { return slices.Contains(ts, t) }

@@ -94,7 +94,8 @@ func TestValidateBuilt(t *testing.T) {
 		"empty record",
 	})
 
-	checkErrors(t, (&Zone{Origin: "Example.com."}).Validate(), []string{`origin "Example.com." is not a lower-case`})
+	checkErrors(t, (&Zone{Origin: "Example.com."}).Validate(), []string{`origin "Example.com." is not in canonical form ("example.com.")`})
+	checkErrors(t, (&Zone{Origin: "a\x00b.com."}).Validate(), []string{`origin "a\x00b.com." is not in canonical form ("a\\000b.com.")`})
 	if err := (&Zone{Origin: "example.com.", Records: []dns.RR{soa, ns}}).Validate(); err != nil {
 		t.Errorf("minimal zone: %v", err)
 	}
@@ -116,5 +117,23 @@ func TestErrorCap(t *testing.T) {
 	}
 	if first := l[0].Error(); !strings.HasPrefix(first, "z.zone:4: h0.example.org.") {
 		t.Errorf("first error %q", first)
+	}
+}
+
+func BenchmarkValidate(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(soaNS)
+	for i := range 100000 {
+		fmt.Fprintf(&sb, "h%d A 192.0.2.%d\n", i, i%250)
+	}
+	z, err := Parse(strings.NewReader(sb.String()), "example.com.", "z", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := z.Validate(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

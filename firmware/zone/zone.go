@@ -53,7 +53,17 @@ func (z *Zone) Serial() uint32 {
 }
 
 // Canonical returns name in the canonical form zones are keyed by:
-// lower case and fully qualified.
+// lower case and fully qualified, with escapes as miekg/dns prints them
+// ("\065BC" and "ABC" both become "abc."; a raw control byte becomes
+// "\DDD"), so that one zone has exactly one key. A name that is not a
+// valid domain name is only lower-cased and qualified.
 func Canonical(name string) string {
-	return strings.ToLower(dns.Fqdn(name))
+	name = dns.Fqdn(name)
+	var buf [256]byte
+	if n, err := dns.PackDomainName(name, buf[:], 0, nil, false); err == nil {
+		if c, _, err := dns.UnpackDomainName(appendLower(nil, buf[:n]), 0); err == nil {
+			return c
+		}
+	}
+	return strings.ToLower(name)
 }
