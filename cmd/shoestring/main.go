@@ -1,0 +1,51 @@
+// Command shoestring is the single firmware binary: /init when it runs as
+// process 1 on a box, otherwise a command with subcommands — run (a node
+// from a config file), dev (a node on loopback with no config), ctl (the
+// management client).
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `shoestring — anycast authoritative DNS node firmware
+
+Usage:
+  shoestring dev  [flags]          a node on loopback, no config needed (make run)
+  shoestring run  -config FILE     a node described by a config file
+  shoestring ctl  [-api ADDR] CMD  talk to a node's management API
+  shoestring version
+
+Run "shoestring CMD -h" for a command's flags.
+`
+
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "dev":
+		err = devMain(args)
+	case "run":
+		err = runMain(args)
+	case "ctl":
+		err = ctlMain(args)
+	case "version", "-version", "--version":
+		fmt.Println("shoestring", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "shoestring: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shoestring:", err)
+		os.Exit(1)
+	}
+}
