@@ -62,7 +62,18 @@ type Status struct {
 	Queries  uint64    `json:"queries"`
 	Fast     uint64    `json:"fast_path"`
 	TCPConns int64     `json:"tcp_conns"`
+	Memory   Memory    `json:"memory"`
 	Problems []string  `json:"problems,omitempty"`
+}
+
+// Memory is the process's memory use, in bytes.
+type Memory struct {
+	RSS       uint64 `json:"rss"`
+	HeapInuse uint64 `json:"heap_inuse"`
+	HeapIdle  uint64 `json:"heap_idle"`
+	Released  uint64 `json:"heap_released"`
+	Sys       uint64 `json:"sys"`
+	GCs       uint32 `json:"gcs"`
 }
 
 // Error is the body of every failed call; Errors lists each problem of a

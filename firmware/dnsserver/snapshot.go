@@ -243,8 +243,42 @@ func Build(zn *zone.Zone) (*Zone, error) {
 	}
 	z.link()
 	z.precompute()
-	z.arena = slices.Clip(z.arena)
+	z.compact()
 	return z, nil
+}
+
+// compact moves a finished snapshot into a few large allocations: every
+// name into one string, every RRset into one slice, a right-sized index
+// and arena. Built piecemeal, its small objects would sit in the same
+// memory spans as the parser's garbage and keep them from ever going back
+// to the OS; compacted, a replaced zone frees whole spans.
+func (z *Zone) compact() {
+	keyBytes, sets := 0, 0
+	for i := range z.nodes {
+		keyBytes += len(z.nodes[i].key)
+		sets += len(z.nodes[i].sets)
+	}
+	kb := make([]byte, 0, keyBytes)
+	for i := range z.nodes {
+		kb = append(kb, z.nodes[i].key...)
+	}
+	keys := string(kb)
+	allSets := make([]rrset, 0, sets)
+	index := make(map[string]int32, len(z.nodes))
+	off := 0
+	for i := range z.nodes {
+		n := &z.nodes[i]
+		n.key = keys[off : off+len(n.key)]
+		off += len(n.key)
+		start := len(allSets)
+		allSets = append(allSets, n.sets...)
+		n.sets = allSets[start:len(allSets):len(allSets)]
+		index[n.key] = int32(i)
+	}
+	z.index = index
+	z.nodes = slices.Clip(z.nodes)
+	z.arena = slices.Clone(z.arena)
+	z.apexN = &z.nodes[z.index[z.apex]]
 }
 
 // appendRecord writes one record's TTL, RDLENGTH and uncompressed RDATA.

@@ -41,9 +41,18 @@ type udpWorker struct {
 	// each datagram is received and given back as the reply's source.
 	pktinfo bool
 	ctrl    [batch][ctrlSize]byte
+
+	recvFn, sendFn      func(fd uintptr) bool
+	n                   int
+	errno               syscall.Errno
+	sendFrom, sendCount int
 }
 
 const ctrlSize = 64
+
+// maxUDPQuery is the largest query datagram read; anything longer arrives
+// with MSG_TRUNC set and is dropped.
+const maxUDPQuery = 4096
 
 func reusePort(network, address string, c syscall.RawConn) error {
 	var serr error
@@ -79,6 +88,7 @@ func (s *Server) listenUDP(addr string) (string, error) {
 			return "", err
 		}
 		w := &udpWorker{s: s, conn: conn, raw: raw}
+		w.newFns()
 		if ua := conn.LocalAddr().(*net.UDPAddr); ua.IP.IsUnspecified() {
 			if err := enablePktinfo(raw, ua.IP.To4() == nil); err != nil {
 				conn.Close()
@@ -86,9 +96,17 @@ func (s *Server) listenUDP(addr string) (string, error) {
 			}
 			w.pktinfo = true
 		}
+		// Buffers are sized for what UDP carries, not for 64 KiB
+		// messages: queries are small (a larger datagram is dropped as
+		// truncated), replies never exceed MaxUDPSize. 32 of each per
+		// worker is what a 512 MB box can spare.
+		outSize := s.cfg.MaxUDPSize + 512
+		if outSize < 4096 {
+			outSize = 4096
+		}
 		for j := 0; j < batch; j++ {
-			w.in[j] = make([]byte, maxMsg)
-			w.out[j] = make([]byte, 0, maxMsg)
+			w.in[j] = make([]byte, maxUDPQuery)
+			w.out[j] = make([]byte, 0, outSize)
 		}
 		s.addCloser(conn.Close)
 		s.wg.Add(1)
@@ -112,6 +130,10 @@ func (w *udpWorker) loop() {
 		}
 		m := 0
 		for i := 0; i < n; i++ {
+			if w.rmsg[i].hdr.Flags&unix.MSG_TRUNC != 0 || int(w.rmsg[i].len) > maxUDPQuery {
+				w.s.stats.Dropped.Add(1)
+				continue
+			}
 			msg := w.in[i][:w.rmsg[i].len]
 			if !parseQuery(msg, &w.q) {
 				w.s.stats.Dropped.Add(1)
@@ -150,23 +172,40 @@ func (w *udpWorker) recv() (int, error) {
 			w.rmsg[i].hdr.SetControllen(ctrlSize)
 		}
 	}
-	var n int
-	var serr error
-	err := w.raw.Read(func(fd uintptr) bool {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rmsg[0])), batch, unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return false
-		}
-		if e != 0 {
-			serr = e
-		}
-		n = int(r)
-		return true
-	})
-	if err != nil {
+	w.n, w.errno = 0, 0
+	if err := w.raw.Read(w.recvFn); err != nil {
 		return 0, err
 	}
-	return n, serr
+	if w.errno != 0 {
+		return 0, w.errno
+	}
+	return w.n, nil
+}
+
+// recvmmsg and sendmmsg are the functions handed to the runtime poller.
+// They are made once per worker (see newFns) and keep their results in the
+// worker: a closure built per call would allocate on every batch.
+func (w *udpWorker) recvmmsg(fd uintptr) bool {
+	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rmsg[0])), batch, unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	w.n, w.errno = int(r), e
+	return true
+}
+
+func (w *udpWorker) sendmmsg(fd uintptr) bool {
+	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.smsg[w.sendFrom])), uintptr(w.sendCount), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	w.n, w.errno = int(r), e
+	return true
+}
+
+func (w *udpWorker) newFns() {
+	w.recvFn = w.recvmmsg
+	w.sendFn = w.sendmmsg
 }
 
 // send writes m responses, retrying the rest after a partial write and
@@ -174,28 +213,17 @@ func (w *udpWorker) recv() (int, error) {
 func (w *udpWorker) send(m int) {
 	done := 0
 	for done < m {
-		var sent int
-		var serr error
-		err := w.raw.Write(func(fd uintptr) bool {
-			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.smsg[done])), uintptr(m-done), unix.MSG_DONTWAIT, 0, 0)
-			if e == unix.EAGAIN || e == unix.EINTR {
-				return false
-			}
-			if e != 0 {
-				serr = e
-			}
-			sent = int(r)
-			return true
-		})
-		if err != nil {
+		w.sendFrom, w.sendCount = done, m-done
+		w.n, w.errno = 0, 0
+		if err := w.raw.Write(w.sendFn); err != nil {
 			return
 		}
-		if serr != nil || sent <= 0 {
+		if w.errno != 0 || w.n <= 0 {
 			w.s.stats.Dropped.Add(1)
 			done++ // skip the datagram the kernel refused
 			continue
 		}
-		done += sent
+		done += w.n
 	}
 }
 

@@ -334,3 +334,25 @@ func TestMeta(t *testing.T) {
 		t.Errorf("delete of nothing: %v", err)
 	}
 }
+
+// TestReopenKeepsData checks the store is whole and writable after Reopen.
+func TestReopenKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir+"/s.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.PutMeta("b", "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.GetMeta("b", "k"); err != nil || string(v) != "v" {
+		t.Fatalf("after reopen: %q %v", v, err)
+	}
+	if err := s.PutMeta("b", "k2", []byte("w")); err != nil {
+		t.Fatalf("write after reopen: %v", err)
+	}
+}
