@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      := out/shoestring
 # Debian packages the tests talk to (real peers, no mocks).
-TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2
+TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2 qemu-system-x86 qemu-system-arm chromium
 
 .PHONY: run build test deps vet fuzz bench clean
 

@@ -4,136 +4,88 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
+	"sort"
+	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/firmware/config"
 )
 
-const ctlUsage = `Usage: shoestring ctl [-api ADDR] [-json] COMMAND
+// ctlCommand is one `shoestring ctl` command. Commands live in a file per
+// subsystem (ctl_zones.go, ctl_secondary.go, ctl_routing.go,
+// ctl_system.go, ctl_overlay.go) and are gathered by ctlCommands.
+type ctlCommand struct {
+	args  string // argument synopsis, for the usage text
+	help  string
+	nargs int // exact number of arguments, or -1 for any
+	run   func(e *ctlEnv, args []string) error
+}
 
-Commands:
-  status               node identity and counters
-  health               exit 0 when the node is healthy
-  zones                list zones
-  zone ORIGIN          show one zone with its records
-  put ORIGIN FILE      add or replace a zone from a master file (- for stdin)
-  delete ORIGIN        remove a zone
-`
+// ctlEnv is what a command gets: the API client and the output format.
+type ctlEnv struct {
+	c    *api.Client
+	json bool
+}
+
+// print writes v as JSON with -json, or as the table the command draws.
+func (e *ctlEnv) print(v any, table func(w *tabwriter.Writer)) error {
+	if e.json || table == nil {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+func ctlCommands() map[string]ctlCommand {
+	all := map[string]ctlCommand{}
+	for _, group := range []map[string]ctlCommand{zoneCommands(), secondaryCommands(), routingCommands(), systemCommands(), overlayCommands()} {
+		for name, c := range group {
+			all[name] = c
+		}
+	}
+	return all
+}
+
+func ctlUsage(cmds map[string]ctlCommand) string {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("Usage: shoestring ctl [-api ADDR] [-json] COMMAND\n\nCommands:\n")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, n := range names {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", n, cmds[n].args, cmds[n].help)
+	}
+	tw.Flush()
+	return b.String()
+}
 
 // ctlMain is the management client.
 func ctlMain(args []string) error {
+	cmds := ctlCommands()
 	fs := flag.NewFlagSet("ctl", flag.ExitOnError)
 	addr := fs.String("api", config.DefaultManagement, "management API address")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
-	fs.Usage = func() { fmt.Fprint(os.Stderr, ctlUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(os.Stderr, ctlUsage(cmds)); fs.PrintDefaults() }
 	fs.Parse(args)
-	c := api.NewClient(*addr)
 	a := fs.Args()
 	if len(a) == 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	need := func(n int) error {
-		if len(a) != n+1 {
-			return fmt.Errorf("ctl %s: want %d argument(s)\n%s", a[0], n, ctlUsage)
-		}
-		return nil
+	cmd, ok := cmds[a[0]]
+	if !ok {
+		return fmt.Errorf("ctl: unknown command %q\n%s", a[0], ctlUsage(cmds))
 	}
-	out := func(v any, table func(*tabwriter.Writer)) error {
-		if *asJSON {
-			e := json.NewEncoder(os.Stdout)
-			e.SetIndent("", "  ")
-			return e.Encode(v)
-		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		table(tw)
-		return tw.Flush()
+	if cmd.nargs >= 0 && len(a)-1 != cmd.nargs {
+		return fmt.Errorf("usage: shoestring ctl %s %s", a[0], cmd.args)
 	}
-	switch a[0] {
-	case "status":
-		s, err := c.Status()
-		if err != nil {
-			return err
-		}
-		return out(s, func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "name\t%s\nlocation\t%s\nuptime\t%s\nready\t%v\nlisten\t%v\nzones\t%d\nqueries\t%d\n", s.Name, s.Location, s.Uptime, s.Ready, s.Listen, s.Zones, s.Queries)
-			for _, p := range s.Problems {
-				fmt.Fprintf(w, "problem\t%s\n", p)
-			}
-		})
-	case "health":
-		if err := c.Health(); err != nil {
-			return err
-		}
-		fmt.Println("ok")
-		return nil
-	case "zones":
-		zs, err := c.Zones()
-		if err != nil {
-			return err
-		}
-		return out(zs, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "ZONE\tSERIAL\tRECORDS\tUPDATED\tSOURCE\tSTATE")
-			for _, z := range zs {
-				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\n", z.Origin, z.Serial, z.Records, z.Updated.Format(time.DateTime), z.Source, zoneState(z))
-			}
-		})
-	case "zone":
-		if err := need(1); err != nil {
-			return err
-		}
-		z, err := c.Zone(a[1])
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return out(z, nil)
-		}
-		fmt.Printf("; %s serial %d, %d records, %s\n%s", z.Origin, z.Serial, z.Records, zoneState(z.ZoneInfo), z.Text)
-		return nil
-	case "put":
-		if err := need(2); err != nil {
-			return err
-		}
-		var text []byte
-		var err error
-		if a[2] == "-" {
-			text, err = io.ReadAll(os.Stdin)
-		} else {
-			text, err = os.ReadFile(a[2])
-		}
-		if err != nil {
-			return err
-		}
-		z, err := c.PutZone(a[1], text)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("%s: serial %d, %d records, serving\n", z.Origin, z.Serial, z.Records)
-		return nil
-	case "delete":
-		if err := need(1); err != nil {
-			return err
-		}
-		if err := c.DeleteZone(a[1]); err != nil {
-			return err
-		}
-		fmt.Println("deleted", a[1])
-		return nil
-	}
-	return fmt.Errorf("ctl: unknown command %q\n%s", a[0], ctlUsage)
-}
-
-func zoneState(z api.ZoneInfo) string {
-	switch {
-	case z.Problem != "":
-		return "problem: " + z.Problem
-	case z.Serving:
-		return "serving"
-	}
-	return "not served"
+	return cmd.run(&ctlEnv{c: api.NewClient(*addr), json: *asJSON}, a[1:])
 }

@@ -83,8 +83,9 @@ type Error struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
-// Handler returns the API and status page.
-func Handler(b Backend, log *slog.Logger) http.Handler {
+// Handler returns the API and status page. Subsystems add their own
+// endpoints to the returned mux.
+func Handler(b Backend, log *slog.Logger) *http.ServeMux {
 	h := &handler{b: b, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.health)

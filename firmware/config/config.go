@@ -26,6 +26,27 @@ type Config struct {
 	DNS        DNS        `yaml:"dns"`
 	Management Management `yaml:"management"`
 	Zones      []Zone     `yaml:"zones"`
+	// Each section below lives in its own file with its own check and
+	// defaults: secondary.go, network.go, bgp.go, health.go, system.go,
+	// overlay.go.
+	Secondary Secondary `yaml:"secondary"`
+	Network   Network   `yaml:"network"`
+	BGP       BGP       `yaml:"bgp"`
+	Health    Health    `yaml:"health"`
+	System    System    `yaml:"system"`
+	Overlay   Overlay   `yaml:"overlay"`
+}
+
+// section is what every config section file provides.
+type section interface {
+	// check returns one message per problem; line finds the line of a
+	// key or value for messages about values decoded without their node.
+	check(c *Config, line func(string) int) []string
+	setDefaults(c *Config)
+}
+
+func (c *Config) sections() []section {
+	return []section{&c.Secondary, &c.Network, &c.BGP, &c.Health, &c.System, &c.Overlay}
 }
 
 // Node says who this node is.
@@ -192,6 +213,9 @@ func (c *Config) check(raw []byte) error {
 			errs = append(errs, fmt.Sprintf("line %d: zone %s: file is required", line(z.Origin), o))
 		}
 	}
+	for _, sec := range c.sections() {
+		errs = append(errs, sec.check(c, line)...)
+	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
@@ -237,6 +261,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Management.Listen == "" {
 		c.Management.Listen = DefaultManagement
+	}
+	for _, sec := range c.sections() {
+		sec.setDefaults(c)
 	}
 }
 

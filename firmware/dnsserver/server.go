@@ -36,7 +36,9 @@ type Config struct {
 	TCPIdleTimeout time.Duration
 	// TCPMaxConns bounds concurrent TCP connections across all listeners.
 	TCPMaxConns int
-	Logger      *slog.Logger
+	// Transfers, when set, handles NOTIFY and AXFR/IXFR (transfer.go).
+	Transfers TransferHandler
+	Logger    *slog.Logger
 }
 
 // Defaults for Config fields left zero.
@@ -285,7 +287,7 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 			break
 		}
 	}
-	if z == nil || (q.do && z.signed) {
+	if z == nil || (q.do && z.signed) || z.expired {
 		return nil
 	}
 	if ni, ok := z.index[string(key)]; ok {
@@ -429,6 +431,9 @@ func (s *Server) slow(q *query, out []byte, limit int, tcp bool) []byte {
 	z := s.table.Load().find(key, q.qtype)
 	if z == nil {
 		return packError(out, q, dns.RcodeRefused, nsid, size)
+	}
+	if z.expired {
+		return packResponse(out, q, &response{rcode: dns.RcodeServerFailure}, limit, nsid, size)
 	}
 	r := z.resolve(key, presentation(key), q.qtype, q.do && z.signed)
 	return packResponse(out, q, r, limit, nsid, size)

@@ -35,6 +35,7 @@ type Zone struct {
 	nsec3    *nsec3Chain
 	nrecords int
 	tmpl     negTemplate
+	expired  bool // answer SERVFAIL: a secondary past its SOA expire
 }
 
 // node is one owner name of the zone, or an empty non-terminal.

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // listenTCP serves DNS over TCP as RFC 7766 asks: several queries per
@@ -68,6 +71,8 @@ func (s *Server) serveTCP(c net.Conn) {
 	in := make([]byte, maxMsg)
 	out := make([]byte, 0, maxMsg)
 	var q query
+	remote, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	for {
 		c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
 		var lb [2]byte
@@ -81,7 +86,25 @@ func (s *Server) serveTCP(c net.Conn) {
 		if !parseQuery(in[:n], &q) {
 			return
 		}
-		resp := s.handle(&q, out[:0], true)
+		var resp []byte
+		switch {
+		case q.opcode == dns.OpcodeNotify:
+			resp = s.notify(&q, out[:0], remote)
+		case q.isTransfer() && s.cfg.Transfers != nil:
+			// A transfer is many messages; the handler writes them.
+			c.SetWriteDeadline(time.Now().Add(10 * s.cfg.TCPIdleTimeout))
+			if err := s.cfg.Transfers.Transfer(in[:n], remote, lengthPrefixed{w}); err != nil {
+				s.cfg.Logger.Info("dns: transfer ended", "from", remote, "err", err)
+				w.Flush()
+				return
+			}
+			if err := w.Flush(); err != nil {
+				return
+			}
+			continue
+		default:
+			resp = s.handle(&q, out[:0], true)
+		}
 		if resp == nil {
 			continue
 		}

@@ -2,11 +2,14 @@ package dnsserver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 	"unsafe"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -139,7 +142,12 @@ func (w *udpWorker) loop() {
 				w.s.stats.Dropped.Add(1)
 				continue
 			}
-			resp := w.s.handle(&w.q, w.out[m][:0], false)
+			var resp []byte
+			if w.q.opcode == dns.OpcodeNotify {
+				resp = w.s.notify(&w.q, w.out[m][:0], sockaddrToAddrPort(&w.names[i]))
+			} else {
+				resp = w.s.handle(&w.q, w.out[m][:0], false)
+			}
 			if resp == nil {
 				continue
 			}
@@ -292,4 +300,16 @@ func family(proto, addr string) string {
 		return proto + "6"
 	}
 	return proto
+}
+
+// sockaddrToAddrPort decodes the raw source address recvmmsg filled in.
+func sockaddrToAddrPort(b *[unix.SizeofSockaddrInet6]byte) netip.AddrPort {
+	port := binary.BigEndian.Uint16(b[2:4])
+	switch *(*uint16)(unsafe.Pointer(&b[0])) {
+	case unix.AF_INET:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port)
+	case unix.AF_INET6:
+		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])).Unmap(), port)
+	}
+	return netip.AddrPort{}
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,6 +41,9 @@ type Options struct {
 	// OnReady is called once the node answers queries and the API is up,
 	// with the bound DNS and management addresses.
 	OnReady func(dnsAddrs []string, httpAddr string)
+	// Routes, when set, adds endpoints to the management API (PID 1 adds
+	// its logs and power controls this way).
+	Routes func(mux *http.ServeMux)
 }
 
 // ExampleZone is a zone shipped with the binary.
@@ -106,13 +108,18 @@ func (n *Node) Run(ctx context.Context) error {
 		TCPIdleTimeout: time.Duration(n.cfg.DNS.TCPIdleTimeout),
 		TCPMaxConns:    n.cfg.DNS.TCPMaxConns,
 		Logger:         n.log,
+		Transfers:      n.transferHandler(),
 	})
 	n.dns.Replace(snaps)
 	snaps = nil
 	// The records decoded from the store are garbage now; a node with a
 	// large zone would otherwise start at several times its steady RSS.
 	n.releaseMemory()
-	if err := n.dns.Start(ctx); err != nil {
+	// Subsystems live until Run returns, not until ctx ends: on a planned
+	// stop the node drains (routing withdraws) while DNS keeps answering.
+	life, endLife := context.WithCancel(context.Background())
+	defer endLife()
+	if err := n.dns.Start(life); err != nil {
 		return err
 	}
 	defer n.dns.Close()
@@ -134,13 +141,33 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.releaseMemory()
 
-	ln, err := net.Listen("tcp", string(n.cfg.Management.Listen))
+	// Subsystems, each in its own file: secondary.go (transfers, NOTIFY,
+	// catalogs), routing.go (network, BGP, health, drain), overlay.go
+	// (tailnet, metrics, dnstap).
+	for _, start := range []func(context.Context) error{n.startSecondary, n.startRouting, n.startOverlay} {
+		if err := start(life); err != nil {
+			return err
+		}
+	}
+
+	mux := api.Handler(n, n.log)
+	n.secondaryRoutes(mux)
+	n.routingRoutes(mux)
+	n.overlayRoutes(mux)
+	if n.opts.Routes != nil {
+		n.opts.Routes(mux)
+	}
+	listeners, err := n.managementListeners(life)
 	if err != nil {
 		return fmt.Errorf("management listen: %w", err)
 	}
-	n.httpAddr = ln.Addr().String()
-	srv := &http.Server{Handler: api.Handler(n, n.log), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	for _, ln := range listeners {
+		go srv.Serve(ln)
+	}
+	if len(listeners) > 0 {
+		n.httpAddr = listeners[0].Addr().String()
+	}
 	defer srv.Close()
 
 	if cfgBytes, err := n.cfg.Marshal(); err == nil {
@@ -154,6 +181,10 @@ func (n *Node) Run(ctx context.Context) error {
 		n.opts.OnReady(n.dns.Addrs(), n.httpAddr)
 	}
 	<-ctx.Done()
+	n.log.Info("stopping: draining first")
+	// drain (routing.go) withdraws the node's prefixes gracefully while
+	// DNS goes on answering; only then does anything stop.
+	n.drain()
 	n.ready.Store(false)
 	n.log.Info("shutting down")
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
