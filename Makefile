@@ -29,9 +29,7 @@ vet:
 ## fuzz: each fuzz target briefly (longer runs: FUZZTIME=5m make fuzz).
 FUZZTIME ?= 10s
 fuzz:
-	@set -e; for t in $$($(GO) test -list '^Fuzz' ./firmware/... | grep '^Fuzz' ); do \
-	  pkg=$$(grep -rl "func $$t(" firmware --include='*_test.go' | head -1 | xargs dirname); \
-	  echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$pkg; done
+	FUZZTIME=$(FUZZTIME) ./test/fuzz.sh
 
 ## bench: dnsperf against Shoestring, NSD and Knot on pinned cores; prints ratios.
 # BENCHFLAGS: e.g. -ref-only, -runs 5, -duration 20s (see test/bench/README.md).
