@@ -1,0 +1,6 @@
+// Package ota will hold over-the-air updates: the signed (ed25519) bundle
+// format and its verification before a byte reaches the inactive slot,
+// slot switching per boot method (board/ says which), the on-box agent
+// that commits a new slot only once the node is healthy, and fleet
+// rollout. Nothing is implemented yet; no issue for it is open.
+package ota
