@@ -50,7 +50,12 @@ func parseTestZone(t testing.TB, origin, text string) *zone.Zone {
 
 func startTestServer(t testing.TB, zones ...*zone.Zone) (*Server, string) {
 	t.Helper()
-	s := New(Config{Listen: []string{"127.0.0.1:0"}, Identity: "test-node", UDPWorkers: 1})
+	return startTestServerWith(t, Config{Listen: []string{"127.0.0.1:0"}, Identity: "test-node", UDPWorkers: 1}, zones...)
+}
+
+func startTestServerWith(t testing.TB, cfg Config, zones ...*zone.Zone) (*Server, string) {
+	t.Helper()
+	s := New(cfg)
 	var snaps []*Zone
 	for _, z := range zones {
 		snap, err := Build(z)
@@ -177,18 +182,7 @@ func TestTruncationAndEDNS(t *testing.T) {
 // second loopback address: the reply must come from that address, as an
 // anycast address on lo needs (a client drops replies from elsewhere).
 func TestWildcardBindRepliesFromDestination(t *testing.T) {
-	s := New(Config{Listen: []string{"0.0.0.0:0"}, UDPWorkers: 1})
-	snap, err := Build(parseTestZone(t, "example.com.", testZone))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Replace([]*Zone{snap})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := startTestServerWith(t, Config{Listen: []string{"0.0.0.0:0"}, UDPWorkers: 1}, parseTestZone(t, "example.com.", testZone))
 	_, port, _ := net.SplitHostPort(s.Addrs()[0])
 	for _, dst := range []string{"127.0.0.1", "127.0.0.2"} {
 		// dns.Client uses a connected socket: the kernel drops replies

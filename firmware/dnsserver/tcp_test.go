@@ -1,7 +1,6 @@
 package dnsserver
 
 import (
-	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -68,19 +67,8 @@ func TestTCPPipelining(t *testing.T) {
 // TestTCPIdleTimeoutAndLimit checks idle connections are closed and that
 // connections over the limit are refused at once.
 func TestTCPIdleTimeoutAndLimit(t *testing.T) {
-	s := New(Config{Listen: []string{"127.0.0.1:0"}, TCPIdleTimeout: 300 * time.Millisecond, TCPMaxConns: 2, UDPWorkers: 1})
-	snap, err := Build(parseTestZone(t, "example.com.", testZone))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Replace([]*Zone{snap})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := s.Addrs()[0]
+	_, addr := startTestServerWith(t, Config{Listen: []string{"127.0.0.1:0"}, TCPIdleTimeout: 300 * time.Millisecond, TCPMaxConns: 2, UDPWorkers: 1},
+		parseTestZone(t, "example.com.", testZone))
 
 	var held []net.Conn
 	for i := 0; i < 2; i++ {

@@ -1,7 +1,6 @@
 package diff
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,28 +30,9 @@ type server struct {
 	Addr string // 127.0.0.1:port, UDP and TCP
 
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *testenv.SyncBuffer
 	exited chan struct{}
 	err    error // process exit status, valid once exited is closed
-}
-
-// syncBuffer collects a daemon's output; the process writes it from its own
-// goroutines while the test may read it for a failure message.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // freePort returns a port that is free on 127.0.0.1 for both TCP and UDP at
@@ -84,7 +63,7 @@ func freePort(t *testing.T) int {
 // of them to be stopped when the test ends.
 func startServer(t *testing.T, name, addr string, argv ...string) *server {
 	t.Helper()
-	s := &server{Name: name, Addr: addr, log: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{Name: name, Addr: addr, log: &testenv.SyncBuffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log

@@ -1,13 +1,11 @@
 package node_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +13,6 @@ import (
 
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
-
-// lockedBuffer collects a child's stderr while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // waitAnswer polls until name answers with want, or fails after 10 s.
 func waitAnswer(t *testing.T, addr, name, want string) {
@@ -78,7 +58,7 @@ zones:
 
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "run", "-config", cfgFile)
-		log := &lockedBuffer{}
+		log := &testenv.SyncBuffer{}
 		cmd.Stderr = log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -116,7 +96,7 @@ zones:
 		t.Fatalf("run -check on a bad file: err %v, output %q", err, out)
 	}
 	cmd = exec.Command(bin, "run", "-config", cfgFile, "-data", filepath.Join(dir, "data"))
-	log := &lockedBuffer{}
+	log := &testenv.SyncBuffer{}
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@
 package nslab
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,7 +22,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -207,22 +205,7 @@ type Daemon struct {
 }
 
 // SyncBuffer collects a daemon's output while the test reads it.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type SyncBuffer = testenv.SyncBuffer
 
 // Start runs argv in the peer namespace until the test ends; its output is
 // shown if the test fails.
