@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      := out/shoestring
 # Debian packages the tests talk to (real peers, no mocks).
-TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2 qemu-system-x86 qemu-system-arm chromium
+TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2 dnsmasq-base qemu-system-x86 qemu-system-arm chromium
 
 .PHONY: run build test deps vet fuzz bench clean
 
@@ -43,3 +43,14 @@ bench: deps build
 
 clean:
 	rm -rf out var
+
+## lab: the anycast lab (BIRD router, three nodes, a client in network
+## namespaces; test/lab) up to play with until Ctrl-C, then down. Root only.
+## lab-up leaves it running; lab-down tears it down.
+.PHONY: lab lab-up lab-down
+lab: build
+	$(GO) run ./test/lab/cmd/lab -bin $(BIN)
+lab-up: build
+	$(GO) run ./test/lab/cmd/lab -bin $(BIN) up
+lab-down:
+	$(GO) run ./test/lab/cmd/lab down

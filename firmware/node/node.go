@@ -65,6 +65,8 @@ type Node struct {
 	mu       sync.Mutex // serialises zone changes: store write, then swap
 	problems map[string]string
 	httpAddr string
+
+	rt routing // routing.go: network, BGP, BFD, health, drain
 }
 
 // New returns a node; Run starts it.
@@ -119,6 +121,10 @@ func (n *Node) Run(ctx context.Context) error {
 	// stop the node drains (routing withdraws) while DNS keeps answering.
 	life, endLife := context.WithCancel(context.Background())
 	defer endLife()
+	// The service addresses must be on the box before DNS binds them.
+	if err := n.startNetwork(life); err != nil {
+		return err
+	}
 	if err := n.dns.Start(life); err != nil {
 		return err
 	}
@@ -390,12 +396,13 @@ func (n *Node) Status() api.Status {
 	return s
 }
 
-// Healthy reports whether the node answers: listeners up, zones loaded.
+// Healthy reports whether the node answers: listeners up, zones loaded,
+// and its DNS server answering its own health checks (routing.go).
 func (n *Node) Healthy() (bool, string) {
 	if !n.ready.Load() {
 		return false, "starting"
 	}
-	return true, "ok"
+	return n.routingHealthy()
 }
 
 // memory reads the runtime's figures and the resident set size.
