@@ -32,9 +32,12 @@ func devMain(args []string) error {
 	httpAddr := fs.String("http", config.DefaultManagement, "management API and status page address")
 	nsid := fs.String("nsid", "", "NSID and CHAOS id.server identity (default: host name)")
 	ver := fs.String("version-bind", "", "answer for CHAOS version.bind (default: hidden)")
-	var listen, zones listFlag
+	var listen, zones, secondaries, catalogs, tsigKeys listFlag
 	fs.Var(&listen, "listen", "DNS address host:port, UDP and TCP (repeatable; default 127.0.0.1:5353 and [::1]:5353)")
 	fs.Var(&zones, "zone", "ORIGIN=FILE: import a zone file at start (repeatable)")
+	fs.Var(&secondaries, "secondary", "ORIGIN=ADDR[:PORT][@KEYNAME]: a secondary zone transferred from that primary (repeatable)")
+	fs.Var(&catalogs, "catalog", "ORIGIN=ADDR[:PORT][@KEYNAME]: a catalog zone (RFC 9432) whose members are transferred from that primary (repeatable)")
+	fs.Var(&tsigKeys, "tsig", "KEYNAME=ALG:BASE64SECRET: a TSIG key for -secondary and -catalog (repeatable)")
 	fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("dev: unexpected arguments %q", fs.Args())
@@ -59,6 +62,9 @@ func devMain(args []string) error {
 			return fmt.Errorf("dev: -zone %q: want ORIGIN=FILE", z)
 		}
 		cfg.Zones = append(cfg.Zones, config.Zone{Origin: origin, File: file})
+	}
+	if err := devSecondary(cfg, secondaries, catalogs, tsigKeys); err != nil {
+		return err
 	}
 	cfg.SetDefaults()
 

@@ -1,9 +1,363 @@
 package config
 
-// Secondary is the secondary service: primaries, TSIG keys, catalogs, outbound transfers and NOTIFY section (the secondary-service issue). Document every option with
-// its default in README.md beside this file.
-type Secondary struct{}
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
 
-func (s *Secondary) check(c *Config, line func(string) int) []string { return nil }
+	"gopkg.in/yaml.v3"
+)
 
-func (s *Secondary) setDefaults(c *Config) {}
+// Secondary is the secondary service: zones transferred from primaries,
+// TSIG keys, catalog zones, limits on transfers, and the outbound side
+// (transfers and NOTIFY to downstream servers, a produced catalog). Every
+// option and its default is documented in README.md beside this file.
+type Secondary struct {
+	Keys      []TSIGKey       `yaml:"keys"`
+	Templates []XfrTemplate   `yaml:"templates"`
+	Zones     []SecondaryZone `yaml:"zones"`
+	Catalogs  []CatalogZone   `yaml:"catalogs"`
+	Limits    TransferLimits  `yaml:"limits"`
+	Timers    RefreshTimers   `yaml:"timers"`
+	Outbound  Outbound        `yaml:"outbound"`
+}
+
+// TSIGKey is a shared secret (RFC 8945), referred to by name elsewhere.
+type TSIGKey struct {
+	Name      string `yaml:"name"`
+	Algorithm string `yaml:"algorithm"`
+	Secret    string `yaml:"secret"`
+}
+
+// Remote is a primary to transfer from or a downstream to notify. In YAML
+// it is either a mapping or the short form "ADDR[:PORT][@KEY]".
+type Remote struct {
+	Address string `yaml:"address"`
+	Key     string `yaml:"key,omitempty"`
+	Source  string `yaml:"source,omitempty"`
+}
+
+// XfrTemplate names a list of primaries, for zones, catalogs and catalog
+// groups to share.
+type XfrTemplate struct {
+	Name      string   `yaml:"name"`
+	Primaries []Remote `yaml:"primaries"`
+}
+
+// SecondaryZone is one zone transferred from its primaries.
+type SecondaryZone struct {
+	Origin    string   `yaml:"origin"`
+	Primaries []Remote `yaml:"primaries"`
+	Template  string   `yaml:"template"`
+}
+
+// CatalogZone is a catalog (RFC 9432) consumed: itself transferred like a
+// secondary zone, its members become secondary zones.
+type CatalogZone struct {
+	Origin    string   `yaml:"origin"`
+	Primaries []Remote `yaml:"primaries"`
+	Template  string   `yaml:"template"`
+	// MemberTemplate gives the primaries of members with no mapped group;
+	// empty means the catalog's own primaries.
+	MemberTemplate string `yaml:"member_template"`
+	// Groups maps a member's RFC 9432 group property to a template.
+	Groups map[string]string `yaml:"groups"`
+}
+
+// TransferLimits bound incoming transfers.
+type TransferLimits struct {
+	MaxRecords  int      `yaml:"max_records"`
+	MaxBytes    int64    `yaml:"max_bytes"`
+	Timeout     Duration `yaml:"timeout"`
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	Concurrent  int      `yaml:"concurrent"`
+	// MemoryTarget is the Go heap's soft limit while a big zone (over
+	// 100,000 records) is applied; -1 leaves the GC alone.
+	MemoryTarget int64 `yaml:"memory_target"`
+}
+
+// RefreshTimers clamp the SOA refresh, retry and expire values of
+// secondary zones.
+type RefreshTimers struct {
+	RefreshMin Duration `yaml:"refresh_min"`
+	RefreshMax Duration `yaml:"refresh_max"`
+	RetryMin   Duration `yaml:"retry_min"`
+	RetryMax   Duration `yaml:"retry_max"`
+	ExpireMin  Duration `yaml:"expire_min"`
+}
+
+// Outbound is what this node gives to downstream servers.
+type Outbound struct {
+	Allow  []AllowRule `yaml:"allow"`
+	Notify []Remote    `yaml:"notify"`
+	// Catalog, when set, is the origin of a catalog zone this node
+	// produces listing the zones it is primary for (added through the
+	// API or from files).
+	Catalog    string `yaml:"catalog"`
+	Concurrent int    `yaml:"concurrent"`
+}
+
+// AllowRule allows AXFR/IXFR to clients from some prefixes, signed with
+// a key, or both.
+type AllowRule struct {
+	From []string `yaml:"from"`
+	Key  string   `yaml:"key"`
+}
+
+// Defaults of the secondary section.
+const (
+	DefaultMaxRecords       = 2_000_000
+	DefaultMaxBytes         = 256 << 20
+	DefaultTransferTimeout  = 15 * time.Minute
+	DefaultTransferIdle     = 10 * time.Second
+	DefaultTransfersAtOnce  = 4
+	DefaultRefreshMin       = 2 * time.Second
+	DefaultRefreshMax       = 24 * time.Hour
+	DefaultRetryMin         = 1 * time.Second
+	DefaultRetryMax         = time.Hour
+	DefaultExpireMin        = 3 * time.Second
+	DefaultOutboundAtOnce   = 4
+	DefaultMemoryTarget     = 384 << 20
+	tsigAlgorithmsSupported = "hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512"
+)
+
+// UnmarshalYAML takes a Remote as a mapping or as "ADDR[:PORT][@KEY]".
+func (r *Remote) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var s string
+		if err := n.Decode(&s); err != nil {
+			return err
+		}
+		rem, err := ParseRemote(s)
+		if err != nil {
+			return lineErr(n, "%v", err)
+		}
+		*r = rem
+		return nil
+	}
+	type plain Remote
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	if _, err := ParseEndpoint(p.Address); err != nil {
+		return lineErr(n, "address: %v", err)
+	}
+	if p.Source != "" {
+		if _, err := netip.ParseAddr(p.Source); err != nil {
+			return lineErr(n, "source %q is not an IP address", p.Source)
+		}
+	}
+	*r = Remote(p)
+	return nil
+}
+
+// ParseRemote reads the short form "ADDR[:PORT][@KEY]" (dev mode's flags
+// use it too).
+func ParseRemote(s string) (Remote, error) {
+	addr, key, _ := strings.Cut(s, "@")
+	if _, err := ParseEndpoint(addr); err != nil {
+		return Remote{}, err
+	}
+	return Remote{Address: addr, Key: key}, nil
+}
+
+// ParseEndpoint reads "ADDR", "ADDR:PORT" or "[V6]:PORT"; the port is 53
+// unless given.
+func ParseEndpoint(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+		return netip.AddrPortFrom(a, 53), nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not ADDR or ADDR:PORT", s)
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address", s, host)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%q: bad port", s)
+	}
+	return netip.AddrPortFrom(a, uint16(p)), nil
+}
+
+// ParseTSIGKey reads dev mode's "NAME=ALG:BASE64SECRET".
+func ParseTSIGKey(s string) (TSIGKey, error) {
+	name, rest, ok := strings.Cut(s, "=")
+	alg, secret, ok2 := strings.Cut(rest, ":")
+	if !ok || !ok2 || name == "" {
+		return TSIGKey{}, fmt.Errorf("%q: want KEYNAME=ALGORITHM:BASE64SECRET", s)
+	}
+	k := TSIGKey{Name: name, Algorithm: alg, Secret: secret}
+	if msg := k.problem(); msg != "" {
+		return TSIGKey{}, fmt.Errorf("%s", msg)
+	}
+	return k, nil
+}
+
+func (k TSIGKey) problem() string {
+	switch {
+	case k.Name == "":
+		return "a key needs a name"
+	case !strings.Contains(", "+tsigAlgorithmsSupported+", ", ", "+strings.TrimSuffix(strings.ToLower(k.Algorithm), ".")+", "):
+		return fmt.Sprintf("key %s: algorithm %q is not one of %s", k.Name, k.Algorithm, tsigAlgorithmsSupported)
+	}
+	if b, err := base64.StdEncoding.DecodeString(k.Secret); err != nil || len(b) == 0 {
+		return fmt.Sprintf("key %s: secret is not base64 (generate one with `tsig-keygen` or `keymgr -t`)", k.Name)
+	}
+	return ""
+}
+
+// canonical lower-cases and qualifies a zone name for comparisons.
+func canonical(name string) string {
+	return strings.ToLower(strings.TrimSuffix(name, ".")) + "."
+}
+
+func (s *Secondary) check(c *Config, line func(string) int) []string {
+	var errs []string
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Sprintf("line %d: secondary: ", line(key))+fmt.Sprintf(format, args...))
+	}
+	keys := map[string]bool{}
+	for _, k := range s.Keys {
+		if msg := k.problem(); msg != "" {
+			add(k.Name, "%s", msg)
+		}
+		if keys[canonical(k.Name)] {
+			add(k.Name, "key %s defined twice", k.Name)
+		}
+		keys[canonical(k.Name)] = true
+	}
+	checkRemotes := func(where string, rs []Remote) {
+		for _, r := range rs {
+			if r.Key != "" && !keys[canonical(r.Key)] {
+				add(r.Address, "%s: key %q is not defined in secondary.keys", where, r.Key)
+			}
+		}
+	}
+	templates := map[string]bool{}
+	for _, t := range s.Templates {
+		if t.Name == "" || templates[t.Name] {
+			add("templates", "templates need unique names (%q)", t.Name)
+		}
+		templates[t.Name] = true
+		if len(t.Primaries) == 0 {
+			add(t.Name, "template %s has no primaries", t.Name)
+		}
+		checkRemotes("template "+t.Name, t.Primaries)
+	}
+	seen := map[string]bool{}
+	for _, z := range c.Zones {
+		seen[canonical(z.Origin)] = true
+	}
+	origin := func(kind, o string, prim []Remote, tmpl string) {
+		if o == "" {
+			add(kind, "%s without an origin", kind)
+			return
+		}
+		if seen[canonical(o)] {
+			add(o, "zone %s is listed twice (zones, secondary.zones, secondary.catalogs)", canonical(o))
+		}
+		seen[canonical(o)] = true
+		switch {
+		case len(prim) == 0 && tmpl == "":
+			add(o, "%s %s: needs primaries or a template", kind, o)
+		case len(prim) > 0 && tmpl != "":
+			add(o, "%s %s: give primaries or a template, not both", kind, o)
+		case tmpl != "" && !templates[tmpl]:
+			add(o, "%s %s: template %q is not defined", kind, o, tmpl)
+		}
+		checkRemotes(kind+" "+o, prim)
+	}
+	for _, z := range s.Zones {
+		origin("zone", z.Origin, z.Primaries, z.Template)
+	}
+	for _, cz := range s.Catalogs {
+		origin("catalog", cz.Origin, cz.Primaries, cz.Template)
+		if cz.MemberTemplate != "" && !templates[cz.MemberTemplate] {
+			add(cz.MemberTemplate, "catalog %s: member_template %q is not defined", cz.Origin, cz.MemberTemplate)
+		}
+		for g, t := range cz.Groups {
+			if !templates[t] {
+				add(g, "catalog %s: group %q maps to template %q, which is not defined", cz.Origin, g, t)
+			}
+		}
+	}
+	l := s.Limits
+	if l.MaxRecords < 0 || l.MaxBytes < 0 || l.Concurrent < 0 || s.Outbound.Concurrent < 0 || l.MemoryTarget < -1 {
+		add("limits", "limits must not be negative")
+	}
+	for _, r := range s.Outbound.Allow {
+		if len(r.From) == 0 && r.Key == "" {
+			add("allow", "outbound.allow: a rule needs from, key or both (to allow everyone, say from: [0.0.0.0/0, \"::/0\"])")
+		}
+		for _, f := range r.From {
+			if _, err := parsePrefix(f); err != nil {
+				add(f, "outbound.allow: %q is not an address or prefix", f)
+			}
+		}
+		if r.Key != "" && !keys[canonical(r.Key)] {
+			add(r.Key, "outbound.allow: key %q is not defined in secondary.keys", r.Key)
+		}
+	}
+	checkRemotes("outbound.notify", s.Outbound.Notify)
+	if o := s.Outbound.Catalog; o != "" && seen[canonical(o)] {
+		add(o, "outbound.catalog %s is also configured as another zone", o)
+	}
+	return errs
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (s *Secondary) setDefaults(c *Config) {
+	l := &s.Limits
+	if l.MaxRecords == 0 {
+		l.MaxRecords = DefaultMaxRecords
+	}
+	if l.MaxBytes == 0 {
+		l.MaxBytes = DefaultMaxBytes
+	}
+	if l.Timeout == 0 {
+		l.Timeout = Duration(DefaultTransferTimeout)
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = Duration(DefaultTransferIdle)
+	}
+	if l.Concurrent == 0 {
+		l.Concurrent = DefaultTransfersAtOnce
+	}
+	if l.MemoryTarget == 0 {
+		l.MemoryTarget = DefaultMemoryTarget
+	}
+	t := &s.Timers
+	for _, d := range []struct {
+		v   *Duration
+		def time.Duration
+	}{{&t.RefreshMin, DefaultRefreshMin}, {&t.RefreshMax, DefaultRefreshMax}, {&t.RetryMin, DefaultRetryMin},
+		{&t.RetryMax, DefaultRetryMax}, {&t.ExpireMin, DefaultExpireMin}} {
+		if *d.v == 0 {
+			*d.v = Duration(d.def)
+		}
+	}
+	if s.Outbound.Concurrent == 0 {
+		s.Outbound.Concurrent = DefaultOutboundAtOnce
+	}
+}

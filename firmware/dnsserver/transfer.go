@@ -33,6 +33,18 @@ func (z *Zone) WithExpired(expired bool) *Zone {
 // Expired reports whether the zone answers SERVFAIL for being expired.
 func (z *Zone) Expired() bool { return z.expired }
 
+// SOA returns a copy of the zone's SOA record as stored (the refresh,
+// retry and expire timers drive a secondary; outbound IXFR and NOTIFY
+// carry it).
+func (z *Zone) SOA() *dns.SOA {
+	if s := z.apexN.set(dns.TypeSOA); s != nil && s.n > 0 {
+		if soa, ok := z.records(s, z.origin, false)[0].(*dns.SOA); ok {
+			return soa
+		}
+	}
+	return nil
+}
+
 // notify hands a NOTIFY to the transfer handler; without one it is NOTIMP.
 func (s *Server) notify(q *query, out []byte, from netip.AddrPort) []byte {
 	if s.cfg.Transfers == nil {
@@ -60,4 +72,16 @@ func (l lengthPrefixed) Write(msg []byte) (int, error) {
 		return 0, err
 	}
 	return l.w.Write(msg)
+}
+
+// ExpiredZones lists the origins of the served zones marked expired. It
+// reads the current table only: health checks call it every round.
+func (s *Server) ExpiredZones() []string {
+	var out []string
+	for _, z := range s.table.Load().zones {
+		if z.expired {
+			out = append(out, z.origin)
+		}
+	}
+	return out
 }

@@ -66,7 +66,8 @@ type Node struct {
 	problems map[string]string
 	httpAddr string
 
-	rt routing // routing.go: network, BGP, BFD, health, drain
+	sec *secondaryState // secondary.go: transfers, NOTIFY, catalogs
+	rt  routing         // routing.go: network, BGP, BFD, health, drain
 }
 
 // New returns a node; Run starts it.
@@ -289,6 +290,7 @@ func (n *Node) putZone(z *zone.Zone, source string) (store.Info, error) {
 		return store.Info{}, err
 	}
 	n.dns.Put(snap)
+	n.zoneChanged(z.Origin, source)
 	return info, nil
 }
 
@@ -321,6 +323,7 @@ func (n *Node) DeleteZone(origin string) error {
 	}
 	n.dns.Delete(origin)
 	delete(n.problems, origin)
+	n.zoneChanged(origin, "")
 	return nil
 }
 

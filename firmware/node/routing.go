@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -35,7 +34,6 @@ type routing struct {
 	speaker *bgp.Speaker
 	bfd     *bfd.Server
 	health  *health.Monitor
-	zones   zoneExpiry
 }
 
 // Where an operator's drain is kept, so that a drained node that reboots
@@ -299,42 +297,8 @@ func localTarget(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port())
 }
 
-// zoneExpiry caches the list of served zones, which only the store has,
-// so that every health round can check each one's snapshot cheaply.
-type zoneExpiry struct {
-	mu      sync.Mutex
-	origins []string
-	count   int
-	at      time.Time
-}
-
-// zoneListMaxAge bounds how stale the cached zone list may be; a change in
-// the number of zones served refreshes it at once.
-const zoneListMaxAge = 10 * time.Second
-
 // expiredZones lists the served zones past their SOA expire.
-func (n *Node) expiredZones() []string {
-	z := &n.rt.zones
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if cnt := n.dns.Zones(); z.at.IsZero() || cnt != z.count || time.Since(z.at) > zoneListMaxAge {
-		infos, err := n.store.List()
-		if err == nil {
-			z.origins = z.origins[:0]
-			for _, in := range infos {
-				z.origins = append(z.origins, in.Origin)
-			}
-			z.count, z.at = cnt, time.Now()
-		}
-	}
-	var out []string
-	for _, o := range z.origins {
-		if s := n.dns.Zone(o); s != nil && s.Expired() {
-			out = append(out, o)
-		}
-	}
-	return out
-}
+func (n *Node) expiredZones() []string { return n.dns.ExpiredZones() }
 
 func (n *Node) loadDrained() []netip.Prefix {
 	b, err := n.store.GetMeta(metaRouting, metaDrained)

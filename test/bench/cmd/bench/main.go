@@ -70,6 +70,7 @@ func run() int {
 	flag.IntVar(&o.clientCPU, "client-cpu", 1, "core dnsperf is pinned to")
 	flag.DurationVar(&o.stopGrace, "stop-grace", 10*time.Second, "how long a server may take to exit after SIGTERM")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (zone, queries, configs, logs); it is always kept after a failure")
+	xo := xfrFlags(flag.CommandLine) // xfr.go: the AXFR benchmark
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./test/bench/cmd/bench [flags]\n\n"+
 			"Benchmarks Shoestring, NSD and Knot with dnsperf; see test/bench/README.md.\n\n")
@@ -114,18 +115,30 @@ func run() int {
 		os.RemoveAll(o.root)
 	}()
 
-	rows := o.bench(ctx)
+	var rows []*bench.Row
+	if !xo.only {
+		rows = o.bench(ctx)
+	}
 	if ctx.Err() != nil {
 		ok = true // interrupted on purpose: nothing to look into
 		return 130
 	}
-	fmt.Println()
-	bench.Print(os.Stdout, rows, "shoestring", []string{"nsd", "knot"})
+	if !xo.only {
+		fmt.Println()
+		bench.Print(os.Stdout, rows, "shoestring", []string{"nsd", "knot"})
+	}
 	ok = true
 	for _, r := range rows {
 		if !r.OK() || r.StoreErr != nil {
 			ok = false
 		}
+	}
+	if !o.runXfr(ctx, xo) {
+		ok = false
+	}
+	if ctx.Err() != nil {
+		ok = true
+		return 130
 	}
 	if !ok {
 		return 1
