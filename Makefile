@@ -1,13 +1,16 @@
 # Shoestring — see README.md. Every target works on a fresh Debian machine.
 GO       ?= go
 BIN      := out/shoestring
+# Tailscale features left out of the firmware (the overlay keeps only what
+# an embedded tsnet node needs; see firmware/overlay/buildtags.txt).
+TS_TAGS  := $(shell cat firmware/overlay/buildtags.txt)
 # Debian packages the tests talk to (real peers, no mocks).
-TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2 dnsmasq-base qemu-system-x86 qemu-system-arm chromium
+TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2 dnsmasq-base qemu-system-x86 qemu-system-arm libdevmapper1.02.1 chromium
 
-.PHONY: run build test deps vet fuzz bench clean
+.PHONY: run build test deps tools vet fuzz bench clean
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/shoestring
+	$(GO) build -trimpath -tags '$(TS_TAGS)' -o $(BIN) ./cmd/shoestring
 
 ## run: a node in dev mode on loopback with the example zone (no config needed).
 run: build
@@ -17,12 +20,18 @@ run: build
 deps:
 	@./test/deps.sh $(TEST_PKGS)
 
+## tools: programs the tests run that Debian lacks, built from versions
+## pinned in their own module (headscale: test/overlay/tools); once.
+tools: out/tools/headscale
+out/tools/headscale: test/overlay/tools/go.mod test/overlay/tools/go.sum
+	cd test/overlay/tools && $(GO) build -trimpath -o ../../../$@ github.com/juanfont/headscale/cmd/headscale
+
 ## test: install what the tests need, then run every test.
 # Unit and package tests run in parallel; the cross-process suites under
 # test/ (real Knot, NSD, BIND, BIRD, QEMU) one package at a time, because
 # they assert deadlines (a route withdrawn within 1 s) that a CPU shared
 # with another suite would blur.
-test: deps vet
+test: deps tools vet
 	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/test/')
 	$(GO) test -count=1 -timeout 25m -p 1 ./test/...
 	$(MAKE) fuzz
@@ -54,3 +63,14 @@ lab-up: build
 	$(GO) run ./test/lab/cmd/lab -bin $(BIN) up
 lab-down:
 	$(GO) run ./test/lab/cmd/lab down
+
+## image: a board's disk image, kernel and initramfs in out/BOARD/ (BOARD=rpi,
+## atom386, atom64, brix, qemu-amd64, qemu-arm64 or all). Downloads the pinned
+## Debian kernel (apt-get download; cached in out/cache). See image/.
+## qemu: boot out/BOARD/ under QEMU, console on the terminal (Ctrl-A X quits).
+.PHONY: image qemu
+BOARD ?= qemu-amd64
+image:
+	$(GO) run ./cmd/mkimage -board $(BOARD)
+qemu: image
+	$(GO) run ./test/qemu/cmd/boot -board $(BOARD)

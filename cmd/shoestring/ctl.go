@@ -71,7 +71,8 @@ func ctlUsage(cmds map[string]ctlCommand) string {
 func ctlMain(args []string) error {
 	cmds := ctlCommands()
 	fs := flag.NewFlagSet("ctl", flag.ExitOnError)
-	addr := fs.String("api", config.DefaultManagement, "management API address")
+	addr := fs.String("api", config.DefaultManagement, "management API: host:port, URL, or a node's tailnet name")
+	tailnet := ctlTailnetFlags(fs) // ctl_overlay.go: reaching a node over the tailnet
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, ctlUsage(cmds)); fs.PrintDefaults() }
 	fs.Parse(args)
@@ -87,5 +88,10 @@ func ctlMain(args []string) error {
 	if cmd.nargs >= 0 && len(a)-1 != cmd.nargs {
 		return fmt.Errorf("usage: shoestring ctl %s %s", a[0], cmd.args)
 	}
-	return cmd.run(&ctlEnv{c: api.NewClient(*addr), json: *asJSON}, a[1:])
+	c, done, err := tailnet.client(*addr)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return cmd.run(&ctlEnv{c: c, json: *asJSON}, a[1:])
 }

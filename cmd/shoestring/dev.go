@@ -72,6 +72,7 @@ func devMain(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n := node.New(node.Options{
+		Version: version,
 		Config:  cfg,
 		Logger:  log,
 		Example: &node.ExampleZone{Origin: "example.test.", Text: exampleZone},

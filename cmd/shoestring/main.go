@@ -7,6 +7,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+
+	"github.com/shoestring-dns/shoestring/firmware/kmod"
+	"github.com/shoestring-dns/shoestring/firmware/pid1"
 )
 
 const usage = `shoestring — anycast authoritative DNS node firmware
@@ -23,6 +27,14 @@ Run "shoestring CMD -h" for a command's flags.
 var version = "dev"
 
 func main() {
+	// On a box the kernel starts us as /init, and runs /sbin/modprobe
+	// (a link to us) for its own module requests.
+	if pid1.IsInit() {
+		pid1.Main(version)
+	}
+	if filepath.Base(os.Args[0]) == "modprobe" {
+		os.Exit(kmod.Modprobe(os.Args[1:]))
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

@@ -55,7 +55,7 @@ func runMain(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return node.New(node.Options{Config: cfg, Logger: log}).Run(ctx)
+	return node.New(node.Options{Config: cfg, Logger: log, Version: version}).Run(ctx)
 }
 
 func lastGoodConfig(dir string) (*config.Config, error) {

@@ -235,7 +235,7 @@ func (p *peer) maxPrefixExceeded(count int, fam familySet) *corebgp.Notification
 	}
 	binary.BigEndian.PutUint16(data, afi)
 	data[2] = corebgp.SAFI_UNICAST
-	binary.BigEndian.PutUint32(data[3:], uint32(min(p.cfg.MaxPrefixes, 1<<32-1)))
+	binary.BigEndian.PutUint32(data[3:], uint32(min(uint64(max(p.cfg.MaxPrefixes, 0)), 1<<32-1)))
 	return &corebgp.Notification{Code: corebgp.NOTIF_CODE_CEASE, Subcode: ceaseMaxPrefixes, Data: data}
 }
 

@@ -31,7 +31,9 @@ type negTemplate struct {
 // plainly (not below a cut, not a CNAME or DNAME owner), so those queries
 // never reach the slow path.
 func (z *Zone) precompute() {
-	scratch := make([]byte, 0, maxMsg)
+	bp := buildBuffers.Get().(*[]byte)
+	defer buildBuffers.Put(bp)
+	scratch := (*bp)[:0]
 	var q query
 	for ni := range z.nodes {
 		n := &z.nodes[ni]

@@ -88,6 +88,8 @@ type Server struct {
 	addrs    []string
 	wg       sync.WaitGroup
 	stats    Stats
+	metrics  *serverMetrics          // per-worker query counters (metrics.go)
+	tap      atomic.Pointer[tapSink] // dnstap, when set (tap.go)
 }
 
 // Stats are counters kept cheap enough for the query path.
@@ -107,6 +109,7 @@ type table struct {
 func New(cfg Config) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, tcpSlots: make(chan struct{}, cfg.TCPMaxConns), done: make(chan struct{})}
+	s.metrics = newServerMetrics(cfg.UDPWorkers * len(cfg.Listen))
 	s.table.Store(&table{zones: map[string]*Zone{}})
 	return s
 }
@@ -120,6 +123,7 @@ func (s *Server) Replace(zones []*Zone) {
 	defer s.mu.Unlock()
 	t := &table{zones: make(map[string]*Zone, len(zones))}
 	for _, z := range zones {
+		s.metrics.attach(z)
 		t.zones[z.apex] = z
 	}
 	s.table.Store(t)
@@ -135,6 +139,7 @@ func (s *Server) Put(z *Zone) {
 	for k, v := range old.zones {
 		t.zones[k] = v
 	}
+	s.metrics.attach(z)
 	t.zones[z.apex] = z
 	s.table.Store(t)
 }
@@ -158,6 +163,7 @@ func (s *Server) Delete(origin string) bool {
 		}
 	}
 	s.table.Store(t)
+	s.metrics.forget(w)
 	return true
 }
 
@@ -290,6 +296,7 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 	if z == nil || (q.do && z.signed) || z.expired {
 		return nil
 	}
+	q.zone = z
 	if ni, ok := z.index[string(key)]; ok {
 		n := &z.nodes[ni]
 		if !n.plain {
@@ -429,6 +436,7 @@ func (s *Server) slow(q *query, out []byte, limit int, tcp bool) []byte {
 	}
 	key := q.keyString()
 	z := s.table.Load().find(key, q.qtype)
+	q.zone = z
 	if z == nil {
 		return packError(out, q, dns.RcodeRefused, nsid, size)
 	}

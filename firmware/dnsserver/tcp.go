@@ -21,6 +21,13 @@ func (s *Server) listenTCP(addr string) error {
 	if err != nil {
 		return err
 	}
+	s.serveTCPListener(ln)
+	return nil
+}
+
+// serveTCPListener accepts connections on ln until it or the server is
+// closed (ServeListener uses it for listeners the server did not open).
+func (s *Server) serveTCPListener(ln net.Listener) {
 	s.addCloser(ln.Close)
 	s.wg.Add(1)
 	go func() {
@@ -51,7 +58,6 @@ func (s *Server) listenTCP(addr string) error {
 			}()
 		}
 	}()
-	return nil
 }
 
 func (s *Server) serveTCP(c net.Conn) {
@@ -71,6 +77,7 @@ func (s *Server) serveTCP(c net.Conn) {
 	in := make([]byte, maxMsg)
 	out := make([]byte, 0, maxMsg)
 	var q query
+	sh := s.metrics.tcpShard()
 	remote, _ := netip.ParseAddrPort(c.RemoteAddr().String())
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	for {
@@ -103,7 +110,13 @@ func (s *Server) serveTCP(c net.Conn) {
 			}
 			continue
 		default:
+			received := time.Now()
 			resp = s.handle(&q, out[:0], true)
+			sh.count(&q, resp)
+			if resp != nil {
+				s.tapped(&q, resp, remote, true, received)
+				sh.observe(time.Since(received), 1)
+			}
 		}
 		if resp == nil {
 			continue

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/miekg/dns"
@@ -44,6 +45,8 @@ type udpWorker struct {
 	// each datagram is received and given back as the reply's source.
 	pktinfo bool
 	ctrl    [batch][ctrlSize]byte
+
+	sh *shard // this worker's counters (metrics.go)
 
 	recvFn, sendFn      func(fd uintptr) bool
 	n                   int
@@ -90,7 +93,7 @@ func (s *Server) listenUDP(addr string) (string, error) {
 			conn.Close()
 			return "", err
 		}
-		w := &udpWorker{s: s, conn: conn, raw: raw}
+		w := &udpWorker{s: s, conn: conn, raw: raw, sh: s.metrics.udpShard()}
 		w.newFns()
 		if ua := conn.LocalAddr().(*net.UDPAddr); ua.IP.IsUnspecified() {
 			if err := enablePktinfo(raw, ua.IP.To4() == nil); err != nil {
@@ -131,6 +134,7 @@ func (w *udpWorker) loop() {
 			w.s.cfg.Logger.Warn("dns: udp read", "err", err)
 			continue
 		}
+		received := time.Now()
 		m := 0
 		for i := 0; i < n; i++ {
 			if w.rmsg[i].hdr.Flags&unix.MSG_TRUNC != 0 || int(w.rmsg[i].len) > maxUDPQuery {
@@ -147,6 +151,7 @@ func (w *udpWorker) loop() {
 				resp = w.s.notify(&w.q, w.out[m][:0], sockaddrToAddrPort(&w.names[i]))
 			} else {
 				resp = w.s.handle(&w.q, w.out[m][:0], false)
+				w.answered(i, resp, received)
 			}
 			if resp == nil {
 				continue
@@ -164,6 +169,7 @@ func (w *udpWorker) loop() {
 		}
 		if m > 0 {
 			w.send(m)
+			w.sh.observe(time.Since(received), m)
 		}
 	}
 }

@@ -23,7 +23,8 @@ type query struct {
 	udpSize uint16
 	do      bool
 	nsid    bool
-	formerr bool // answer FORMERR (malformed but has an ID to answer to)
+	formerr bool  // answer FORMERR (malformed but has an ID to answer to)
+	zone    *Zone // the zone that answered, for the metrics (metrics.go)
 }
 
 func (q *query) keyString() string { return string(q.key[:q.keyLen]) }

@@ -44,6 +44,9 @@ type Options struct {
 	// Routes, when set, adds endpoints to the management API (PID 1 adds
 	// its logs and power controls this way).
 	Routes func(mux *http.ServeMux)
+	// Version is the firmware version, for metrics, dnstap and the status
+	// page.
+	Version string
 }
 
 // ExampleZone is a zone shipped with the binary.
@@ -68,6 +71,7 @@ type Node struct {
 
 	sec *secondaryState // secondary.go: transfers, NOTIFY, catalogs
 	rt  routing         // routing.go: network, BGP, BFD, health, drain
+	ov  overlayState    // overlay.go: tailnet, access, metrics, dnstap, recent logs
 }
 
 // New returns a node; Run starts it.
@@ -75,7 +79,9 @@ func New(opts Options) *Node {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Node{opts: opts, cfg: opts.Config, log: opts.Logger, problems: map[string]string{}}
+	n := &Node{opts: opts, cfg: opts.Config, problems: map[string]string{}}
+	n.log = n.keepLogs(opts.Logger) // overlay.go: recent lines for the status page
+	return n
 }
 
 // Run serves until ctx is cancelled, then shuts down cleanly.
@@ -115,9 +121,6 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 	n.dns.Replace(snaps)
 	snaps = nil
-	// The records decoded from the store are garbage now; a node with a
-	// large zone would otherwise start at several times its steady RSS.
-	n.releaseMemory()
 	// Subsystems live until Run returns, not until ctx ends: on a planned
 	// stop the node drains (routing withdraws) while DNS keeps answering.
 	life, endLife := context.WithCancel(context.Background())
@@ -131,6 +134,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer n.dns.Close()
 	n.log.Info("answering", "zones", n.dns.Zones(), "after", time.Since(n.started).Round(time.Millisecond), "listen", n.dns.Addrs())
+	// The records decoded from the store are garbage now; a node with a
+	// large zone would otherwise run at several times its steady RSS.
+	// Only after the listeners are up: answering comes first.
+	n.releaseMemory()
 
 	n.importConfigured()
 	if n.opts.Example != nil && len(n.cfg.Zones) == 0 && n.dns.Zones() == 0 {
@@ -168,7 +175,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("management listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: n.guard(mux), ReadHeaderTimeout: 10 * time.Second}
 	for _, ln := range listeners {
 		go srv.Serve(ln)
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -73,7 +74,13 @@ func Binary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "shoestring")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/shoestring")
+		// With the build tags of `make build` and the images (the
+		// Tailscale features the overlay leaves out): tests run what ships.
+		args := []string{"build", "-o", buildPath}
+		if tags, err := os.ReadFile(filepath.Join(RepoRoot(), "firmware", "overlay", "buildtags.txt")); err == nil {
+			args = append(args, "-tags", strings.TrimSpace(string(tags)))
+		}
+		cmd := exec.Command("go", append(args, "./cmd/shoestring")...)
 		cmd.Dir = RepoRoot()
 		buildOut, buildErr = cmd.CombinedOutput()
 	})

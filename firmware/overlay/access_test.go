@@ -1,0 +1,131 @@
+package overlay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/shoestring-dns/shoestring/firmware/api"
+)
+
+func TestPolicyRoles(t *testing.T) {
+	p := Policy{Admin: []string{"alice@example.net", "tag:ops", "carol"}, Read: []string{"tag:monitoring", "dave@example.net"}}
+	for _, x := range []struct {
+		c    api.Caller
+		want api.Role
+	}{
+		{api.Caller{Login: "alice@example.net"}, api.RoleAdmin},
+		{api.Caller{Login: "ALICE@example.net"}, api.RoleAdmin},
+		{api.Caller{Login: "carol@example.net"}, api.RoleAdmin}, // bare user name
+		{api.Caller{Login: "carol"}, api.RoleAdmin},
+		{api.Caller{Login: "carolyn@example.net"}, api.RoleNone},
+		{api.Caller{Node: "ops1", Tags: []string{"tag:ops"}}, api.RoleAdmin},
+		{api.Caller{Node: "prom", Tags: []string{"tag:monitoring"}}, api.RoleRead},
+		{api.Caller{Login: "dave@example.net"}, api.RoleRead},
+		{api.Caller{Login: "eve@example.net"}, api.RoleNone},
+		// A tagged machine is its tags, not the user who tagged it.
+		{api.Caller{Login: "alice@example.net", Tags: []string{"tag:ci"}}, api.RoleNone},
+	} {
+		if got := p.Role(x.c); got != x.want {
+			t.Errorf("%+v: %q, want %q", x.c, got, x.want)
+		}
+	}
+	if (Policy{Read: []string{"*"}}).Role(api.Caller{Login: "anyone@x"}) != api.RoleRead {
+		t.Error("* does not grant read")
+	}
+}
+
+type fakeWho map[string]api.Caller
+
+func (f fakeWho) WhoIs(_ context.Context, addr string) (api.Caller, error) {
+	c, ok := f[addr]
+	if !ok {
+		return api.Caller{}, errors.New("no such peer")
+	}
+	c.Addr = addr
+	return c, nil
+}
+
+// TestGuard: reads need read, anything else admin; unknown callers are
+// refused; every change and every refused change is logged with who; the
+// handler sees the caller.
+func TestGuard(t *testing.T) {
+	who := fakeWho{
+		"100.64.0.1:1000": {Login: "alice@example.net", Node: "laptop"},
+		"100.64.0.2:1000": {Login: "bob@example.net", Node: "desk"},
+		"100.64.0.3:1000": {Login: "mallory@example.net", Node: "evil"},
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	var seen api.Caller
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen, _ = api.CallerFrom(r.Context())
+		w.WriteHeader(http.StatusOK)
+	})
+	h := Guard(next, who, Policy{Admin: []string{"alice@example.net"}, Read: []string{"bob@example.net"}}, log)
+	for _, x := range []struct {
+		from, method string
+		code         int
+	}{
+		{"100.64.0.1:1000", "GET", 200},
+		{"100.64.0.1:1000", "PUT", 200},
+		{"100.64.0.1:1000", "DELETE", 200},
+		{"100.64.0.2:1000", "GET", 200},
+		{"100.64.0.2:1000", "HEAD", 200},
+		{"100.64.0.2:1000", "PUT", 403},
+		{"100.64.0.2:1000", "POST", 403},
+		{"100.64.0.2:1000", "DELETE", 403},
+		{"100.64.0.2:1000", "PATCH", 403},
+		{"100.64.0.3:1000", "GET", 403},
+		{"192.0.2.1:1000", "GET", 403},
+	} {
+		req := httptest.NewRequest(x.method, "/api/v1/zones/example.org", nil)
+		req.RemoteAddr = x.from
+		rec := httptest.NewRecorder()
+		seen = api.Caller{}
+		h.ServeHTTP(rec, req)
+		if rec.Code != x.code {
+			t.Errorf("%s %s: %d, want %d (%s)", x.from, x.method, rec.Code, x.code, rec.Body)
+		}
+		if x.code == 200 && seen.Addr != x.from {
+			t.Errorf("%s %s: handler saw caller %+v", x.from, x.method, seen)
+		}
+	}
+	out := logs.String()
+	for _, want := range []string{
+		`msg="management: change" who="alice@example.net (laptop)" method=PUT`,
+		`msg="management: change" who="alice@example.net (laptop)" method=DELETE`,
+		`msg="management: change refused" who="bob@example.net (desk)" role=read method=POST`,
+		`msg="management: caller not identified; refused" from=192.0.2.1:1000`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "method=GET") && strings.Contains(out, `msg="management: change" who="bob`) {
+		t.Errorf("a read was logged as a change:\n%s", out)
+	}
+}
+
+// TestLoopback: on a node without a tailnet, loopback callers are the box
+// itself (admin) and nothing else is anyone.
+func TestLoopback(t *testing.T) {
+	h := Guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Loopback{}, Policy{}, slog.New(slog.DiscardHandler))
+	for _, x := range []struct {
+		from string
+		code int
+	}{{"127.0.0.1:5000", 200}, {"[::1]:5000", 200}, {"[::ffff:127.0.0.1]:5000", 200}, {"192.0.2.1:5000", 403}} {
+		req := httptest.NewRequest("PUT", "/api/v1/zones/x", nil)
+		req.RemoteAddr = x.from
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != x.code {
+			t.Errorf("%s: %d, want %d", x.from, rec.Code, x.code)
+		}
+	}
+}
