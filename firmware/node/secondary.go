@@ -97,7 +97,7 @@ func (n *Node) secondarySetup() (*secondaryState, error) {
 func (s *secondaryState) remotes(rs []config.Remote) ([]xfr.Remote, error) {
 	var out []xfr.Remote
 	for _, r := range rs {
-		ap, err := xfr.ParseAddr(r.Address)
+		ap, err := config.ParseEndpoint(r.Address)
 		if err != nil {
 			return nil, err
 		}

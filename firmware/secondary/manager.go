@@ -25,6 +25,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/store"
 	"github.com/shoestring-dns/shoestring/firmware/xfr"
 	"github.com/shoestring-dns/shoestring/firmware/zone"
@@ -419,7 +420,7 @@ func (m *Manager) parseRemotes(ss []string) ([]xfr.Remote, error) {
 // ParseRemote reads "ADDR[:PORT][@KEY]" with the key looked up in keys.
 func ParseRemote(s string, keys xfr.Keyring) (xfr.Remote, error) {
 	addr, keyName, _ := cut(s, '@')
-	ap, err := xfr.ParseAddr(addr)
+	ap, err := config.ParseEndpoint(addr)
 	if err != nil {
 		return xfr.Remote{}, err
 	}

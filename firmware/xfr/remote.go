@@ -2,10 +2,8 @@ package xfr
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
@@ -26,29 +24,6 @@ func (r Remote) String() string {
 		s += " key " + strings.TrimSuffix(r.Key.Name, ".")
 	}
 	return s
-}
-
-// ParseAddr reads "ADDR", "ADDR:PORT" or "[V6]:PORT", port 53 by default.
-func ParseAddr(s string) (netip.AddrPort, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap, nil
-	}
-	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
-		return netip.AddrPortFrom(a, 53), nil
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q is not an address or address:port", s)
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address", s, host)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return netip.AddrPort{}, fmt.Errorf("%q: bad port", s)
-	}
-	return netip.AddrPortFrom(a, uint16(p)), nil
 }
 
 // dial connects to r over network ("tcp" or "udp") from r.Source.
