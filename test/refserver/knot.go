@@ -10,11 +10,14 @@ import (
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
-// KnotConfig is a Knot DNS (knotd) listening on 127.0.0.1. Every zone
-// allows transfers and NOTIFY from 127.0.0.1 (signed with Key when set).
+// KnotConfig is a Knot DNS (knotd) listening on 127.0.0.1.
 type KnotConfig struct {
-	Port  int // 0: a free one (Knot); Write needs it set
+	Port  int // 0: a free one (StartKnot); Write needs it set
 	Zones []Zone
+	// Transfers allows zone transfers and NOTIFY from 127.0.0.1 (signed
+	// with Key when set); without it Knot refuses them, as it does by
+	// default.
+	Transfers bool
 	// Catalog is the origin of a catalog zone Knot generates from the
 	// zones marked Member.
 	Catalog string
@@ -47,14 +50,8 @@ type Knot struct {
 // Write writes Knot's configuration (and the zones given as Text) into
 // dir and returns knotd's command line.
 func (c KnotConfig) Write(dir string) ([]string, error) {
-	if c.Port == 0 {
-		return nil, fmt.Errorf("knot: no port")
-	}
-	knotd, err := testenv.LookTool("knotd")
+	knotd, err := prepare("knotd", c.Port, dir, "run", "db", "zones")
 	if err != nil {
-		return nil, err
-	}
-	if err := mkdirs(dir, "run", "db", "zones"); err != nil {
 		return nil, err
 	}
 	var conf strings.Builder
@@ -90,7 +87,9 @@ log:
 	if remotes.Len() > 0 {
 		conf.WriteString("remote:\n" + remotes.String())
 	}
-	fmt.Fprintf(&conf, "acl:\n  - id: xfr\n    address: 127.0.0.1\n    action: [transfer, notify]%s\n", keyRef)
+	if c.Transfers {
+		fmt.Fprintf(&conf, "acl:\n  - id: xfr\n    address: 127.0.0.1\n    action: [transfer, notify]%s\n", keyRef)
+	}
 	journal, checks := "none", "off"
 	if c.Journal {
 		journal = "changes"
@@ -106,8 +105,10 @@ log:
     journal-content: %s
     semantic-checks: %s
     dnssec-signing: off
-    acl: xfr
 `, filepath.Join(dir, "zones"), journal, checks)
+	if c.Transfers {
+		conf.WriteString("    acl: xfr\n")
+	}
 	if c.Notify != "" {
 		conf.WriteString("    notify: downstream\n")
 	}

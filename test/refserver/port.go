@@ -2,8 +2,8 @@ package refserver
 
 import (
 	"fmt"
+	"io"
 	"net"
-	"strconv"
 	"testing"
 )
 
@@ -12,21 +12,11 @@ import (
 // and other tests (and other people's) run at the same time, so fixed
 // ports are not an option.
 func FreePort() (int, error) {
-	for range 50 {
-		tl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("finding a free port: %w", err)
-		}
-		port := tl.Addr().(*net.TCPAddr).Port
-		ul, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		tl.Close()
-		if err != nil {
-			continue
-		}
-		ul.Close()
-		return port, nil
+	p, err := Ports(1)
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("no port free for both TCP and UDP on 127.0.0.1")
+	return p[0], nil
 }
 
 // Port is FreePort for a test, which fails if there is none.
@@ -39,19 +29,32 @@ func Port(t testing.TB) int {
 	return p
 }
 
-// Ports returns n distinct free ports.
+// Ports returns n distinct ports free on 127.0.0.1 for both TCP and UDP
+// (each is held until all are found).
 func Ports(n int) ([]int, error) {
-	seen := map[int]bool{}
-	var out []int
-	for len(out) < n {
-		p, err := FreePort()
+	var ports []int
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 50+n {
+			return nil, fmt.Errorf("no %d ports free for both TCP and UDP on 127.0.0.1", n)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("finding a free port: %w", err)
 		}
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
+		closers = append(closers, l)
+		p := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
 		}
+		closers = append(closers, u)
+		ports = append(ports, p)
 	}
-	return out, nil
+	return ports, nil
 }

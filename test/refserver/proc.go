@@ -112,15 +112,19 @@ func Run(t testing.TB, c Command) *Proc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stopWithTest(t, p)
+	return p
+}
+
+// stopWithTest stops p when the test ends, and then shows the end of its
+// log if the test failed.
+func stopWithTest(t testing.TB, p *Proc) {
 	t.Cleanup(func() {
-		if !p.Stop(5 * time.Second) {
-			t.Logf("%s did not stop on SIGTERM within 5 s; killed", p.Name)
-		}
+		p.Stop(5 * time.Second)
 		if t.Failed() {
 			t.Logf("--- %s log ---\n%s", p.Name, p.Tail(80))
 		}
 	})
-	return p
 }
 
 // Pid is the process id (of Argv[0]: a Prefix execs it in place).

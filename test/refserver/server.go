@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
 // Zone is one zone a name server serves as a primary (from File, or from
@@ -124,6 +126,19 @@ func (s *Server) Restart(t testing.TB, origins ...string) {
 	s.Proc.Stop(5 * time.Second)
 	s.Proc = Run(t, Command{Name: s.Name, Argv: s.Args(), LogFile: s.LogFile})
 	s.WaitServing(t, origins...)
+}
+
+// prepare is what every config writer does first: it finds the daemon,
+// checks that it has a port, and makes its directory and subdirectories.
+func prepare(daemon string, port int, dir string, subs ...string) (string, error) {
+	bin, err := testenv.LookTool(daemon)
+	if err != nil {
+		return "", err
+	}
+	if port == 0 {
+		return "", fmt.Errorf("%s: no port", daemon)
+	}
+	return bin, mkdirs(dir, subs...)
 }
 
 // mkdirs makes dir and its subdirectories.
