@@ -16,6 +16,7 @@ import (
 	"github.com/shoestring-dns/shoestring/board"
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/image"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
@@ -281,7 +282,7 @@ func bootTwice(t *testing.T, b *board.Board, res *image.Result, tn *testTailnet)
 	}
 	im.Close()
 
-	ports, err := FreePorts(2)
+	ports, err := refserver.Ports(2)
 	if err != nil {
 		t.Fatal(err)
 	}
