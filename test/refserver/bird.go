@@ -97,7 +97,10 @@ func (c BIRDConfig) Start() (*Bird, error) {
 		}
 		return out, err
 	})
-	return b, err
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // Start writes the config, starts gobgpd and waits until its API answers.
@@ -117,13 +120,16 @@ func (c GoBGPConfig) Start() (*GoBGP, error) {
 			return []string{daemon, "-f", conf, "-p", "--api-hosts", "127.0.0.1:50051", "--pprof-disable"}
 		},
 		func() (string, error) { return g.CLI("global") })
-	return g, err
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 // forTest is what StartBIRD and StartGoBGP share: the programs a test
 // needs (a skip without them, a failure under CI=true), a directory of its
 // own, and the daemon stopped when the test ends.
-func forTest[T any](t testing.TB, dir *string, tools []string, start func() (T, *Proc, error)) T {
+func forTest[T interface{ proc() *Proc }](t testing.TB, dir *string, tools []string, start func() (T, error)) T {
 	t.Helper()
 	for _, tool := range tools {
 		testenv.RequireTool(t, tool)
@@ -131,11 +137,11 @@ func forTest[T any](t testing.TB, dir *string, tools []string, start func() (T, 
 	if *dir == "" {
 		*dir = t.TempDir()
 	}
-	d, p, err := start()
+	d, err := start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopWithTest(t, p)
+	stopWithTest(t, d.proc())
 	return d
 }
 
@@ -143,25 +149,13 @@ func forTest[T any](t testing.TB, dir *string, tools []string, start func() (T, 
 // if BIRD does not come up.
 func StartBIRD(t testing.TB, c BIRDConfig) *Bird {
 	t.Helper()
-	return forTest(t, &c.Dir, []string{"bird", "birdc"}, func() (*Bird, *Proc, error) {
-		b, err := c.Start()
-		if err != nil {
-			return nil, nil, err
-		}
-		return b, b.Proc, nil
-	})
+	return forTest(t, &c.Dir, []string{"bird", "birdc"}, func() (*Bird, error) { return c.Start() })
 }
 
 // StartGoBGP runs gobgpd for a test until it ends, like StartBIRD.
 func StartGoBGP(t testing.TB, c GoBGPConfig) *GoBGP {
 	t.Helper()
-	return forTest(t, &c.Dir, []string{"gobgpd", "gobgp"}, func() (*GoBGP, *Proc, error) {
-		g, err := c.Start()
-		if err != nil {
-			return nil, nil, err
-		}
-		return g, g.Proc, nil
-	})
+	return forTest(t, &c.Dir, []string{"gobgpd", "gobgp"}, func() (*GoBGP, error) { return c.Start() })
 }
 
 // Birdc runs a BIRD command.

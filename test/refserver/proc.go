@@ -127,6 +127,9 @@ func stopWithTest(t testing.TB, p *Proc) {
 	})
 }
 
+// proc is the process, for types that embed it.
+func (p *Proc) proc() *Proc { return p }
+
 // Pid is the process id (of Argv[0]: a Prefix execs it in place).
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
