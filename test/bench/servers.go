@@ -32,7 +32,7 @@ func (NSD) Name() string { return "nsd" }
 // Command implements Server.
 func (n NSD) Command(dir, zoneFile string, port int) ([]string, []string, error) {
 	argv, err := refserver.NSDConfig{Port: port, Zones: []refserver.Zone{{Origin: Origin, File: zoneFile}},
-		RRLOff: true, MinimalResponses: true}.Write(dir)
+		RRLOff: true, MinimalResponses: true, RefuseTransfers: true}.Write(dir)
 	return withBin(argv, n.Bin), nil, err
 }
 
@@ -46,7 +46,7 @@ func (Knot) Name() string { return "knot" }
 
 // Command implements Server.
 func (k Knot) Command(dir, zoneFile string, port int) ([]string, []string, error) {
-	argv, err := refserver.KnotConfig{Port: port, Zones: []refserver.Zone{{Origin: Origin, File: zoneFile}}, Workers: 1}.Write(dir)
+	argv, err := refserver.KnotConfig{Port: port, Zones: []refserver.Zone{{Origin: Origin, File: zoneFile}}, Workers: 1, RefuseTransfers: true}.Write(dir)
 	return withBin(argv, k.Bin), nil, err
 }
 

@@ -22,17 +22,18 @@ type server = refserver.Server
 // diff-test), version.bind refused, the default 1232-octet UDP limit, and
 // no DNSSEC processing of their own (they serve the signed files as-is).
 // Knot refuses zones that fail its semantic checks, so a broken test zone
-// shows at once.
+// shows at once. Both refuse zone transfers, as they do out of the box
+// (the corpus asks for AXFR and IXFR).
 const serverID = "diff-test"
 
 func startKnot(t *testing.T, zones []servedZone) *server {
 	t.Helper()
-	return refserver.StartKnot(t, refserver.KnotConfig{Zones: zones, Identity: serverID, SemanticChecks: true}).Server
+	return refserver.StartKnot(t, refserver.KnotConfig{Zones: zones, Identity: serverID, SemanticChecks: true, RefuseTransfers: true}).Server
 }
 
 func startNSD(t *testing.T, zones []servedZone) *server {
 	t.Helper()
-	return refserver.StartNSD(t, refserver.NSDConfig{Zones: zones, Identity: serverID})
+	return refserver.StartNSD(t, refserver.NSDConfig{Zones: zones, Identity: serverID, RefuseTransfers: true})
 }
 
 // startShoestring runs the firmware binary in dev mode. The binary is

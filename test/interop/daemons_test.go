@@ -59,7 +59,7 @@ func startNSDWithKey(t *testing.T, zones map[string]string, notify string, key [
 	}) {
 		zs = append(zs, refserver.Zone{Origin: origin, Text: zones[origin]})
 	}
-	return &nsdServer{refserver.StartNSD(t, refserver.NSDConfig{Zones: zs, Transfers: true, Notify: notify, Key: tsigKey(key)})}
+	return &nsdServer{refserver.StartNSD(t, refserver.NSDConfig{Zones: zs, Notify: notify, Key: tsigKey(key)})}
 }
 
 // restart starts NSD again on the same config after stop.
@@ -93,7 +93,7 @@ type (
 // time through knotc the way an operator adds a catalog member.
 func startKnot(t *testing.T, kc knotConfig) *knotServer {
 	t.Helper()
-	kc.Journal, kc.Editable, kc.Transfers = true, true, true
+	kc.Journal, kc.Editable = true, true
 	return &knotServer{refserver.StartKnot(t, kc)}
 }
 

@@ -14,10 +14,10 @@ import (
 type KnotConfig struct {
 	Port  int // 0: a free one (StartKnot); Write needs it set
 	Zones []Zone
-	// Transfers allows zone transfers and NOTIFY from 127.0.0.1 (signed
-	// with Key when set); without it Knot refuses them, as it does by
-	// default.
-	Transfers bool
+	// Zone transfers and NOTIFY are allowed from 127.0.0.1 (signed with
+	// Key when set) unless RefuseTransfers, which leaves Knot refusing
+	// them as it does by default.
+	RefuseTransfers bool
 	// Catalog is the origin of a catalog zone Knot generates from the
 	// zones marked Member.
 	Catalog string
@@ -87,7 +87,7 @@ log:
 	if remotes.Len() > 0 {
 		conf.WriteString("remote:\n" + remotes.String())
 	}
-	if c.Transfers {
+	if !c.RefuseTransfers {
 		fmt.Fprintf(&conf, "acl:\n  - id: xfr\n    address: 127.0.0.1\n    action: [transfer, notify]%s\n", keyRef)
 	}
 	journal, checks := "none", "off"
@@ -106,7 +106,7 @@ log:
     semantic-checks: %s
     dnssec-signing: off
 `, filepath.Join(dir, "zones"), journal, checks)
-	if c.Transfers {
+	if !c.RefuseTransfers {
 		conf.WriteString("    acl: xfr\n")
 	}
 	if c.Notify != "" {

@@ -14,11 +14,12 @@ import (
 type NSDConfig struct {
 	Port  int // 0: a free one (StartNSD); Write needs it set
 	Zones []Zone
-	// Transfers provides zone transfers to 127.0.0.1 (signed with Key
-	// when set); without it NSD refuses them, as it does by default.
-	Transfers bool
-	Notify    string // host:port of a secondary to notify of changes
-	Key       *Key
+	// Zone transfers are provided to 127.0.0.1 (signed with Key when
+	// set) unless RefuseTransfers, which leaves NSD refusing them as it
+	// does by default.
+	RefuseTransfers bool
+	Notify          string // host:port of a secondary to notify of changes
+	Key             *Key
 	// Identity, when set, is the NSID and the id.server answer, and
 	// version.bind is refused.
 	Identity string
@@ -81,7 +82,7 @@ func (c NSDConfig) Write(dir string) ([]string, error) {
 			return nil, err
 		}
 		fmt.Fprintf(&conf, "zone:\n    name: %q\n    zonefile: %q\n", z.Origin, file)
-		if c.Transfers {
+		if !c.RefuseTransfers {
 			fmt.Fprintf(&conf, "    provide-xfr: 127.0.0.1 %s\n", keyName)
 		}
 		if c.Notify != "" {

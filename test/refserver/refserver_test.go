@@ -20,7 +20,7 @@ www A 192.0.2.2
 // from an editable one, and changes the zone through knotc.
 func TestKnot(t *testing.T) {
 	for _, editable := range []bool{false, true} {
-		k := StartKnot(t, KnotConfig{Zones: []Zone{{Origin: "example.test.", Text: testZone}}, Journal: true, Editable: editable, Transfers: true})
+		k := StartKnot(t, KnotConfig{Zones: []Zone{{Origin: "example.test.", Text: testZone}}, Journal: true, Editable: editable})
 		if editable {
 			k.Ctl(t, []string{"zone-begin", "example.test."}, []string{"zone-set", "example.test.", "new", "300", "A", "192.0.2.3"},
 				[]string{"zone-commit", "example.test."})
@@ -36,7 +36,7 @@ func TestKnot(t *testing.T) {
 // version, and restart NSD.
 func TestNSDAndBIND(t *testing.T) {
 	z := []Zone{{Origin: "example.test.", Text: testZone}}
-	nsd := StartNSD(t, NSDConfig{Zones: z, Transfers: true})
+	nsd := StartNSD(t, NSDConfig{Zones: z})
 	bind := StartBIND(t, BINDConfig{Zones: z})
 	for _, s := range []*Server{nsd, bind} {
 		v2 := strings.Replace(testZone, " 1 3600", " 2 3600", 1)
@@ -68,4 +68,12 @@ func TestFreePorts(t *testing.T) {
 	if ps[0] == ps[1] || ps[1] == ps[2] || ps[0] == ps[2] {
 		t.Fatalf("ports not distinct: %v", ps)
 	}
+}
+
+// TestOptions starts Knot and NSD with the options the differential
+// suite and the benchmark use, which they must accept.
+func TestOptions(t *testing.T) {
+	z := []Zone{{Origin: "example.test.", Text: testZone}}
+	StartKnot(t, KnotConfig{Zones: z, Identity: "opt-test", Workers: 1, SemanticChecks: true, RefuseTransfers: true})
+	StartNSD(t, NSDConfig{Zones: z, Identity: "opt-test", RRLOff: true, MinimalResponses: true, RefuseTransfers: true})
 }

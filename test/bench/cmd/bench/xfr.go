@@ -93,7 +93,7 @@ func (o *options) xfr(ctx context.Context, records int) (xfrResult, error) {
 		return res, err
 	}
 	kdir := filepath.Join(dir, "knot")
-	kargv, err := refserver.KnotConfig{Port: kport, Zones: []refserver.Zone{{Origin: zc.Origin, File: zoneFile}}, Transfers: true}.Write(kdir)
+	kargv, err := refserver.KnotConfig{Port: kport, Zones: []refserver.Zone{{Origin: zc.Origin, File: zoneFile}}}.Write(kdir)
 	if err != nil {
 		return res, err
 	}
