@@ -218,10 +218,7 @@ func (l *Lab) Start(t *testing.T, name string, argv ...string) *refserver.Proc {
 func (l *Lab) In(t *testing.T, argv ...string) string {
 	t.Helper()
 	out, err := l.Exec(argv...)
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
-	}
-	return out
+	return refserver.Must(t, out, err, argv...)
 }
 
 // Exec runs a command in the peer namespace.

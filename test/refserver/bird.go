@@ -171,10 +171,7 @@ func (b *Bird) Birdc(args ...string) (string, error) {
 func (b *Bird) Cmd(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := b.Birdc(args...)
-	if err != nil {
-		t.Fatalf("birdc %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
+	return Must(t, out, err, append([]string{"birdc"}, args...)...)
 }
 
 // CLI runs the gobgp command line tool against this gobgpd (in its

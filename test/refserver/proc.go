@@ -245,3 +245,13 @@ func Tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Must returns a command's output, or fails the test with it when the
+// command (cmd, for the message) failed.
+func Must(t testing.TB, out string, err error, cmd ...string) string {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(cmd, " "), err, out)
+	}
+	return out
+}
