@@ -120,25 +120,13 @@ const gobgpConf = `
   as = 65002
   router-id = "` + peerIP4 + `"
   local-address-list = ["` + peerIP4 + `"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "` + spkIP4 + `"
-    peer-as = 65000
-  [neighbors.transport.config]
-    passive-mode = true
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
 `
 
 // gobgpd over one IPv4 session carrying IPv6 too (explicit IPv6 next hop),
 // then max-prefix with routes injected at gobgpd.
 func TestGoBGP(t *testing.T) {
 	l := nslab.Require(t)
-	g := startGoBGP(t, l, gobgpConf)
+	g := startGoBGP(t, l, gobgpConf+refserver.GoBGPNeighbor(spkIP4, 65000, 0))
 	s := startSpeaker(t, Config{
 		LocalASN: 65000, RouterID: netip.MustParseAddr(spkIP4),
 		Peers: []PeerConfig{{Name: "gobgp", Address: netip.MustParseAddr(peerIP4), RemoteASN: 65002,

@@ -174,6 +174,29 @@ func (b *Bird) Cmd(t testing.TB, args ...string) string {
 	return Must(t, out, err, append([]string{"birdc"}, args...)...)
 }
 
+// GoBGPNeighbor is a gobgpd.toml [[neighbors]] entry: a passive session
+// with addr (peer AS asn) carrying IPv4 and IPv6 unicast, with a hold time
+// of hold seconds (keepalive a third) when hold is not 0.
+func GoBGPNeighbor(addr string, asn uint32, hold int) string {
+	timers := ""
+	if hold > 0 {
+		timers = fmt.Sprintf("  [neighbors.timers.config]\n    hold-time = %d\n    keepalive-interval = %d\n", hold, max(hold/3, 1))
+	}
+	return fmt.Sprintf(`[[neighbors]]
+  [neighbors.config]
+    neighbor-address = %q
+    peer-as = %d
+%s  [neighbors.transport.config]
+    passive-mode = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+`, addr, asn, timers)
+}
+
 // CLI runs the gobgp command line tool against this gobgpd (in its
 // namespace).
 func (g *GoBGP) CLI(args ...string) (string, error) {
