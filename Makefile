@@ -30,11 +30,22 @@ out/tools/headscale: test/overlay/tools/go.mod test/overlay/tools/go.sum
 # Unit and package tests run in parallel; the cross-process suites under
 # test/ (real Knot, NSD, BIND, BIRD, QEMU) one package at a time, because
 # they assert deadlines (a route withdrawn within 1 s) that a CPU shared
-# with another suite would blur.
+# with another suite would blur. So do the packages elsewhere whose tests
+# run real daemons in network namespaces (they import test/nslab: BGP and
+# BFD against BIRD and GoBGP, with deadlines of their own): `make
+# test-list` shows the two phases.
+MODULE     = $(shell $(GO) list -m)
+LAB_PKGS   = $(shell $(GO) list -f '{{$$p := .ImportPath}}{{range .TestImports}}{{if eq . "$(MODULE)/test/nslab"}}{{$$p}} {{end}}{{end}}' ./... | grep -v '/test/')
+UNIT_PKGS  = $(filter-out $(LAB_PKGS),$(shell $(GO) list ./... | grep -v '/test/'))
 test: deps tools vet
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/test/')
-	$(GO) test -count=1 -timeout 25m -p 1 ./test/...
+	$(GO) test -count=1 -timeout 15m $(UNIT_PKGS)
+	$(GO) test -count=1 -timeout 25m -p 1 $(LAB_PKGS) ./test/...
 	$(MAKE) fuzz
+
+.PHONY: test-list
+test-list:
+	@echo "parallel phase: $(UNIT_PKGS)"
+	@echo "serial phase (-p 1): $(LAB_PKGS) ./test/..."
 
 vet:
 	@test -z "$$(gofmt -l cmd firmware test board image ota)" || { gofmt -l cmd firmware test board image ota; echo "gofmt needed"; exit 1; }

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoestring-dns/shoestring/firmware/bgp/nslab"
+	"github.com/shoestring-dns/shoestring/test/nslab"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
 // The BIRD tests run in nslab's namespaces, BFD on port 3784 as in
@@ -33,7 +34,7 @@ protocol bfd {
 `
 
 // birdStates maps neighbour address to BIRD's session state.
-func birdStates(t *testing.T, b *nslab.BIRD) map[string]string {
+func birdStates(t *testing.T, b *refserver.Bird) map[string]string {
 	out := b.Cmd(t, "show", "bfd", "sessions")
 	st := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
@@ -47,7 +48,23 @@ func birdStates(t *testing.T, b *nslab.BIRD) map[string]string {
 	return st
 }
 
-func birdAll(t *testing.T, b *nslab.BIRD, want string) bool {
+// birdTimers maps neighbour address to BIRD's "interval/timeout" of the
+// session, in seconds as birdc shows them ("0.050/0.150").
+func birdTimers(t *testing.T, b *refserver.Bird) map[string]string {
+	out := b.Cmd(t, "show", "bfd", "sessions")
+	tm := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 {
+			if _, err := netip.ParseAddr(f[0]); err == nil {
+				tm[f[0]] = f[4] + "/" + f[5]
+			}
+		}
+	}
+	return tm
+}
+
+func birdAll(t *testing.T, b *refserver.Bird, want string) bool {
 	st := birdStates(t, b)
 	return st[nslab.SpeakerIP4] == want && st[nslab.SpeakerIP6] == want
 }
@@ -115,11 +132,11 @@ func TestBIRD(t *testing.T) {
 
 	// BIRD frozen: we notice within the detection time (150 ms).
 	stopped := time.Now()
-	if err := b.Daemon.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := b.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	at := downEvents(t, &ev, stopped, 2*time.Second)
-	b.Daemon.Cmd.Process.Signal(syscall.SIGCONT)
+	b.Signal(syscall.SIGCONT)
 	t.Logf("BIRD frozen: our sessions down %v later (detection time 150 ms)", at.Sub(stopped))
 	if d := at.Sub(stopped); d > 500*time.Millisecond {
 		t.Errorf("detection took %v", d)
@@ -168,7 +185,12 @@ func TestBIRDFrozenSpeaker(t *testing.T) {
 	go func() { cmd.Wait(); close(waited) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-waited })
 	eventually(t, 5*time.Second, "BIRD Up", func() bool { return birdAll(t, b, "Up") })
-	time.Sleep(300 * time.Millisecond) // past the Poll Sequence, on fast timers
+	// Past the Poll Sequence: BIRD runs both sessions on the fast timers
+	// (50 ms interval, 150 ms detection time) before the freeze.
+	eventually(t, 2*time.Second, "BIRD on fast timers", func() bool {
+		tm := birdTimers(t, b)
+		return tm[nslab.SpeakerIP4] == "0.050/0.150" && tm[nslab.SpeakerIP6] == "0.050/0.150"
+	})
 
 	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

@@ -6,11 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoestring-dns/shoestring/firmware/bgp/nslab"
+	"github.com/shoestring-dns/shoestring/test/nslab"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
 // bird is a BIRD 2 in the lab's peer namespace.
-type bird struct{ *nslab.BIRD }
+type bird struct{ *refserver.Bird }
 
 // startBIRD runs BIRD with the given protocols after a common preamble:
 // router ID, device scanning, and static routes for it to send us (two
@@ -257,6 +258,9 @@ protocol bgp spk4 {
 		LocalASN: 65000, RouterID: netip.MustParseAddr(spkIP4), ListenAddrs: []string{spkIP4 + ":179"},
 		Peers: []PeerConfig{{Name: "v4", Address: netip.MustParseAddr(peerIP4), RemoteASN: 65001, MD5Password: "wrong"}},
 	})
+	// Not synchronisation: nothing happens to wait for (the kernel drops
+	// the segments silently); the test is that no session comes up while
+	// both sides retry (every second) for three seconds.
 	time.Sleep(3 * time.Second)
 	if ps := peerStatus(s, "v4"); ps.State == StateEstablished || ps.State == "openSent" || ps.State == "openConfirm" {
 		t.Errorf("session progressed with a wrong password: %+v", ps)

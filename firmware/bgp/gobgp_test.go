@@ -4,54 +4,45 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/shoestring-dns/shoestring/firmware/bgp/nslab"
-	"github.com/shoestring-dns/shoestring/test/testenv"
+	"github.com/shoestring-dns/shoestring/test/nslab"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
 // gobgpd is a GoBGP daemon in the peer namespace; its API listens on the
 // namespace's own loopback.
-type gobgpd struct {
-	l     *nslab.Lab
-	gobgp string
-	d     *nslab.Daemon
-}
+type gobgpd struct{ *refserver.GoBGP }
 
 func startGoBGP(t *testing.T, l *nslab.Lab, conf string) *gobgpd {
 	t.Helper()
-	daemonPath := testenv.RequireTool(t, "gobgpd")
-	g := &gobgpd{l: l, gobgp: testenv.RequireTool(t, "gobgp")}
-	path := filepath.Join(t.TempDir(), "gobgpd.toml")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := l.Start(t, "gobgpd", daemonPath, "-f", path, "-p", "--api-hosts", "127.0.0.1:50051", "--pprof-disable")
-	g.d = d
-	eventually(t, 5*time.Second, "gobgpd API", func() bool {
-		select {
-		case <-d.Done:
-			t.Fatalf("gobgpd exited:\n%s", d.Log)
-		default:
-		}
-		_, err := g.try("global")
-		return err == nil
-	})
-	return g
-}
-
-func (g *gobgpd) try(args ...string) (string, error) {
-	return g.l.Exec(append([]string{g.gobgp, "-p", "50051"}, args...)...)
+	return &gobgpd{l.StartGoBGP(t, conf)}
 }
 
 func (g *gobgpd) cli(t *testing.T, args ...string) string {
 	t.Helper()
-	return g.l.In(t, append([]string{g.gobgp, "-p", "50051"}, args...)...)
+	out, err := g.CLI(args...)
+	if err != nil {
+		t.Fatalf("gobgp %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// adjOut counts the routes of a family gobgpd has sent us.
+func (g *gobgpd) adjOut(t *testing.T, family string) int {
+	t.Helper()
+	out := g.cli(t, "neighbor", spkIP4, "adj-out", "-a", family, "-j")
+	var rib map[string]json.RawMessage
+	if strings.TrimSpace(out) == "" || strings.TrimSpace(out) == "null" {
+		return 0
+	}
+	if err := json.Unmarshal([]byte(out), &rib); err != nil {
+		t.Fatalf("gobgp adj-out JSON: %v: %s", err, out)
+	}
+	return len(rib)
 }
 
 // gobgpPath is the part of `gobgp global rib -j` the test reads.
@@ -129,25 +120,13 @@ const gobgpConf = `
   as = 65002
   router-id = "` + peerIP4 + `"
   local-address-list = ["` + peerIP4 + `"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "` + spkIP4 + `"
-    peer-as = 65000
-  [neighbors.transport.config]
-    passive-mode = true
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
 `
 
 // gobgpd over one IPv4 session carrying IPv6 too (explicit IPv6 next hop),
 // then max-prefix with routes injected at gobgpd.
 func TestGoBGP(t *testing.T) {
 	l := nslab.Require(t)
-	g := startGoBGP(t, l, gobgpConf)
+	g := startGoBGP(t, l, gobgpConf+refserver.GoBGPNeighbor(spkIP4, 65000, 0))
 	s := startSpeaker(t, Config{
 		LocalASN: 65000, RouterID: netip.MustParseAddr(spkIP4),
 		Peers: []PeerConfig{{Name: "gobgp", Address: netip.MustParseAddr(peerIP4), RemoteASN: 65002,
@@ -199,7 +178,7 @@ func TestGoBGP(t *testing.T) {
 	if ps := peerStatus(s, "gobgp"); !strings.Contains(ps.LastError, "max-prefix: neighbour announced 6 prefixes, limit 5") {
 		t.Errorf("status %+v", ps)
 	}
-	if log := g.d.Log.String(); !strings.Contains(log, "subcode 1(maximum number of prefixes reached)") {
+	if log := g.Log(); !strings.Contains(log, "subcode 1(maximum number of prefixes reached)") {
 		t.Errorf("gobgpd did not log the max-prefix CEASE:\n%s", log)
 	}
 	// After the hold-down it comes back; with one route fewer it stays.
@@ -207,7 +186,11 @@ func TestGoBGP(t *testing.T) {
 	// gobgpd itself refuses connections for about 6 s after a CEASE.
 	waitState(t, s, "gobgp", StateEstablished, 10*time.Second)
 	t.Logf("re-established %v after the max-prefix cease (our hold-down 2 s)", time.Since(downAt))
-	time.Sleep(500 * time.Millisecond)
+	// It stays: gobgpd has sent us all it has (its adj-RIB-out for us is
+	// the 5 IPv4 routes and no IPv6 one) and we hold them, established.
+	eventually(t, 3*time.Second, "the 5 routes received again", func() bool {
+		return peerStatus(s, "gobgp").RoutesReceived == 5 && g.adjOut(t, "ipv4") == 5 && g.adjOut(t, "ipv6") == 0
+	})
 	if ps := peerStatus(s, "gobgp"); ps.State != StateEstablished || ps.RoutesReceived != 5 {
 		t.Errorf("after restart: %+v", ps)
 	}

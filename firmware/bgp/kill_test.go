@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoestring-dns/shoestring/firmware/bgp/nslab"
+	"github.com/shoestring-dns/shoestring/test/nslab"
 )
 
 // runHelperSpeaker is the speaker process that TestBIRDKillProcess kills:

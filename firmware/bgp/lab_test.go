@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/shoestring-dns/shoestring/firmware/bgp/nslab"
+	"github.com/shoestring-dns/shoestring/test/nslab"
 )
 
 // The daemon tests run in nslab's namespaces, BGP on port 179 as in

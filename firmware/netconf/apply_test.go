@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoestring-dns/shoestring/firmware/bgp/nslab"
+	"github.com/shoestring-dns/shoestring/test/nslab"
 )
 
 // The tests change links, addresses, routes and sysctls, so they run in

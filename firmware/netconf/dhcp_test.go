@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoestring-dns/shoestring/firmware/bgp/nslab"
+	"github.com/shoestring-dns/shoestring/test/nslab"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
@@ -26,10 +26,10 @@ func TestDHCP(t *testing.T) {
 		"--dhcp-option=option:router,"+nslab.PeerIP4,
 		"--dhcp-option=option:T1,3",
 		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "pid"))
-	for !strings.Contains(d.Log.String(), "DHCP, IP range") {
+	for !strings.Contains(d.Log(), "DHCP, IP range") {
 		select {
-		case <-d.Done:
-			t.Fatalf("dnsmasq exited:\n%s", d.Log)
+		case <-d.Done():
+			t.Fatalf("dnsmasq exited:\n%s", d.Log())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -48,7 +48,7 @@ func TestDHCP(t *testing.T) {
 	var lease *Lease
 	for lease = m.Status().Lease; lease == nil; lease = m.Status().Lease {
 		if time.Since(start) > 15*time.Second {
-			t.Fatalf("no lease within 15 s; status %+v\ndnsmasq:\n%s", m.Status(), d.Log)
+			t.Fatalf("no lease within 15 s; status %+v\ndnsmasq:\n%s", m.Status(), d.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -75,13 +75,13 @@ func TestDHCP(t *testing.T) {
 	first := lease.Obtained
 	for lease = m.Status().Lease; lease == nil || !lease.Obtained.After(first); lease = m.Status().Lease {
 		if time.Since(first) > 10*time.Second {
-			t.Fatalf("lease not renewed within 10 s (T1 is 3 s); status %+v\ndnsmasq:\n%s", m.Status(), d.Log)
+			t.Fatalf("lease not renewed within 10 s (T1 is 3 s); status %+v\ndnsmasq:\n%s", m.Status(), d.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("renewed %v after the lease was obtained", lease.Obtained.Sub(first).Round(time.Millisecond))
-	if n := strings.Count(d.Log.String(), "DHCPACK("+nslab.PeerDev+")"); n < 2 {
-		t.Errorf("dnsmasq logged %d DHCPACKs, want 2 (DORA and renewal):\n%s", n, d.Log)
+	if n := strings.Count(d.Log(), "DHCPACK("+nslab.PeerDev+")"); n < 2 {
+		t.Errorf("dnsmasq logged %d DHCPACKs, want 2 (DORA and renewal):\n%s", n, d.Log())
 	}
 
 	// DHCP dropped from the config: its address and route go.

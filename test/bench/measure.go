@@ -66,20 +66,21 @@ func (r Run) OtherUtil() float64 {
 // cores are the server's and dnsperf's, watched for other load.
 func Measure(ctx context.Context, proc *Proc, perf Perf, cores ...int) (Run, error) {
 	coresBefore, _ := SampleCores(cores)
-	before, err := SampleCPU(proc.Pid)
+	before, err := SampleCPU(proc.Pid())
 	if err != nil {
 		return Run{}, fmt.Errorf("%s: reading CPU time: %w", proc.Name, err)
 	}
 	start := time.Now()
 	res, err := perf.Run(ctx)
 	wall := time.Since(start)
-	after, serr := SampleCPU(proc.Pid)
+	after, serr := SampleCPU(proc.Pid())
 	coresAfter, cerr := SampleCores(cores)
 	if err != nil {
 		return Run{}, err
 	}
-	if exited, why := proc.Exited(); exited {
-		return Run{}, fmt.Errorf("%s died during the run (%v); log %s:\n%s", proc.Name, why, proc.LogPath, indent(proc.LogTail(15)))
+	if proc.Exited() {
+		why := exitReason(proc)
+		return Run{}, fmt.Errorf("%s died during the run (%v); log %s:\n%s", proc.Name, why, proc.LogFile, indent(proc.Tail(15)))
 	}
 	if serr != nil {
 		return Run{}, fmt.Errorf("%s: reading CPU time: %w", proc.Name, serr)

@@ -136,11 +136,12 @@ func WaitReady(ctx context.Context, proc *Proc, addr string, p Probe, limit time
 			return time.Since(proc.Started), nil
 		}
 		last = err
-		if exited, why := proc.Exited(); exited {
-			return 0, fmt.Errorf("%s exited before answering (%v); log %s:\n%s", proc.Name, why, proc.LogPath, indent(proc.LogTail(15)))
+		if proc.Exited() {
+			why := exitReason(proc)
+			return 0, fmt.Errorf("%s exited before answering (%v); log %s:\n%s", proc.Name, why, proc.LogFile, indent(proc.Tail(15)))
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%s: no correct answer to %s within %s; last: %v; log %s:\n%s", proc.Name, p, limit, last, proc.LogPath, indent(proc.LogTail(15)))
+			return 0, fmt.Errorf("%s: no correct answer to %s within %s; last: %v; log %s:\n%s", proc.Name, p, limit, last, proc.LogFile, indent(proc.Tail(15)))
 		}
 		select {
 		case <-ctx.Done():
@@ -155,4 +156,12 @@ func indent(s string) string {
 		return "    (empty)"
 	}
 	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
+}
+
+// exitReason says how a server that should still run ended.
+func exitReason(p *Proc) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	return errors.New("exited with status 0")
 }

@@ -6,53 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/shoestring-dns/shoestring/test/refserver"
+	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
 // LookTool finds an executable on PATH or in the sbin directories Debian
-// installs daemons into (nsd and knotd live in /usr/sbin, which a non-login
-// root shell may not have on PATH).
-func LookTool(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s is not installed (Debian package: see `make deps`)", name)
-}
+// installs daemons into (testenv.LookTool).
+func LookTool(name string) (string, error) { return testenv.LookTool(name) }
 
-// Proc is one server process started by Start. The server runs in its own
-// process group, so Stop also reaches the children NSD forks.
-type Proc struct {
-	Name    string
-	Pid     int
-	LogPath string
-	Started time.Time // just before fork: load time counts from here
-
-	cmd  *exec.Cmd
-	log  *os.File
-	done chan struct{}
-	err  error // Wait's result, valid after done is closed
-}
-
-// live holds every process not yet stopped, so KillAll can reach them from
-// a deferred cleanup or a signal handler whatever state the run is in.
-var (
-	liveMu sync.Mutex
-	live   = map[*Proc]bool{}
-)
+// Proc is one server process started by Start (package refserver's): in
+// its own process group, so that Stop also reaches the children NSD forks;
+// its output goes to its LogFile.
+type Proc = refserver.Proc
 
 // Pin says which core a benchmark process runs on.
 type Pin struct {
@@ -60,121 +31,28 @@ type Pin struct {
 	CPU     int    // the one core the process (and all its threads) may use
 }
 
-// Command wraps argv in taskset. taskset execs the program in place, so
-// the pid of the wrapped command is the pid of argv[0] itself.
+// Prefix is the taskset command line that runs a program on the core.
+// taskset execs the program in place, so the pid of the wrapped command is
+// the pid of the program itself.
+func (p Pin) Prefix() []string { return []string{p.Taskset, "-c", strconv.Itoa(p.CPU)} }
+
+// Command wraps argv in taskset.
 func (p Pin) Command(argv ...string) (string, []string) {
-	return p.Taskset, append([]string{"-c", strconv.Itoa(p.CPU)}, argv...)
+	pre := p.Prefix()
+	return pre[0], append(pre[1:], argv...)
 }
 
-// Start runs argv pinned with its output in logPath.
+// Start runs argv pinned, with env added to the environment and its
+// output in logPath. Stop it with Stop (SIGTERM, so that Shoestring
+// closes its store cleanly before the restart measurement, then whatever
+// is left of its group is killed), or KillAll.
 func Start(name string, pin Pin, argv, env []string, logPath string) (*Proc, error) {
-	log, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	bin, args := pin.Command(argv...)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Own process group: a Ctrl-C on the terminal reaches us, not the
-		// server, and we kill the whole group (NSD's children) ourselves.
-		Setpgid: true,
-		// Backstop if the bench itself is SIGKILLed and cannot clean up.
-		Pdeathsig: syscall.SIGKILL,
-	}
-	p := &Proc{Name: name, LogPath: logPath, cmd: cmd, log: log, done: make(chan struct{})}
-	p.Started = time.Now()
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("%s: start: %w", name, err)
-	}
-	p.Pid = cmd.Process.Pid
-	liveMu.Lock()
-	live[p] = true
-	liveMu.Unlock()
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// Exited reports whether the server's main process has ended, and how.
-func (p *Proc) Exited() (bool, error) {
-	select {
-	case <-p.done:
-		if p.err == nil {
-			return true, errors.New("exited with status 0")
-		}
-		return true, p.err
-	default:
-		return false, nil
-	}
-}
-
-// Done is closed when the server's main process has ended.
-func (p *Proc) Done() <-chan struct{} { return p.done }
-
-// Stop asks the server to terminate (SIGTERM, so Shoestring closes its store
-// cleanly before the restart measurement), then kills whatever is left of
-// its process group. It reports whether the main process exited within
-// grace, i.e. shut down by itself.
-func (p *Proc) Stop(grace time.Duration) (graceful bool) {
-	_ = syscall.Kill(-p.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-		graceful = true
-	case <-time.After(grace):
-	}
-	// Also after a clean exit: children outliving the main process must go.
-	_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
-	<-p.done
-	p.log.Close()
-	liveMu.Lock()
-	delete(live, p)
-	liveMu.Unlock()
-	return graceful
+	return refserver.Start(refserver.Command{Name: name, Argv: argv, Prefix: pin.Prefix(), Env: env, LogFile: logPath})
 }
 
 // KillAll kills every server still running, without grace. For cleanup on
 // failure and interrupt.
-func KillAll() {
-	liveMu.Lock()
-	ps := make([]*Proc, 0, len(live))
-	for p := range live {
-		ps = append(ps, p)
-	}
-	liveMu.Unlock()
-	for _, p := range ps {
-		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
-	}
-	for _, p := range ps {
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-		}
-		p.log.Close()
-		liveMu.Lock()
-		delete(live, p)
-		liveMu.Unlock()
-	}
-}
-
-// LogTail returns the last lines of the server's output, for error messages
-// that have to say why a server did not come up.
-func (p *Proc) LogTail(lines int) string {
-	b, err := os.ReadFile(p.LogPath)
-	if err != nil {
-		return ""
-	}
-	s := strings.TrimRight(string(b), "\n")
-	all := strings.Split(s, "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
+func KillAll() { refserver.KillAll() }
 
 // procStat is what the benchmark needs from /proc/<pid>/stat.
 type procStat struct {

@@ -2,10 +2,11 @@ package bench
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
 // Server knows how to start one instance of a name server serving the
@@ -20,9 +21,9 @@ type Server interface {
 }
 
 // NSD is NLnet Labs' NSD with one serving process (server-count: 1), so
-// like the others it serves from one core. database "" makes it read the
-// zone file directly, with no nsd.db to compile first. Response rate
-// limiting is off and responses minimal, as they are by default in Knot.
+// like the others it serves from one core; it reads the zone file
+// directly, with no nsd.db to compile first. Response rate limiting is off
+// and responses minimal, as they are by default in Knot.
 type NSD struct{ Bin string }
 
 // Name implements Server.
@@ -30,40 +31,9 @@ func (NSD) Name() string { return "nsd" }
 
 // Command implements Server.
 func (n NSD) Command(dir, zoneFile string, port int) ([]string, []string, error) {
-	conf := fmt.Sprintf(`server:
-	server-count: 1
-	ip-address: 127.0.0.1
-	port: %d
-	do-ip6: no
-	database: ""
-	zonelistfile: %q
-	xfrdfile: %q
-	xfrdir: %q
-	pidfile: %q
-	zonesdir: %q
-	logfile: %q
-	username: ""
-	chroot: ""
-	verbosity: 1
-	# Debian builds NSD with response rate limiting on; from one client
-	# address it would drop most NXDOMAIN and wildcard answers.
-	rrl-ratelimit: 0
-	rrl-whitelist-ratelimit: 0
-	# Answer like Knot does by default (no NS/glue with positive answers),
-	# so both reference servers send the same bytes per query.
-	minimal-responses: yes
-remote-control:
-	control-enable: no
-zone:
-	name: %q
-	zonefile: %q
-`, port, filepath.Join(dir, "zone.list"), filepath.Join(dir, "xfrd.state"), dir,
-		filepath.Join(dir, "nsd.pid"), dir, filepath.Join(dir, "nsd.log"), Origin, zoneFile)
-	path := filepath.Join(dir, "nsd.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, nil, err
-	}
-	return []string{n.Bin, "-d", "-c", path}, nil, nil
+	argv, err := refserver.NSDConfig{Port: port, Zones: []refserver.Zone{{Origin: Origin, File: zoneFile}},
+		RRLOff: true, MinimalResponses: true, RefuseTransfers: true}.Write(dir)
+	return withBin(argv, n.Bin), nil, err
 }
 
 // Knot is CZ.NIC's Knot DNS with one UDP, one TCP and one background
@@ -76,38 +46,16 @@ func (Knot) Name() string { return "knot" }
 
 // Command implements Server.
 func (k Knot) Command(dir, zoneFile string, port int) ([]string, []string, error) {
-	conf := fmt.Sprintf(`server:
-    rundir: %q
-    listen: 127.0.0.1@%d
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: %q
-control:
-    listen: %q
-log:
-  - target: stderr
-    any: info
-template:
-  - id: default
-    storage: %q
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: none
-zone:
-  - domain: %s
-    file: %q
-`, dir, port, filepath.Join(dir, "db"), filepath.Join(dir, "knot.sock"), dir, Origin, zoneFile)
-	// Knot warns on every start when its storage directory is missing.
-	if err := os.MkdirAll(filepath.Join(dir, "db"), 0o755); err != nil {
-		return nil, nil, err
+	argv, err := refserver.KnotConfig{Port: port, Zones: []refserver.Zone{{Origin: Origin, File: zoneFile}}, Workers: 1, RefuseTransfers: true}.Write(dir)
+	return withBin(argv, k.Bin), nil, err
+}
+
+// withBin runs argv's program from bin when it is set.
+func withBin(argv []string, bin string) []string {
+	if len(argv) > 0 && bin != "" {
+		argv[0] = bin
 	}
-	path := filepath.Join(dir, "knot.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, nil, err
-	}
-	return []string{k.Bin, "-c", path}, nil, nil
+	return argv
 }
 
 // Shoestring is our server in dev mode. GOMAXPROCS=1 keeps the Go
@@ -136,24 +84,4 @@ func (s Shoestring) Command(dir, zoneFile string, port int) ([]string, []string,
 		argv = append(argv, "-zone", Origin+"="+zoneFile)
 	}
 	return argv, []string{"GOMAXPROCS=1"}, nil
-}
-
-// FreePort returns a loopback port that is free for both UDP and TCP just
-// now. Servers bind both, and a fixed port could collide with a leftover
-// from an earlier run or with another engineer's tests on the same machine.
-func FreePort() (int, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no loopback port free for both UDP and TCP")
 }

@@ -23,7 +23,10 @@ func TestMillionRecordAXFR(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a million-record transfer takes tens of seconds")
 	}
-	t.Parallel()
+	// Not t.Parallel: the other tests here assert deadlines of a second
+	// or less, which this transfer's CPU and memory load would blur. A
+	// sequential test runs alone: the parallel ones wait until every
+	// sequential test of the package has finished.
 	const origin = "million.test."
 	const hosts = 499_998 // an A and an AAAA each, plus SOA, 2 NS, 1 glue A
 	var b strings.Builder
@@ -45,9 +48,12 @@ func TestMillionRecordAXFR(t *testing.T) {
 	waitAnswer(t, n.DNS, last, dns.TypeA, want, 3*time.Minute)
 	took := time.Since(start)
 	z := n.waitZone(t, origin, 10*time.Second, "transfer recorded", func(z api.SecondaryZone) bool { return z.AXFRs == 1 && !z.Refreshing })
-	hwm := statusKB(t, n.cmd.Process.Pid, "VmHWM:")
+	hwm := statusKB(t, n.Pid(), "VmHWM:")
+	// Not synchronisation: the node hands memory back right after the
+	// swap, and "RSS once served" is the figure a moment later (logged
+	// only; the peak is what is asserted).
 	time.Sleep(time.Second)
-	rss := statusKB(t, n.cmd.Process.Pid, "VmRSS:")
+	rss := statusKB(t, n.Pid(), "VmRSS:")
 	t.Logf("%d records by AXFR: answered %.1f s after the node started; peak RSS %d MiB, RSS once served %d MiB (%s)",
 		records, took.Seconds(), hwm>>10, rss>>10, z.LastResult)
 	if !strings.Contains(z.LastResult, strconv.Itoa(records)+" records") {

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,17 @@ catalogs:
 	n.waitZone(t, "m1.test.", 5*time.Second, "owned by cat2", func(z api.SecondaryZone) bool { return z.Catalog == cat2 })
 	nsd.update(t, cat1, catalogText(cat1, 3, "id2 m2.test. group=via-proxy"))
 	n.waitZone(t, cat1, 5*time.Second, "cat1 at serial 3", func(z api.SecondaryZone) bool { return z.Serial == 3 && !z.Refreshing })
-	time.Sleep(200 * time.Millisecond)
+	// Read as a catalog: its members are decided (m1, owned by cat2, is
+	// not cat1's to remove).
+	waitFor(t, 5*time.Second, "cat1 read at serial 3", func() (bool, string) {
+		s, _ := n.API.Secondary()
+		for _, c := range s.Catalogs {
+			if c.Origin == cat1 && c.Serial == 3 {
+				return slices.Equal(c.Members, []string{"m2.test."}), fmt.Sprintf("%+v", c)
+			}
+		}
+		return false, fmt.Sprintf("%+v", s.Catalogs)
+	})
 	if got := answer(n.DNS, "www.m1.test.", dns.TypeA); got != "NOERROR 192.0.2.1" {
 		t.Fatalf("m1 after moving to cat2 and leaving cat1: %q", got)
 	}
@@ -109,7 +120,7 @@ catalogs:
 	n.waitZone(t, "m3.test.", 5*time.Second, "reset and transferred again", func(z api.SecondaryZone) bool {
 		return z.LastTransfer.After(m3.LastTransfer) && z.HasData
 	})
-	if !strings.Contains(n.log.String(), "unique ID changed") {
+	if !strings.Contains(n.Log(), "unique ID changed") {
 		t.Errorf("no log line for the reset")
 	}
 	waitAnswer(t, n.DNS, "www.m3.test.", dns.TypeA, "NOERROR 192.0.2.1", 5*time.Second)

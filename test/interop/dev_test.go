@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestDevModeFlags(t *testing.T) {
 	t.Parallel()
 	key := []string{"dev-key", "hmac-sha256", "SGVyZSBpcyBhIHNlY3JldCBmb3IgZGV2IG1vZGUh"}
-	port := freePort(t)
+	port := refserver.Port(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	nsd := startNSDWithKey(t, map[string]string{
 		"plain.test.": zoneText("plain.test.", 1, 60, 30, 600, "www A 192.0.2.1"),
@@ -36,7 +37,7 @@ func TestDevModeFlags(t *testing.T) {
 	nsd.update(t, "plain.test.", zoneText("plain.test.", 2, 60, 30, 600, "www A 192.0.2.3"))
 	waitAnswer(t, addr, "www.plain.test.", dns.TypeA, "NOERROR 192.0.2.3", 5*time.Second)
 	t.Logf("dev mode: NSD change (signed NOTIFY, signed transfer) answered %v after the reload", time.Since(start).Round(time.Millisecond))
-	if strings.Contains(nsd.log.String(), "bad tsig") {
+	if strings.Contains(nsd.Log(), "bad tsig") {
 		t.Errorf("NSD complains about our TSIG")
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
 // ask sends one UDP query and returns the response (nil on no answer).
@@ -78,7 +80,7 @@ type proxy struct {
 
 func startProxy(t *testing.T, to string) *proxy {
 	t.Helper()
-	port := freePort(t)
+	port := refserver.Port(t)
 	p := &proxy{Addr: fmt.Sprintf("127.0.0.1:%d", port), to: to, closed: make(chan struct{})}
 	ln, err := net.Listen("tcp", p.Addr)
 	if err != nil {

@@ -32,7 +32,7 @@ func TestPrimaryDownRetryThenExpiry(t *testing.T) {
 		return strings.HasPrefix(z.LastResult, "up to date")
 	})
 
-	nsd.stop()
+	nsd.Stop(stopGrace)
 	down := time.Now()
 	z := n.waitZone(t, origin, 5*time.Second, "retrying", func(z api.SecondaryZone) bool { return z.Failures >= 2 })
 	if z.Expired {
@@ -129,7 +129,7 @@ func TestSerialBackwards(t *testing.T) {
 	if got := answer(n.DNS, "www."+origin, dns.TypeA); got != "NOERROR 192.0.2.10" {
 		t.Fatalf("the newer version must stay: %q", got)
 	}
-	if !strings.Contains(n.log.String(), "behind ours 10") {
+	if !strings.Contains(n.Log(), "behind ours 10") {
 		t.Errorf("no log line about the serial going backwards")
 	}
 

@@ -61,7 +61,7 @@ func TestKnotCatalogPrimary(t *testing.T) {
 	n.waitZone(t, "m1.test.", 2*time.Second, "one AXFR then one IXFR", func(z api.SecondaryZone) bool {
 		return z.IXFRs == 1 && z.AXFRs == 1 && z.Serial == 2
 	})
-	if log := knot.log.String(); !strings.Contains(log, "[m1.test.] IXFR, outgoing") {
+	if log := knot.Log(); !strings.Contains(log, "[m1.test.] IXFR, outgoing") {
 		t.Errorf("Knot's log shows no outgoing IXFR of m1.test.")
 	}
 	// The change went into the node's journal as it came: the node
@@ -94,7 +94,7 @@ func TestKnotCatalogPrimary(t *testing.T) {
 
 	// Restart: served from the store before any transfer, with the
 	// transfer state (counters, serials) kept.
-	knot.stop()
+	knot.Stop(stopGrace)
 	n.restart(t, conf)
 	if got := answer(n.DNS, "www.m1.test.", dns.TypeA); got != "NOERROR 192.0.2.99" {
 		t.Errorf("after restart, m1.test. answers %q before any transfer", got)

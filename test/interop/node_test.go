@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
@@ -35,8 +36,8 @@ func startNode(t *testing.T, name, secondary string) *node {
 func newNode(t *testing.T, name string) *node {
 	t.Helper()
 	n := &node{name: name, dir: mkdir(t, name, "data")}
-	n.DNS = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	n.apiAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	n.DNS = fmt.Sprintf("127.0.0.1:%d", refserver.Port(t))
+	n.apiAddr = fmt.Sprintf("127.0.0.1:%d", refserver.Port(t))
 	n.API = api.NewClient(n.apiAddr)
 	return n
 }
@@ -57,8 +58,8 @@ func (n *node) start(t *testing.T, secondary string) {
 	n.proc = startProc(t, n.name, testenv.Binary(t), "run", "-config", cf)
 	deadline := time.Now().Add(20 * time.Second)
 	for n.API.Health() != nil {
-		if !n.running() || time.Now().After(deadline) {
-			t.Fatalf("%s did not come up:\n%s\n--- config ---\n%s", n.name, tail(n.log.String(), 40), b.String())
+		if n.Exited() || time.Now().After(deadline) {
+			t.Fatalf("%s did not come up:\n%s\n--- config ---\n%s", n.name, n.Tail(40), b.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -68,7 +69,7 @@ func (n *node) start(t *testing.T, secondary string) {
 // with a new secondary section.
 func (n *node) restart(t *testing.T, secondary string) {
 	t.Helper()
-	n.stop()
+	n.Stop(stopGrace)
 	n.start(t, secondary)
 }
 

@@ -9,6 +9,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
+
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
 // A Shoestring node as the hidden primary of another: zones added to A
@@ -86,7 +88,7 @@ func TestKnotSecondaryOfShoestring(t *testing.T) {
 	const origin = "down.test."
 	key := []string{"down-key", "hmac-sha512", "zbVhKm3oNquPm/e4QTZ1i5tnjEwrq6RXtb9MzYpE6nO5G9iVTLnHJo5ZyGKeAz4ZOVI4Itpp2z2hO0M9R6CQBw=="}
 	a := newNode(t, "ss-primary")
-	knotPort := freePort(t)
+	knotPort := refserver.Port(t)
 	knotAddr := fmt.Sprintf("127.0.0.1:%d", knotPort)
 	a.start(t, fmt.Sprintf(`keys:
   - name: %s
@@ -102,7 +104,7 @@ outbound:
 	if _, err := a.API.PutZone(origin, []byte(zoneText(origin, 1, 60, 30, 600, "www A 192.0.2.1"))); err != nil {
 		t.Fatal(err)
 	}
-	knot := startKnot(t, knotConfig{Port: knotPort, Key: key, Zones: []knotZone{{Origin: origin, Master: a.DNS}}})
+	knot := startKnot(t, knotConfig{Port: knotPort, Key: tsigKey(key), Zones: []knotZone{{Origin: origin, Primary: a.DNS}}})
 	waitAnswer(t, knot.Addr, "www."+origin, dns.TypeA, "NOERROR 192.0.2.1", 10*time.Second)
 
 	for serial := uint32(2); serial <= 3; serial++ {
@@ -114,7 +116,7 @@ outbound:
 		waitAnswer(t, knot.Addr, "www."+origin, dns.TypeA, "NOERROR "+ip, 5*time.Second)
 		t.Logf("change %d on Shoestring answered by Knot %v after the API call", serial, time.Since(start).Round(time.Millisecond))
 	}
-	log := knot.log.String()
+	log := knot.Log()
 	if !strings.Contains(log, "IXFR, incoming") || !strings.Contains(log, "AXFR, incoming") {
 		t.Errorf("Knot's log should show an AXFR then IXFRs incoming from us")
 	}

@@ -188,6 +188,23 @@ func (ld *Load) Stop() []Result {
 	return ld.res
 }
 
+// Since returns how many queries sent after t have completed (answered or
+// failed), and how many of those each node answered.
+func (ld *Load) Since(t time.Time) (done int, by map[string]int) {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	by = map[string]int{}
+	for _, r := range ld.res {
+		if r.Sent.After(t) {
+			done++
+			if r.Err == nil {
+				by[r.NSID]++
+			}
+		}
+	}
+	return done, by
+}
+
 // Skipped is how many queries could not be sent because every socket was
 // waiting for an answer.
 func (ld *Load) Skipped() int {

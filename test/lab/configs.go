@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
 // The lab's numbering; see the package comment.
@@ -198,22 +200,7 @@ func (l *Lab) gobgpConfig() string {
   default-export-policy = "reject-route"
 `, GoBGPASN, GoBGPPort)
 	for _, n := range l.Nodes {
-		fmt.Fprintf(&b, `[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "%s"
-    peer-as = %d
-  [neighbors.timers.config]
-    hold-time = %d
-    keepalive-interval = %d
-  [neighbors.transport.config]
-    passive-mode = true
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-`, nodeAddr(n.Index, false), NodeASN, hold, max(hold/3, 1))
+		b.WriteString(refserver.GoBGPNeighbor(nodeAddr(n.Index, false).String(), NodeASN, hold))
 	}
 	return b.String()
 }

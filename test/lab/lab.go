@@ -9,10 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/shoestring-dns/shoestring/test/nslab"
+	"github.com/shoestring-dns/shoestring/test/refserver"
+	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
 // Options configure a lab.
@@ -44,6 +46,8 @@ type Lab struct {
 	BIRD     *Proc
 	GoBGP    *Proc
 	BirdSock string
+	bird     *refserver.Bird
+	gobgp    *refserver.GoBGP
 	zoneFile string
 	tools    map[string]string
 	routes   *routeWatcher
@@ -85,7 +89,7 @@ func Up(opts Options) (l *Lab, err error) {
 	}
 	l = &Lab{opts: opts, RouterNS: opts.Name + "-r", ClientNS: opts.Name + "-c", tools: map[string]string{}}
 	for _, t := range []string{"ip", "bird", "birdc", "gobgpd", "gobgp"} {
-		p, err := findTool(t)
+		p, err := testenv.LookTool(t)
 		if err != nil {
 			return nil, err
 		}
@@ -132,19 +136,6 @@ func Up(opts Options) (l *Lab, err error) {
 		}
 	}
 	return l, nil
-}
-
-func findTool(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("lab: %s is not installed (make deps)", name)
 }
 
 // ip runs ip(8).
@@ -220,58 +211,39 @@ func (l *Lab) network() error {
 // startRouter starts BIRD and gobgpd in the router namespace and waits
 // until both take commands.
 func (l *Lab) startRouter() error {
-	birdConf := filepath.Join(l.opts.Dir, "bird.conf")
-	gobgpConf := filepath.Join(l.opts.Dir, "gobgpd.toml")
-	if err := os.WriteFile(birdConf, []byte(l.birdConfig()), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(gobgpConf, []byte(l.gobgpConfig()), 0o644); err != nil {
-		return err
-	}
 	l.BirdSock = filepath.Join(l.opts.Dir, "bird.ctl")
 	var err error
-	if l.BIRD, err = l.start("bird", l.RouterNS, l.tools["bird"], "-f", "-c", birdConf, "-s", l.BirdSock); err != nil {
+	l.bird, err = refserver.BIRDConfig{Config: l.birdConfig(), Dir: l.opts.Dir, Prefix: l.in(l.RouterNS),
+		LogFile: filepath.Join(l.opts.Dir, "bird.log"), Detached: l.opts.Detached}.Start()
+	if err != nil {
 		return err
 	}
-	if l.GoBGP, err = l.start("gobgpd", l.RouterNS, l.tools["gobgpd"], "-f", gobgpConf, "-p",
-		"--api-hosts", "127.0.0.1:50051", "--pprof-disable"); err != nil {
+	l.BIRD = l.bird.Proc
+	l.gobgp, err = refserver.GoBGPConfig{Config: l.gobgpConfig(), Dir: l.opts.Dir, Prefix: l.in(l.RouterNS),
+		LogFile: filepath.Join(l.opts.Dir, "gobgpd.log"), Detached: l.opts.Detached}.Start()
+	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, berr := l.Birdc("show", "status")
-		_, gerr := l.Gobgp("global")
-		if berr == nil && gerr == nil {
-			return nil
-		}
-		for _, p := range []*Proc{l.BIRD, l.GoBGP} {
-			if p.Exited() {
-				return fmt.Errorf("%s exited: %s", p.Name, p.Tail(20))
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("router daemons not up within 10 s: bird: %v; gobgpd: %v", berr, gerr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	l.GoBGP = l.gobgp.Proc
+	return nil
 }
 
 // Birdc runs a BIRD command; the control socket is a file, reachable from
 // any namespace.
 func (l *Lab) Birdc(args ...string) (string, error) {
-	out, err := exec.Command(l.tools["birdc"], append([]string{"-s", l.BirdSock}, args...)...).CombinedOutput()
-	if err == nil && strings.Contains(string(out), "Unable to connect") {
-		err = errors.New("BIRD not running")
+	if l.bird == nil {
+		return "", errors.New("BIRD not running")
 	}
-	return string(out), err
+	return l.bird.Birdc(args...)
 }
 
 // Gobgp runs the gobgp CLI in the router namespace, where gobgpd's API
 // listens on loopback.
 func (l *Lab) Gobgp(args ...string) (string, error) {
-	argv := append([]string{"netns", "exec", l.RouterNS, l.tools["gobgp"], "-p", "50051"}, args...)
-	out, err := exec.Command(l.tools["ip"], argv...).CombinedOutput()
-	return string(out), err
+	if l.gobgp == nil {
+		return "", errors.New("gobgpd not running")
+	}
+	return l.gobgp.CLI(args...)
 }
 
 // Nexthops returns the router's kernel next hops for p (sorted).
@@ -308,7 +280,7 @@ func (l *Lab) Down() {
 	for _, p := range l.procs() {
 		p.Kill()
 	}
-	removeNamespaces(l.tools["ip"], names...)
+	nslab.Remove(names...)
 }
 
 func (l *Lab) procs() []*Proc {
@@ -326,49 +298,9 @@ func (l *Lab) procs() []*Proc {
 	return ps
 }
 
-// removeNamespaces kills what runs in the namespaces (processes the lab
-// started: nothing else runs there) and deletes them.
-func removeNamespaces(ip string, names ...string) {
-	if ip == "" {
-		ip = "ip"
-	}
-	for _, ns := range names {
-		out, _ := exec.Command(ip, "netns", "pids", ns).Output()
-		for _, f := range strings.Fields(string(out)) {
-			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		exec.Command(ip, "netns", "del", ns).Run()
-	}
-}
-
-// RemoveStale deletes the namespaces of labs named prefix<pid> whose
-// process has died (a test run killed outright), and their processes.
-func RemoveStale(prefix string) {
-	entries, _ := os.ReadDir("/run/netns")
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok {
-			continue
-		}
-		pidStr, _, ok := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidStr)
-		if !ok || err != nil {
-			continue
-		}
-		if syscall.Kill(pid, 0) == nil {
-			continue // still running
-		}
-		ip, _ := findTool("ip")
-		removeNamespaces(ip, e.Name())
-	}
-}
-
 // RemoveNamed deletes the namespaces of the lab called name (a detached
 // lab), whether or not it is complete.
 func RemoveNamed(name string) {
-	ip, _ := findTool("ip")
 	entries, _ := os.ReadDir("/run/netns")
 	var names []string
 	for _, e := range entries {
@@ -376,7 +308,7 @@ func RemoveNamed(name string) {
 			names = append(names, e.Name())
 		}
 	}
-	removeNamespaces(ip, names...)
+	nslab.Remove(names...)
 }
 
 // WaitConverged waits until the router's kernel has every prefix via all

@@ -13,7 +13,10 @@ import (
 	"time"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/test/testenv"
+
+	"github.com/shoestring-dns/shoestring/test/nslab"
 )
 
 // TestLab brings the lab up once and runs the tests against it in
@@ -25,7 +28,7 @@ func TestLab(t *testing.T) {
 		testenv.RequireTool(t, tool)
 	}
 	bin := testenv.Binary(t)
-	RemoveStale("sl")
+	nslab.RemoveStale("sl")
 	l, err := Up(Options{Name: fmt.Sprintf("sl%d", os.Getpid()), Dir: t.TempDir(), Binary: bin})
 	if err != nil {
 		t.Fatal(err)
@@ -260,6 +263,31 @@ func startLoad(t *testing.T, l *Lab, qps int) (*Client, *Load) {
 	return c, c.StartLoad(qps)
 }
 
+// waitLoad waits until n queries of the load sent after since have
+// completed and, with everyNode, until each node has answered one of
+// them: a second of load at 200 q/s, seen through, rather than a second
+// of sleep.
+func waitLoad(t *testing.T, l *Lab, ld *Load, since time.Time, n int, everyNode bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		done, by := ld.Since(since)
+		ok := done >= n
+		for _, nd := range l.Nodes {
+			if everyNode && by[nd.Name] == 0 {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("load: %d queries completed since %v (answered by %v), want %d (every node: %v)", done, since.Format(time.StampMilli), by, n, everyNode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func answeredBy(rs []Result) map[string]int {
 	m := map[string]int{}
 	for _, r := range rs {
@@ -449,7 +477,7 @@ func testDNSFailure(t *testing.T, l *Lab, f *figures) {
 func testDrain(t *testing.T, l *Lab, f *figures) {
 	n := l.Nodes[0]
 	_, load := startLoad(t, l, 200)
-	time.Sleep(time.Second)
+	waitLoad(t, l, load, time.Time{}, 200, true)
 	t0 := time.Now()
 	if _, err := n.Ctl("drain"); err != nil {
 		t.Fatal(err)
@@ -498,7 +526,23 @@ func testDrain(t *testing.T, l *Lab, f *figures) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(1500 * time.Millisecond) // past rise: it would be announced by now
+	// Past rise: every prefix is healthy, and has passed one more round
+	// since (so the monitor has decided on it healthy): it would be
+	// announced now, were it not drained.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		risen := true
+		for _, p := range prefixes(t, n) {
+			risen = risen && p.Healthy && p.Passes > config.DefaultRise
+		}
+		if risen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: prefixes not healthy within 10 s of its restart: %+v", n.Name, prefixes(t, n))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	for _, p := range prefixes(t, n) {
 		if p.State != "withdrawn" || !p.Maintenance {
 			t.Errorf("after a restart while drained: %+v", p)
@@ -515,7 +559,7 @@ func testDrain(t *testing.T, l *Lab, f *figures) {
 	}
 	back := latest(watchRouter(t, l, n, true, 3*time.Second, Prefixes()...), t1)
 	f.add("ctl restore: back in the router's multipath after", back)
-	time.Sleep(time.Second)
+	waitLoad(t, l, load, time.Now(), 200, false)
 	rs := load.Stop()
 	fs := failures(rs)
 	t.Logf("%d queries at 200/s during drain and restore, %d failed, %d not sent (all sockets busy); answered by %v",
@@ -534,7 +578,7 @@ func testDrain(t *testing.T, l *Lab, f *figures) {
 func testKill9(t *testing.T, l *Lab, f *figures) {
 	n := l.Nodes[1]
 	_, load := startLoad(t, l, 200)
-	time.Sleep(time.Second)
+	waitLoad(t, l, load, time.Time{}, 200, true)
 	t0 := time.Now()
 	if err := n.Proc.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -548,7 +592,7 @@ func testKill9(t *testing.T, l *Lab, f *figures) {
 	}
 	gb := waitGoBGP(t, l, n, 3*time.Second, "withdrawal", func(p *GoBGPPath) bool { return p == nil }, Prefixes()...)
 	f.add("kill -9: withdrawn at gobgpd after", gb.Sub(t0))
-	time.Sleep(time.Second)
+	waitLoad(t, l, load, time.Now(), 200, false)
 	rs := load.Stop()
 	fs := failures(rs)
 	// A query sent before the router dropped the route may have reached
@@ -671,7 +715,7 @@ func testBFDNodeSide(t *testing.T, l *Lab, f *figures) {
 func testSIGTERMDrain(t *testing.T, l *Lab, f *figures) {
 	n := l.Nodes[2]
 	_, load := startLoad(t, l, 200)
-	time.Sleep(time.Second)
+	waitLoad(t, l, load, time.Time{}, 200, true)
 	t0 := time.Now()
 	if err := n.Proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -688,7 +732,7 @@ func testSIGTERMDrain(t *testing.T, l *Lab, f *figures) {
 	if exited < l.opts.DrainWait+l.opts.Linger {
 		t.Errorf("exited %v after SIGTERM, before drain wait + linger", exited)
 	}
-	time.Sleep(time.Second)
+	waitLoad(t, l, load, time.Now(), 200, false)
 	rs := load.Stop()
 	fs := failures(rs)
 	t.Logf("%d queries at 200/s while %s drained and stopped, %d failed; answered by %v", len(rs), n.Name, len(fs), answeredBy(rs))

@@ -2,106 +2,27 @@ package lab
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
-	"time"
+
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
-// Proc is a process the lab started in one of its namespaces.
-type Proc struct {
-	Name    string
-	LogPath string // its stdout and stderr
-	cmd     *exec.Cmd
-	done    chan struct{}
-	mu      sync.Mutex
-	err     error
-}
+// Proc is a process the lab started in one of its namespaces (package
+// refserver's).
+type Proc = refserver.Proc
 
 // start runs argv in namespace ns with `ip netns exec`, which execs argv
-// in place: the pid is argv's, so signals reach it directly.
+// in place: the pid is argv's, so signals reach it directly. Its output is
+// appended to name.log in the lab's directory.
 func (l *Lab) start(name, ns string, argv ...string) (*Proc, error) {
-	p := &Proc{Name: name, LogPath: filepath.Join(l.opts.Dir, name+".log"), done: make(chan struct{})}
-	logf, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(logf, "=== %s: %s\n", time.Now().Format(time.TimeOnly), strings.Join(argv, " "))
-	p.cmd = exec.Command(l.tools["ip"], append([]string{"netns", "exec", ns}, argv...)...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if l.opts.Detached {
-		p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	} else {
-		// Should the lab's process die, the kernel kills its daemons.
-		p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	}
-	if err := p.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	logf.Close() // the child has its own descriptor
-	go func() {
-		err := p.cmd.Wait()
-		p.mu.Lock()
-		p.err = err
-		p.mu.Unlock()
-		close(p.done)
-	}()
-	return p, nil
+	return refserver.Start(refserver.Command{Name: name, Argv: argv, Prefix: l.in(ns),
+		LogFile: filepath.Join(l.opts.Dir, name+".log"), Detached: l.opts.Detached})
 }
 
-// Pid is the process id.
-func (p *Proc) Pid() int { return p.cmd.Process.Pid }
-
-// Signal sends sig.
-func (p *Proc) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
-
-// Exited reports whether the process has ended.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Wait waits up to d for the process to end and reports whether it did.
-func (p *Proc) Wait(d time.Duration) bool {
-	select {
-	case <-p.done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
-// Kill kills the process (SIGCONT first, so that a stopped one goes too)
-// and waits for it.
-func (p *Proc) Kill() {
-	if p.Exited() {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	p.cmd.Process.Signal(syscall.SIGCONT)
-	p.Wait(5 * time.Second)
-}
-
-// Tail returns the last n lines of the process's log.
-func (p *Proc) Tail(n int) string {
-	b, err := os.ReadFile(p.LogPath)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+// in is the command line prefix that runs a program in namespace ns.
+func (l *Lab) in(ns string) []string { return []string{l.tools["ip"], "netns", "exec", ns} }
 
 // Start runs the node (again, after a kill: its store is kept).
 func (n *Node) Start() error {

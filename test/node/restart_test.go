@@ -5,7 +5,6 @@ package node_test
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,18 +17,12 @@ import (
 	"github.com/shoestring-dns/shoestring/firmware/node"
 	"github.com/shoestring-dns/shoestring/firmware/store"
 	"github.com/shoestring-dns/shoestring/firmware/zone"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.LocalAddr().(*net.UDPAddr).Port
-}
+// freePort returns a port free on loopback for TCP and UDP just now.
+func freePort(t *testing.T) int { return refserver.Port(t) }
 
 // TestRestartWith10kZones fills a store with 10,000 zones, starts the
 // binary on it and measures process start to the first correct answer

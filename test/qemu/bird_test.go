@@ -2,25 +2,17 @@ package qemu
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/shoestring-dns/shoestring/test/testenv"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
 // bird is a BIRD 2 on the host side of the guest's user-mode network. It
 // connects to the node through the port QEMU forwards to the guest's
 // 179: BIRD dials 127.0.0.1:port from 127.0.0.2, and the node sees the
 // session come from 10.0.2.2, its configured (passive) peer.
-type bird struct {
-	sock string
-	cmd  *exec.Cmd
-	out  *testenv.SyncBuffer
-}
+type bird struct{ *refserver.Bird }
 
 // Fixed by the test's node config.
 const (
@@ -30,16 +22,9 @@ const (
 
 func startBIRD(t *testing.T, fwdPort int) *bird {
 	t.Helper()
-	bin := testenv.RequireTool(t, "bird")
-	testenv.RequireTool(t, "birdc")
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "bird.conf")
 	// BIRD listens as well as connects; its own port keeps it clear of
 	// other BIRDs (the other board's, the routing lab's) on 179.
-	ports, err := FreePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := refserver.Port(t)
 	// Retry fast: until the guest's node listens, QEMU accepts the
 	// forwarded connection and then drops it.
 	cfg := fmt.Sprintf(`log stderr all;
@@ -56,37 +41,11 @@ protocol bgp node {
   debug { states, events };
   ipv4 { import all; export none; };
 }
-`, ports[0], birdASN, fwdPort, nodeASN)
-	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b := &bird{sock: filepath.Join(dir, "bird.ctl"), out: &testenv.SyncBuffer{}}
-	b.cmd = exec.Command(bin, "-f", "-c", conf, "-s", b.sock, "-P", filepath.Join(dir, "bird.pid"))
-	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		b.cmd.Process.Kill()
-		b.cmd.Wait()
-		if t.Failed() {
-			t.Logf("BIRD log:\n%s", b.out.String())
-		}
-	})
-	for i := 0; i < 50; i++ {
-		if _, err := os.Stat(b.sock); err == nil {
-			return b
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("BIRD did not start:\n%s", b.out.String())
-	return nil
+`, port, birdASN, fwdPort, nodeASN)
+	return &bird{refserver.StartBIRD(t, refserver.BIRDConfig{Config: cfg})}
 }
 
-func (b *bird) birdc(args ...string) (string, error) {
-	out, err := exec.Command("birdc", append([]string{"-s", b.sock}, args...)...).CombinedOutput()
-	return string(out), err
-}
+func (b *bird) birdc(args ...string) (string, error) { return b.Birdc(args...) }
 
 // established reports whether the session to the node is up.
 func (b *bird) established() bool {

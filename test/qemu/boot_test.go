@@ -16,6 +16,7 @@ import (
 	"github.com/shoestring-dns/shoestring/board"
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/image"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
@@ -281,7 +282,7 @@ func bootTwice(t *testing.T, b *board.Board, res *image.Result, tn *testTailnet)
 	}
 	im.Close()
 
-	ports, err := FreePorts(2)
+	ports, err := refserver.Ports(2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,9 +370,13 @@ func bootTwice(t *testing.T, b *board.Board, res *image.Result, tn *testTailnet)
 	if _, err := bt.api.PutZone("api.test", []byte(uploadedZone)); err != nil {
 		t.Fatalf("zone upload: %v", err)
 	}
-	// The log persisted to the data partition is readable through the API.
-	time.Sleep(3 * time.Second)
+	// The log persisted to the data partition is readable through the API
+	// (within 3 s).
 	disklog, err := bt.api.SystemLogs(50, 0, true)
+	for deadline := time.Now().Add(3 * time.Second); (err != nil || len(disklog.Disk) == 0) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		disklog, err = bt.api.SystemLogs(50, 0, true)
+	}
 	if err != nil || len(disklog.Disk) == 0 {
 		t.Errorf("persisted log: %v, %d lines", err, len(disklog.Disk))
 	}

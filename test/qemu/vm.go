@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,32 +158,6 @@ func (vm *VM) Kill() {
 			}
 		}
 	})
-}
-
-// FreePorts returns n distinct free loopback ports (TCP and UDP).
-func FreePorts(n int) ([]int, error) {
-	var ports []int
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		closers = append(closers, l)
-		p := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		closers = append(closers, u)
-		ports = append(ports, p)
-	}
-	return ports, nil
 }
 
 // CopyDisk copies a disk image (sparse) and grows the copy to size

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/shoestring-dns/shoestring/test/bench"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
 type options struct {
@@ -269,7 +270,7 @@ func (o *options) start(ctx context.Context, srv bench.Server, dir, logName stri
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return started{}, err
 	}
-	port, err := bench.FreePort()
+	port, err := refserver.FreePort()
 	if err != nil {
 		return started{}, err
 	}
@@ -285,7 +286,7 @@ func (o *options) start(ctx context.Context, srv bench.Server, dir, logName stri
 	d, err := bench.WaitReady(ctx, proc, addr, bench.ReadyProbe(o.zone), o.startTimeout)
 	if err == nil {
 		var c bench.CPUSample
-		if c, err = bench.SampleCPU(proc.Pid); err == nil {
+		if c, err = bench.SampleCPU(proc.Pid()); err == nil {
 			return started{proc, port, d, time.Duration(c.Ticks) * bench.ClockTick}, nil
 		}
 	}
@@ -318,7 +319,7 @@ func (o *options) load(ctx context.Context, in *instance) error {
 			return fmt.Errorf("wrong answer, not benchmarking it: %w", err)
 		}
 	}
-	if bad := bench.Affinity(in.proc.Pid, strconv.Itoa(o.serverCPU)); len(bad) > 0 {
+	if bad := bench.Affinity(in.proc.Pid(), strconv.Itoa(o.serverCPU)); len(bad) > 0 {
 		in.row.Warnf("threads not pinned to core %d (they share dnsperf's core): %s", o.serverCPU, strings.Join(bad, "; "))
 	}
 	return nil
@@ -375,7 +376,7 @@ func (o *options) restartFromStore(ctx context.Context, in *instance) error {
 					return fmt.Errorf("wrong answer after restart: %w", err)
 				}
 			}
-			if m, err := bench.SampleMemory(proc.Pid); err == nil {
+			if m, err := bench.SampleMemory(proc.Pid()); err == nil {
 				in.row.StoreMem = &m
 			}
 		}
@@ -434,7 +435,7 @@ func (o *options) bench(ctx context.Context) []*bench.Row {
 		if in.proc == nil {
 			continue
 		}
-		if m, err := bench.SampleMemory(in.proc.Pid); err != nil {
+		if m, err := bench.SampleMemory(in.proc.Pid()); err != nil {
 			in.row.Warnf("reading memory: %v", err)
 		} else {
 			in.row.Mem = m

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoestring-dns/shoestring/test/bench"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
 // The transfer benchmark: a zone of -xfr-records records (a million by
@@ -66,7 +67,7 @@ func (o *options) runXfr(ctx context.Context, x *xfrOptions) bool {
 func (o *options) xfr(ctx context.Context, records int) (xfrResult, error) {
 	res := xfrResult{}
 	dir := filepath.Join(o.root, "xfr")
-	if err := os.MkdirAll(filepath.Join(dir, "knot", "db"), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
 	}
 	// bench.WriteZone writes 7 fixed records and an A and an AAAA per host.
@@ -87,46 +88,16 @@ func (o *options) xfr(ctx context.Context, records int) (xfrResult, error) {
 	res.Records = st.Records
 	logf("AXFR benchmark: zone of %d records; starting Knot as the primary", st.Records)
 
-	knotBin, err := bench.LookTool("knotd")
-	if err != nil {
-		return res, err
-	}
-	kport, err := bench.FreePort()
+	kport, err := refserver.FreePort()
 	if err != nil {
 		return res, err
 	}
 	kdir := filepath.Join(dir, "knot")
-	conf := fmt.Sprintf(`server:
-    rundir: %q
-    listen: 127.0.0.1@%d
-database:
-    storage: %q
-control:
-    listen: %q
-log:
-  - target: stderr
-    any: info
-acl:
-  - id: xfr
-    address: 127.0.0.1
-    action: transfer
-template:
-  - id: default
-    storage: %q
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: none
-    semantic-checks: off
-    acl: xfr
-zone:
-  - domain: %s
-    file: %q
-`, kdir, kport, filepath.Join(kdir, "db"), filepath.Join(kdir, "knot.sock"), kdir, zc.Origin, zoneFile)
-	kconf := filepath.Join(kdir, "knot.conf")
-	if err := os.WriteFile(kconf, []byte(conf), 0o644); err != nil {
+	kargv, err := refserver.KnotConfig{Port: kport, Zones: []refserver.Zone{{Origin: zc.Origin, File: zoneFile}}}.Write(kdir)
+	if err != nil {
 		return res, err
 	}
-	knot, err := bench.Start("knot-primary", o.pin(o.clientCPU), []string{knotBin, "-c", kconf}, nil, filepath.Join(kdir, "knot.log"))
+	knot, err := bench.Start("knot-primary", o.pin(o.clientCPU), kargv, nil, filepath.Join(kdir, "knot.log"))
 	if err != nil {
 		return res, err
 	}
@@ -137,7 +108,7 @@ zone:
 	}
 	logf("AXFR benchmark: Knot serves the zone after %.1f s; starting the node", res.KnotStart.Seconds())
 
-	port, err := bench.FreePort()
+	port, err := refserver.FreePort()
 	if err != nil {
 		return res, err
 	}
@@ -156,7 +127,7 @@ zone:
 	// The node hands memory back right after the swap; give it a moment
 	// so "RSS once served" is the steady figure, not the moment of swap.
 	time.Sleep(2 * time.Second)
-	m, err := bench.SampleMemory(node.Pid)
+	m, err := bench.SampleMemory(node.Pid())
 	if err != nil {
 		return res, err
 	}

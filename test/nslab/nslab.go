@@ -11,7 +11,8 @@
 // binary inside the first with `ip netns exec`; daemons start in the
 // second. Main removes both namespaces, and kills what is left in them,
 // when the tests end; a run killed outright is cleaned up by the next one.
-// Only test code imports this package.
+// Remove and RemoveStale are the namespace clean-up the bigger lab
+// (test/lab) uses too. Daemons are run by package refserver.
 package nslab
 
 import (
@@ -24,8 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
@@ -58,10 +59,10 @@ func Main(m *testing.M, prefix string) int {
 	if err != nil {
 		return rerun("ip (iproute2) not found")
 	}
-	removeStale(ip, prefix)
+	RemoveStale(prefix)
 	spk := fmt.Sprintf("%s%d-s", prefix, os.Getpid())
 	peer := fmt.Sprintf("%s%d-p", prefix, os.Getpid())
-	defer teardown(ip, spk, peer)
+	defer Remove(spk, peer)
 	steps := [][]string{
 		{"netns", "add", spk},
 		{"netns", "add", peer},
@@ -136,9 +137,13 @@ func rerun(why string) int {
 	return exitCode(cmd.Run())
 }
 
-// teardown kills what runs in the namespaces (processes this run started;
-// the namespaces are ours alone) and deletes them.
-func teardown(ip string, names ...string) {
+// Remove kills what runs in the named namespaces (processes a lab
+// started: nothing else runs there) and deletes them.
+func Remove(names ...string) {
+	ip, err := ipTool()
+	if err != nil {
+		ip = "ip"
+	}
 	for _, ns := range names {
 		out, _ := exec.Command(ip, "netns", "pids", ns).Output()
 		for _, f := range strings.Fields(string(out)) {
@@ -150,23 +155,24 @@ func teardown(ip string, names ...string) {
 	}
 }
 
-// removeStale deletes namespaces left by runs whose process died.
-func removeStale(ip, prefix string) {
+// RemoveStale removes the namespaces named prefix<pid>-… whose process
+// has died (a run killed outright), and what runs in them.
+func RemoveStale(prefix string) {
 	entries, _ := os.ReadDir("/run/netns")
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), prefix)
 		if !ok {
 			continue
 		}
-		pidStr, _, _ := strings.Cut(rest, "-")
+		pidStr, _, ok := strings.Cut(rest, "-")
 		pid, err := strconv.Atoi(pidStr)
-		if err != nil {
+		if !ok || err != nil {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join("/proc", pidStr)); err == nil && syscall.Kill(pid, 0) == nil {
 			continue // still running
 		}
-		teardown(ip, e.Name())
+		Remove(e.Name())
 	}
 }
 
@@ -196,42 +202,15 @@ func Require(t *testing.T) *Lab {
 	return &Lab{ip: ip, peerNS: ns}
 }
 
-// Daemon is a process in the peer namespace.
-type Daemon struct {
-	Cmd *exec.Cmd
-	Log *SyncBuffer // its stdout and stderr
-	// Done is closed when it has exited.
-	Done chan struct{}
-}
-
-// SyncBuffer collects a daemon's output while the test reads it.
-type SyncBuffer = testenv.SyncBuffer
+// Prefix is how a command runs in the peer namespace: refserver's
+// Command.Prefix and BIRDConfig.Prefix.
+func (l *Lab) Prefix() []string { return []string{l.ip, "netns", "exec", l.peerNS} }
 
 // Start runs argv in the peer namespace until the test ends; its output is
 // shown if the test fails.
-func (l *Lab) Start(t *testing.T, name string, argv ...string) *Daemon {
+func (l *Lab) Start(t *testing.T, name string, argv ...string) *refserver.Proc {
 	t.Helper()
-	d := &Daemon{Log: &SyncBuffer{}, Done: make(chan struct{})}
-	d.Cmd = exec.Command(l.ip, append([]string{"netns", "exec", l.peerNS}, argv...)...)
-	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log
-	// Should the test process die, the kernel kills the daemon too.
-	d.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := d.Cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() { d.Cmd.Wait(); close(d.Done) }()
-	t.Cleanup(func() {
-		d.Cmd.Process.Kill()
-		select {
-		case <-d.Done:
-		case <-time.After(5 * time.Second):
-			t.Errorf("%s did not exit", name)
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, d.Log.String())
-		}
-	})
-	return d
+	return refserver.Run(t, refserver.Command{Name: name, Argv: argv, Prefix: l.Prefix()})
 }
 
 // In runs a command in the peer namespace and returns its output; it fails
@@ -239,10 +218,7 @@ func (l *Lab) Start(t *testing.T, name string, argv ...string) *Daemon {
 func (l *Lab) In(t *testing.T, argv ...string) string {
 	t.Helper()
 	out, err := l.Exec(argv...)
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
-	}
-	return out
+	return refserver.Must(t, out, err, argv...)
 }
 
 // Exec runs a command in the peer namespace.
@@ -251,50 +227,16 @@ func (l *Lab) Exec(argv ...string) (string, error) {
 	return string(out), err
 }
 
-// BIRD is a BIRD 2 daemon in the peer namespace.
-type BIRD struct {
-	*Daemon
-	birdc string
-	sock  string
+// StartBIRD runs BIRD with config text in the peer namespace until the
+// test ends.
+func (l *Lab) StartBIRD(t *testing.T, config string) *refserver.Bird {
+	t.Helper()
+	return refserver.StartBIRD(t, refserver.BIRDConfig{Config: config, Prefix: l.Prefix()})
 }
 
-// StartBIRD runs BIRD with config text until the test ends.
-func (l *Lab) StartBIRD(t *testing.T, config string) *BIRD {
+// StartGoBGP runs gobgpd with config text (TOML) in the peer namespace
+// until the test ends; its API listens on the namespace's loopback.
+func (l *Lab) StartGoBGP(t *testing.T, config string) *refserver.GoBGP {
 	t.Helper()
-	birdPath := testenv.RequireTool(t, "bird")
-	b := &BIRD{birdc: testenv.RequireTool(t, "birdc")}
-	dir := t.TempDir()
-	b.sock = filepath.Join(dir, "bird.ctl")
-	conf := filepath.Join(dir, "bird.conf")
-	if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b.Daemon = l.Start(t, "bird", birdPath, "-f", "-c", conf, "-s", b.sock)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		select {
-		case <-b.Done:
-			t.Fatalf("BIRD exited:\n%s", b.Log)
-		default:
-		}
-		out, err := exec.Command(b.birdc, "-s", b.sock, "show", "status").CombinedOutput()
-		if err == nil && strings.Contains(string(out), "Daemon is up and running") {
-			return b
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("BIRD control socket not up within 5 s:\n%s", b.Log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// Cmd runs birdc; the control socket is a file, reachable from any
-// namespace.
-func (b *BIRD) Cmd(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(b.birdc, append([]string{"-s", b.sock}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("birdc %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return refserver.StartGoBGP(t, refserver.GoBGPConfig{Config: config, Prefix: l.Prefix()})
 }
