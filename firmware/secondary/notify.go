@@ -9,26 +9,25 @@ import (
 // Notify handles a NOTIFY (RFC 1996) and returns the rcode to answer
 // with. It is accepted only for a secondary zone, only from one of that
 // zone's primaries (by address: the source port is anyone's), and only
-// signed with that primary's key when it has one. An accepted NOTIFY
+// signed with that primary's key when it has one. A primary named by its
+// (tailnet) name is known by the address it was last reached at. An accepted NOTIFY
 // starts a refresh at once, from the notifying primary first.
 func (m *Manager) Notify(n *xfr.Notification) int {
+	from := n.From.Addr().Unmap()
 	m.mu.Lock()
 	z := m.zones[n.Origin]
-	var prims []xfr.Remote
+	var candidates []xfr.Remote
 	if z != nil {
-		prims = append(prims, z.primaries...)
+		for _, p := range z.primaries {
+			if m.addrOfLocked(p) == from {
+				candidates = append(candidates, p)
+			}
+		}
 	}
 	m.mu.Unlock()
 	if z == nil {
 		m.log.Info("secondary: NOTIFY for a zone that is not a secondary here; ignored", "zone", n.Origin, "from", n.From)
 		return dns.RcodeNotAuth
-	}
-	from := n.From.Addr().Unmap()
-	var candidates []xfr.Remote
-	for _, p := range prims {
-		if p.Addr.Addr().Unmap() == from {
-			candidates = append(candidates, p)
-		}
 	}
 	if len(candidates) == 0 {
 		m.log.Warn("secondary: NOTIFY from an address that is not a primary of the zone; refused", "zone", n.Origin, "from", n.From)
