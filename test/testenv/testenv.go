@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,17 +39,28 @@ func RequireRoot(t testing.TB) {
 // when the tool is not installed.
 func RequireTool(t testing.TB, name string) string {
 	t.Helper()
+	p, err := LookTool(name)
+	if err != nil {
+		missing(t, "tool %q is not installed", name)
+	}
+	return p
+}
+
+// LookTool finds an executable on PATH or in the sbin directories Debian
+// installs daemons into (nsd and knotd live in /usr/sbin, which a
+// non-login root shell may not have on PATH). For commands; tests use
+// RequireTool.
+func LookTool(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
-		return p
+		return p, nil
 	}
 	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
 		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
-			return p
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
 		}
 	}
-	missing(t, "tool %q is not installed", name)
-	return ""
+	return "", fmt.Errorf("%s is not installed (Debian package: see `make deps`)", name)
 }
 
 // RepoRoot returns the repository's top directory.
