@@ -6,10 +6,15 @@
 // within its expire time. Catalog zones (RFC 9432) are secondary zones
 // too; their members are added, removed and reset as the catalog changes.
 //
-// The wire work is package xfr's; storing, validating and serving are the
-// node's, behind Backend. Transfer state (last refresh, its outcome, the
-// expiry deadline) is persisted through Backend so a rebooted box keeps
-// its timers.
+// The wire work is package xfr's; storing, validating and serving are
+// package zones', behind Backend. Transfer state (last refresh, its
+// outcome, the expiry deadline) is persisted through Backend so a rebooted
+// box keeps its timers. Service (service.go) is the whole secondary
+// service as the node runs it: built from config.Secondary, it runs the
+// Manager, answers NOTIFY and AXFR/IXFR for the DNS server, sends NOTIFY
+// when a zone changes and produces this node's catalog. Primaries and
+// downstreams are dialled through an injected dial function (the
+// overlay's, on a node: primaries on the tailnet, by address or name).
 package secondary
 
 import (
@@ -32,7 +37,8 @@ import (
 	"github.com/shoestring-dns/shoestring/firmware/zone"
 )
 
-// Backend is the node as the secondary service sees it.
+// Backend is what the Manager needs to store, serve and persist (Service
+// provides it from the node's zones and store).
 type Backend interface {
 	// SOA returns the SOA of the stored (served) version, nil if none.
 	SOA(origin string) *dns.SOA
