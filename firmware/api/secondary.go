@@ -198,7 +198,8 @@ func (c *Client) Refresh(origin string, full bool) error {
 	return c.do("POST", "/api/v1/secondary/zones/"+url.PathEscape(origin)+"/"+action, nil, nil)
 }
 
-// AddSecondary adds a secondary zone fed from primaries ("ADDR[:PORT][@KEY]").
+// AddSecondary adds a secondary zone fed from primaries ("ADDR[:PORT][@KEY]",
+// ADDR an IP address or a tailnet name).
 func (c *Client) AddSecondary(origin string, primaries []string) (SecondaryZone, error) {
 	body, _ := json.Marshal(AddSecondaryRequest{Primaries: primaries})
 	var z SecondaryZone
