@@ -191,14 +191,17 @@ func (s *Service) Start(ctx context.Context) error {
 		return err
 	}
 	s.started.Store(true)
-	s.mu.Lock()
-	s.dirty = s.producer != ""
+	var infos []zones.Info
 	if len(s.notify) > 0 {
 		// Downstreams learn at once of changes made while we were down.
-		infos, _ := s.zs.List()
-		for _, in := range infos {
-			s.pending[in.Origin] = true
-		}
+		// (Listed before s.mu is taken: the zones call zoneChanged with
+		// their lock held, so s.mu is never held while calling them.)
+		infos, _ = s.zs.List()
+	}
+	s.mu.Lock()
+	s.dirty = s.producer != ""
+	for _, in := range infos {
+		s.pending[in.Origin] = true
 	}
 	s.mu.Unlock()
 	s.signal()
