@@ -72,7 +72,7 @@ func secondaryCommands() map[string]ctlCommand {
 			fmt.Println("retransfer started for", a[0], "(see `ctl transfer", a[0]+"`)")
 			return nil
 		}},
-		"add-secondary": {args: "ORIGIN ADDR[:PORT][@KEY]...", help: "add a secondary zone at run time (kept across restarts)", nargs: -1, run: func(e *ctlEnv, a []string) error {
+		"add-secondary": {args: "ORIGIN ADDR[:PORT][@KEY]...", help: "add a secondary zone at run time (kept across restarts); ADDR is an IP address or a tailnet name", nargs: -1, run: func(e *ctlEnv, a []string) error {
 			if len(a) < 2 {
 				return fmt.Errorf("usage: shoestring ctl add-secondary ORIGIN ADDR[:PORT][@KEY]...")
 			}

@@ -8,12 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/node"
-	"github.com/shoestring-dns/shoestring/firmware/store"
 )
 
 // runMain runs a node from a config file. When the file is broken and the
@@ -43,7 +41,7 @@ func runMain(args []string) error {
 		if dir == "" {
 			dir = config.DefaultDataDir
 		}
-		last, lerr := lastGoodConfig(dir)
+		last, lerr := node.LastGoodConfig(dir)
 		if lerr != nil {
 			return fmt.Errorf("%w (and no last good config: %v)", err, lerr)
 		}
@@ -56,17 +54,4 @@ func runMain(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return node.New(node.Options{Config: cfg, Logger: log, Version: version}).Run(ctx)
-}
-
-func lastGoodConfig(dir string) (*config.Config, error) {
-	st, err := store.Open(filepath.Join(dir, node.StoreFile), store.Options{})
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	b, err := st.GetMeta("config", "last-good")
-	if err != nil {
-		return nil, err
-	}
-	return config.Parse(b)
 }

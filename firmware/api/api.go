@@ -1,7 +1,9 @@
 // Package api is the management HTTP API and the status page: JSON under
-// /api/v1/, /healthz for probes, and a page a person reads at /. It only
-// talks to the node through Backend, so it can be served on loopback in
-// dev mode or on the tailnet on a real box.
+// /api/v1/, /healthz for probes, and a page a person reads at /. It talks
+// to the node's subsystems through small interfaces (Backend, Zones,
+// Secondary) and turns what they report into the DTOs it serves; the
+// subsystems never import it. It can be served on loopback in dev mode or
+// on the tailnet on a real box.
 package api
 
 import (
@@ -16,18 +18,16 @@ import (
 	"github.com/shoestring-dns/shoestring/firmware/zone"
 )
 
-// ErrNotFound is returned by a Backend for a zone it does not have.
+// ErrNotFound is what the API answers 404 with (as do zones.ErrNotFound
+// and secondary.ErrNotSecondary).
 var ErrNotFound = errors.New("not found")
 
 // MaxUpload bounds an uploaded zone file (64 MiB).
 const MaxUpload = 64 << 20
 
-// Backend is what the API needs from the node.
+// Backend is what the API needs from the node itself; the zones are
+// served through Zones (zones.go).
 type Backend interface {
-	Zones() ([]ZoneInfo, error)
-	Zone(origin string) (ZoneInfo, string, error)
-	PutZoneText(origin string, text []byte, source string) (ZoneInfo, error)
-	DeleteZone(origin string) error
 	Status() Status
 	Healthy() (bool, string)
 }
@@ -83,10 +83,10 @@ type Error struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
-// Handler returns the API and status page. Subsystems add their own
-// endpoints to the returned mux.
-func Handler(b Backend, log *slog.Logger) *http.ServeMux {
-	h := &handler{b: b, log: log}
+// Handler returns the API and status page, with the zone endpoints fed by
+// zs. Subsystems add their own endpoints to the returned mux.
+func Handler(b Backend, zs Zones, log *slog.Logger) *http.ServeMux {
+	h := &handler{b: b, zs: zs, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /api/v1/status", h.status)
@@ -100,6 +100,7 @@ func Handler(b Backend, log *slog.Logger) *http.ServeMux {
 
 type handler struct {
 	b   Backend
+	zs  Zones
 	log *slog.Logger
 }
 
@@ -113,7 +114,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func (h *handler) fail(w http.ResponseWriter, err error) {
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case isNotFound(err):
 		writeJSON(w, http.StatusNotFound, Error{Error: err.Error()})
 	default:
 		var list zone.ErrorList
@@ -143,7 +144,7 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) zones(w http.ResponseWriter, r *http.Request) {
-	zs, err := h.b.Zones()
+	zs, err := ZoneList(h.zs)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -152,12 +153,12 @@ func (h *handler) zones(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) zone(w http.ResponseWriter, r *http.Request) {
-	info, text, err := h.b.Zone(r.PathValue("origin"))
+	info, z, err := h.zs.Get(r.PathValue("origin"))
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ZoneDetail{ZoneInfo: info, Text: text})
+	writeJSON(w, http.StatusOK, ZoneDetail{ZoneInfo: zoneInfo(info), Text: masterText(z)})
 }
 
 func (h *handler) putZone(w http.ResponseWriter, r *http.Request) {
@@ -167,19 +168,20 @@ func (h *handler) putZone(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, Error{Error: err.Error()})
 		return
 	}
-	info, err := h.b.PutZoneText(origin, body, "api")
+	zi, err := h.zs.PutText(origin, body, "api")
 	if err != nil {
 		h.log.Warn("zone upload rejected", "zone", origin, "from", r.RemoteAddr, "err", firstLine(err.Error()))
 		h.fail(w, err)
 		return
 	}
+	info := zoneInfo(zi)
 	h.log.Info("zone uploaded", "zone", info.Origin, "serial", info.Serial, "records", info.Records, "from", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, info)
 }
 
 func (h *handler) deleteZone(w http.ResponseWriter, r *http.Request) {
 	origin := r.PathValue("origin")
-	if err := h.b.DeleteZone(origin); err != nil {
+	if err := h.zs.Delete(origin); err != nil {
 		h.fail(w, err)
 		return
 	}

@@ -37,7 +37,7 @@ td.log{font-family:ui-monospace,monospace;font-size:13px;white-space:pre-wrap}
 </body></html>`))
 
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {
-	zs, err := h.b.Zones()
+	zs, err := ZoneList(h.zs)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoestring-dns/shoestring/firmware/store"
+	"github.com/shoestring-dns/shoestring/firmware/zone"
+	"github.com/shoestring-dns/shoestring/firmware/zones"
 )
 
 // pageBackend is a node as the page sees it.
@@ -16,12 +20,22 @@ type pageBackend struct {
 	healthy bool
 }
 
-func (b *pageBackend) Zones() ([]ZoneInfo, error)            { return b.zones, nil }
-func (b *pageBackend) Zone(string) (ZoneInfo, string, error) { return ZoneInfo{}, "", ErrNotFound }
-func (b *pageBackend) PutZoneText(string, []byte, string) (ZoneInfo, error) {
-	return ZoneInfo{}, nil
+// The zones as package zones reports them.
+func (b *pageBackend) List() ([]zones.Info, error) {
+	var out []zones.Info
+	for _, z := range b.zones {
+		out = append(out, zones.Info{Info: store.Info{Origin: z.Origin, Serial: z.Serial, Records: z.Records, Updated: z.Updated, Source: z.Source},
+			Serving: z.Serving, ServedSerial: z.ServedSerial, Problem: z.Problem})
+	}
+	return out, nil
 }
-func (b *pageBackend) DeleteZone(string) error { return nil }
+func (b *pageBackend) Get(string) (zones.Info, *zone.Zone, error) {
+	return zones.Info{}, nil, zones.ErrNotFound
+}
+func (b *pageBackend) PutText(string, []byte, string) (zones.Info, error) {
+	return zones.Info{}, nil
+}
+func (b *pageBackend) Delete(string) error { return nil }
 func (b *pageBackend) Status() Status {
 	return Status{Name: "ams1", Location: "AMS-IX rack 4", Uptime: "1h", Zones: len(b.zones)}
 }
@@ -33,7 +47,7 @@ func render(t *testing.T, b *pageBackend) (overall, html string) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/", nil)
 	req = req.WithContext(WithCaller(req.Context(), Caller{Login: "alice@example.net", Node: "laptop", Role: RoleAdmin}))
-	Handler(b, slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
+	Handler(b, b, slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
 	if rec.Code != 200 {
 		t.Fatalf("page: %d %s", rec.Code, rec.Body)
 	}

@@ -2,12 +2,13 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/shoestring-dns/shoestring/firmware/secondary"
 )
 
 // The secondary service's endpoints (zones transferred from primaries,
@@ -15,7 +16,7 @@ import (
 //
 //	GET    /api/v1/secondary                          everything below at once
 //	GET    /api/v1/secondary/zones/{origin}           one zone's transfer state
-//	PUT    /api/v1/secondary/zones/{origin}           add a secondary zone: {"primaries": ["ADDR[:PORT][@KEY]", ...]}
+//	PUT    /api/v1/secondary/zones/{origin}           add a secondary zone: {"primaries": ["ADDR[:PORT][@KEY]", ...]} (ADDR an IP address or a tailnet name)
 //	DELETE /api/v1/secondary/zones/{origin}           remove one added through the API (and its data)
 //	POST   /api/v1/secondary/zones/{origin}/refresh    check the primary now (IXFR if it is newer)
 //	POST   /api/v1/secondary/zones/{origin}/retransfer full AXFR now, accepted whatever its serial
@@ -76,29 +77,60 @@ type AddSecondaryRequest struct {
 	Primaries []string `json:"primaries"`
 }
 
-// SecondaryBackend is what the secondary endpoints need from the node.
-type SecondaryBackend interface {
-	SecondaryStatus() SecondaryStatus
-	// SecondaryZone returns ErrNotFound for a zone that is not secondary.
-	SecondaryZone(origin string) (SecondaryZone, error)
-	RefreshZone(origin string, full bool) error
-	AddSecondary(origin string, primaries []string) (SecondaryZone, error)
-	RemoveSecondary(origin string) error
+// Secondary is what the secondary endpoints need: package secondary's
+// *Service. ZoneStatus, Refresh and RemoveZone return
+// secondary.ErrNotSecondary for a zone that is not a secondary zone.
+type Secondary interface {
+	Status() secondary.ServiceStatus
+	ZoneStatus(origin string) (secondary.Status, error)
+	Refresh(origin string, full bool) error
+	AddZone(origin string, primaries []string) (secondary.Status, error)
+	RemoveZone(origin string) error
+}
+
+// SecondaryStatusOf is the whole secondary service as the API shows it
+// (the overview and metrics read it too).
+func SecondaryStatusOf(b Secondary) SecondaryStatus {
+	st := b.Status()
+	o := st.Outbound
+	out := SecondaryStatus{Zones: []SecondaryZone{}, Catalogs: []CatalogStatus{},
+		Outbound: OutboundStatus{AXFRs: o.AXFRs, IXFRs: o.IXFRs, Refused: o.Refused, Notify: o.Notify, Catalog: o.Catalog, Notifies: o.Notifies}}
+	for _, z := range st.Zones {
+		out.Zones = append(out.Zones, secondaryZone(z))
+	}
+	for _, c := range st.Catalogs {
+		out.Catalogs = append(out.Catalogs, CatalogStatus(c))
+	}
+	return out
+}
+
+func secondaryZone(s secondary.Status) SecondaryZone {
+	z := SecondaryZone{
+		Origin: s.Origin, Kind: s.Kind, Catalog: s.Catalog, Primaries: s.Primaries, HasData: s.HasData, Serial: s.Serial,
+		Primary: s.Primary, LastAttempt: s.LastAttempt, LastSuccess: s.LastSuccess, LastTransfer: s.LastTransfer,
+		LastResult: s.LastResult, LastError: s.LastError, Failures: s.Failures, NextRefresh: s.NextRefresh,
+		ExpiresAt: s.ExpiresAt, Expired: s.Expired, Refreshing: s.Refreshing, AXFRs: s.AXFRs, IXFRs: s.IXFRs, Rejected: s.Rejected,
+	}
+	if s.HavePrimarySerial {
+		ps := s.PrimarySerial
+		z.PrimarySerial = &ps
+	}
+	return z
 }
 
 // SecondaryRoutes adds the secondary endpoints to mux.
-func SecondaryRoutes(mux *http.ServeMux, b SecondaryBackend, log *slog.Logger) {
+func SecondaryRoutes(mux *http.ServeMux, b Secondary, log *slog.Logger) {
 	h := &handler{log: log}
 	mux.HandleFunc("GET /api/v1/secondary", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.SecondaryStatus())
+		writeJSON(w, http.StatusOK, SecondaryStatusOf(b))
 	})
 	mux.HandleFunc("GET /api/v1/secondary/zones/{origin}", func(w http.ResponseWriter, r *http.Request) {
-		z, err := b.SecondaryZone(r.PathValue("origin"))
+		z, err := b.ZoneStatus(r.PathValue("origin"))
 		if err != nil {
 			h.fail(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, z)
+		writeJSON(w, http.StatusOK, secondaryZone(z))
 	})
 	mux.HandleFunc("PUT /api/v1/secondary/zones/{origin}", func(w http.ResponseWriter, r *http.Request) {
 		var req AddSecondaryRequest
@@ -110,18 +142,18 @@ func SecondaryRoutes(mux *http.ServeMux, b SecondaryBackend, log *slog.Logger) {
 			writeJSON(w, http.StatusBadRequest, Error{Error: "want {\"primaries\": [\"ADDR[:PORT][@KEY]\", ...]}: " + err.Error()})
 			return
 		}
-		z, err := b.AddSecondary(r.PathValue("origin"), req.Primaries)
+		z, err := b.AddZone(r.PathValue("origin"), req.Primaries)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, Error{Error: err.Error()})
 			return
 		}
 		log.Info("secondary zone added", "zone", z.Origin, "primaries", req.Primaries, "from", r.RemoteAddr)
-		writeJSON(w, http.StatusOK, z)
+		writeJSON(w, http.StatusOK, secondaryZone(z))
 	})
 	mux.HandleFunc("DELETE /api/v1/secondary/zones/{origin}", func(w http.ResponseWriter, r *http.Request) {
 		origin := r.PathValue("origin")
-		if err := b.RemoveSecondary(origin); err != nil {
-			if errors.Is(err, ErrNotFound) {
+		if err := b.RemoveZone(origin); err != nil {
+			if isNotFound(err) {
 				h.fail(w, err)
 				return
 			}
@@ -134,7 +166,7 @@ func SecondaryRoutes(mux *http.ServeMux, b SecondaryBackend, log *slog.Logger) {
 		full := action == "retransfer"
 		mux.HandleFunc("POST /api/v1/secondary/zones/{origin}/"+action, func(w http.ResponseWriter, r *http.Request) {
 			origin := r.PathValue("origin")
-			if err := b.RefreshZone(origin, full); err != nil {
+			if err := b.Refresh(origin, full); err != nil {
 				h.fail(w, err)
 				return
 			}
@@ -166,7 +198,8 @@ func (c *Client) Refresh(origin string, full bool) error {
 	return c.do("POST", "/api/v1/secondary/zones/"+url.PathEscape(origin)+"/"+action, nil, nil)
 }
 
-// AddSecondary adds a secondary zone fed from primaries ("ADDR[:PORT][@KEY]").
+// AddSecondary adds a secondary zone fed from primaries ("ADDR[:PORT][@KEY]",
+// ADDR an IP address or a tailnet name).
 func (c *Client) AddSecondary(origin string, primaries []string) (SecondaryZone, error) {
 	body, _ := json.Marshal(AddSecondaryRequest{Primaries: primaries})
 	var z SecondaryZone

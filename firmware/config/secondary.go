@@ -34,12 +34,71 @@ type TSIGKey struct {
 }
 
 // Remote is a primary to transfer from or a downstream to notify. In YAML
-// it is either a mapping or the short form "ADDR[:PORT][@KEY]".
+// it is either a mapping or the short form "ADDR[:PORT][@KEY]" (ADDR an IP
+// address or a tailnet name).
 type Remote struct {
-	Address string `yaml:"address"`
-	Key     string `yaml:"key,omitempty"`
-	Source  string `yaml:"source,omitempty"`
+	Address Endpoint `yaml:"address"`
+	Key     string   `yaml:"key,omitempty"`
+	// Source is the local address to send from; unset lets the kernel
+	// choose. It only applies to remotes dialled directly (not over the
+	// tailnet).
+	Source IPAddr `yaml:"source,omitempty"`
 }
+
+// Endpoint is where a remote server is reached: an IP address, or a host
+// name — a tailnet name such as "primary" or "primary.example.ts.net",
+// resolved and dialled through the overlay, since a box has no other
+// resolver — and a port, 53 unless given. Exactly one of Addr and Host is
+// set. It is parsed once, when the config (or an API request) is read.
+type Endpoint struct {
+	Addr netip.Addr
+	Host string
+	Port uint16
+}
+
+// String is "ADDR:PORT", "[V6]:PORT" or "NAME:PORT": what a dialler takes.
+func (e Endpoint) String() string {
+	if e.Host != "" {
+		return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))
+	}
+	return netip.AddrPortFrom(e.Addr, e.Port).String()
+}
+
+// AddrPort is the address and port; invalid for an endpoint named by host.
+func (e Endpoint) AddrPort() netip.AddrPort {
+	if e.Host != "" || !e.Addr.IsValid() {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(e.Addr, e.Port)
+}
+
+// IsZero reports an endpoint never set.
+func (e Endpoint) IsZero() bool { return e.Host == "" && !e.Addr.IsValid() }
+
+// hostText is the address or name as written, to find its line.
+func (e Endpoint) hostText() string {
+	if e.Host != "" {
+		return e.Host
+	}
+	return e.Addr.String()
+}
+
+// UnmarshalYAML reads an endpoint with ParseEndpoint.
+func (e *Endpoint) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := ParseEndpoint(s)
+	if err != nil {
+		return lineErr(n, "%v", err)
+	}
+	*e = v
+	return nil
+}
+
+// MarshalYAML writes the endpoint the way it is read.
+func (e Endpoint) MarshalYAML() (any, error) { return e.String(), nil }
 
 // XfrTemplate names a list of primaries, for zones, catalogs and catalog
 // groups to share.
@@ -144,50 +203,78 @@ func (r *Remote) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&p); err != nil {
 		return err
 	}
-	if _, err := ParseEndpoint(p.Address); err != nil {
-		return lineErr(n, "address: %v", err)
-	}
-	if p.Source != "" {
-		if _, err := netip.ParseAddr(p.Source); err != nil {
-			return lineErr(n, "source %q is not an IP address", p.Source)
-		}
+	if p.Address.IsZero() {
+		return lineErr(n, "address is required")
 	}
 	*r = Remote(p)
 	return nil
 }
 
 // ParseRemote reads the short form "ADDR[:PORT][@KEY]" (dev mode's flags
-// use it too).
+// and the API use it too); ADDR is an IP address or a tailnet name.
 func ParseRemote(s string) (Remote, error) {
 	addr, key, _ := strings.Cut(s, "@")
-	if _, err := ParseEndpoint(addr); err != nil {
+	e, err := ParseEndpoint(addr)
+	if err != nil {
 		return Remote{}, err
 	}
-	return Remote{Address: addr, Key: key}, nil
+	return Remote{Address: e, Key: key}, nil
 }
 
-// ParseEndpoint reads "ADDR", "ADDR:PORT" or "[V6]:PORT"; the port is 53
-// unless given.
-func ParseEndpoint(s string) (netip.AddrPort, error) {
+// ParseEndpoint reads "ADDR", "ADDR:PORT", "[V6]:PORT", "NAME" or
+// "NAME:PORT"; the port is 53 unless given. A NAME is a host name (on a
+// box, a tailnet name: MagicDNS short names and full names both work).
+func ParseEndpoint(s string) (Endpoint, error) {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap, nil
+		if ap.Port() == 0 {
+			return Endpoint{}, fmt.Errorf("%q: bad port", s)
+		}
+		return Endpoint{Addr: ap.Addr().Unmap(), Port: ap.Port()}, nil
 	}
 	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
-		return netip.AddrPortFrom(a, 53), nil
+		return Endpoint{Addr: a.Unmap(), Port: 53}, nil
 	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q is not ADDR or ADDR:PORT", s)
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address", s, host)
+	host, port := s, "53"
+	if strings.Contains(s, ":") {
+		var err error
+		if host, port, err = net.SplitHostPort(s); err != nil {
+			return Endpoint{}, fmt.Errorf("%q is not ADDR, NAME, ADDR:PORT or NAME:PORT", s)
+		}
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || p == 0 {
-		return netip.AddrPort{}, fmt.Errorf("%q: bad port", s)
+		return Endpoint{}, fmt.Errorf("%q: bad port", s)
 	}
-	return netip.AddrPortFrom(a, uint16(p)), nil
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return Endpoint{Addr: a.Unmap(), Port: uint16(p)}, nil
+	}
+	if !isHostName(host) {
+		return Endpoint{}, fmt.Errorf("%q: %q is neither an IP address nor a host name", s, host)
+	}
+	return Endpoint{Host: strings.ToLower(strings.TrimSuffix(host, ".")), Port: uint16(p)}, nil
+}
+
+// isHostName accepts letters, digits, hyphens and dots in labels of 1 to
+// 63 characters, and refuses what only looks like a mistyped address (a
+// last label of digits, as in "192.0.2").
+func isHostName(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	labels := strings.Split(h, ".")
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	last := labels[len(labels)-1]
+	return strings.Trim(last, "0123456789") != ""
 }
 
 // ParseTSIGKey reads dev mode's "NAME=ALG:BASE64SECRET".
@@ -240,7 +327,7 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 	checkRemotes := func(where string, rs []Remote) {
 		for _, r := range rs {
 			if r.Key != "" && !keys[canonical(r.Key)] {
-				add(r.Address, "%s: key %q is not defined in secondary.keys", where, r.Key)
+				add(r.Address.hostText(), "%s: key %q is not defined in secondary.keys", where, r.Key)
 			}
 		}
 	}

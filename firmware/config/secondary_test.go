@@ -57,13 +57,13 @@ func TestSecondaryDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.Secondary
-	if len(s.Zones) != 2 || s.Zones[0].Primaries[0].Key != "xfr-key" || s.Zones[0].Primaries[0].Source != "192.0.2.53" {
+	if len(s.Zones) != 2 || s.Zones[0].Primaries[0].Key != "xfr-key" || s.Zones[0].Primaries[0].Source.String() != "192.0.2.53" {
 		t.Errorf("zones: %+v", s.Zones)
 	}
-	if p := s.Templates[0].Primaries; p[0].Address != "192.0.2.10" || p[0].Key != "xfr-key" || p[1].Address != "[2001:db8::10]:5353" {
+	if p := s.Templates[0].Primaries; p[0].Address.String() != "192.0.2.10:53" || p[0].Key != "xfr-key" || p[1].Address.String() != "[2001:db8::10]:5353" {
 		t.Errorf("short form primaries: %+v", p)
 	}
-	if s.Limits.MemoryTarget != -1 || time.Duration(s.Timers.ExpireMin) != 5*time.Second || s.Outbound.Notify[1].Source != "10.1.2.1" {
+	if s.Limits.MemoryTarget != -1 || time.Duration(s.Timers.ExpireMin) != 5*time.Second || s.Outbound.Notify[1].Source.String() != "10.1.2.1" {
 		t.Errorf("limits/timers/notify: %+v %+v %+v", s.Limits, s.Timers, s.Outbound.Notify)
 	}
 	// What is written back (the last good config) reads the same.
@@ -94,7 +94,9 @@ func TestSecondaryDefaults(t *testing.T) {
 func TestSecondaryErrors(t *testing.T) {
 	cases := []struct{ doc, want string }{
 		{"secondary:\n  zones:\n    - origin: a.test\n      primaries: [\"192.0.2.1@nokey\"]\n", `line 4: secondary: zone a.test: key "nokey" is not defined`},
-		{"secondary:\n  zones:\n    - origin: a.test\n      primaries: [\"not-an-ip\"]\n", "line 4:"},
+		{"secondary:\n  zones:\n    - origin: a.test\n      primaries: [\"not_a_name\"]\n", "line 4:"},
+		{"secondary:\n  zones:\n    - origin: a.test\n      primaries: [\"192.0.2\"]\n", "line 4:"},
+		{"secondary:\n  zones:\n    - origin: a.test\n      primaries:\n        - address: \"primary:0\"\n", "line 5:"},
 		{"secondary:\n  zones:\n    - origin: a.test\n", "needs primaries or a template"},
 		{"secondary:\n  zones:\n    - origin: a.test\n      template: nope\n", `template "nope" is not defined`},
 		{"secondary:\n  keys:\n    - name: k\n      algorithm: hmac-md5\n      secret: YQ==\n", "algorithm \"hmac-md5\""},
@@ -110,6 +112,37 @@ func TestSecondaryErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want %q", c.doc, err, c.want)
 		}
+	}
+}
+
+// A primary is an address or a (tailnet) name, with a port or 53.
+func TestParseEndpoint(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":                     "192.0.2.1:53",
+		"192.0.2.1:5300":                "192.0.2.1:5300",
+		"2001:db8::1":                   "[2001:db8::1]:53",
+		"[2001:db8::1]":                 "[2001:db8::1]:53",
+		"[2001:db8::1]:5300":            "[2001:db8::1]:5300",
+		"::ffff:192.0.2.1":              "192.0.2.1:53",
+		"primary":                       "primary:53",
+		"Primary.Tail-Net.ts.net.:5300": "primary.tail-net.ts.net:5300",
+	} {
+		e, err := ParseEndpoint(in)
+		if err != nil || e.String() != want {
+			t.Errorf("%q: got %v %v, want %s", in, e, err, want)
+		}
+		if isName := strings.HasPrefix(strings.ToLower(in), "p"); isName != (e.Host != "") || isName == e.AddrPort().IsValid() {
+			t.Errorf("%q: host %q addr %v", in, e.Host, e.AddrPort())
+		}
+	}
+	for _, bad := range []string{"", "192.0.2", "10.0.0.300", "primary:0", "primary:x", "a_b", "-a", "a..b", "192.0.2.1:70000"} {
+		if e, err := ParseEndpoint(bad); err == nil {
+			t.Errorf("%q accepted as %v", bad, e)
+		}
+	}
+	r, err := ParseRemote("primary:5300@xfr-key")
+	if err != nil || r.Address.Host != "primary" || r.Address.Port != 5300 || r.Key != "xfr-key" {
+		t.Errorf("ParseRemote: %+v %v", r, err)
 	}
 }
 

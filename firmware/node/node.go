@@ -1,31 +1,30 @@
-// Package node is the node runtime: it opens the store, serves every zone
-// in it at once, imports the zone files the config names, and runs the
-// management API. Zone data flows one way — importers and the API write
-// the store, the store's content is built into snapshots, the DNS server
+// Package node is the node runtime: it constructs the subsystems from the
+// config and connects them — the store, the zones (package zones: the one
+// path every zone update takes), the DNS server, the secondary service
+// (package secondary), routing, the overlay and the management API
+// (package api) — and runs them until it is stopped. Zone data flows one
+// way: importers, transfers and the API write the store through package
+// zones, the store's content is built into snapshots, the DNS server
 // reads only snapshots.
 package node
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
-	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/dnsserver"
+	"github.com/shoestring-dns/shoestring/firmware/secondary"
 	"github.com/shoestring-dns/shoestring/firmware/store"
-	"github.com/shoestring-dns/shoestring/firmware/zone"
+	"github.com/shoestring-dns/shoestring/firmware/zones"
 )
 
 // StoreFile is the name of the store inside the data directory.
@@ -61,17 +60,16 @@ type Node struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	store   *store.Store
+	zones   *zones.Zones // every zone served: the one update path
 	dns     *dnsserver.Server
+	sec     *secondary.Service // nil when its config does not build
 	started time.Time
 	ready   atomic.Bool
 
-	mu       sync.Mutex // serialises zone changes: store write, then swap
-	problems map[string]string
 	httpAddr string
 
-	sec *secondaryState // secondary.go: transfers, NOTIFY, catalogs
-	rt  routing         // routing.go: network, BGP, BFD, health, drain
-	ov  overlayState    // overlay.go: tailnet, access, metrics, dnstap, recent logs
+	rt routing      // routing.go: network, BGP, BFD, health, drain
+	ov overlayState // overlay.go: tailnet, access, metrics, dnstap, recent logs
 }
 
 // New returns a node; Run starts it.
@@ -79,7 +77,7 @@ func New(opts Options) *Node {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	n := &Node{opts: opts, cfg: opts.Config, problems: map[string]string{}}
+	n := &Node{opts: opts, cfg: opts.Config}
 	n.log = n.keepLogs(opts.Logger) // overlay.go: recent lines for the status page
 	return n
 }
@@ -97,11 +95,18 @@ func (n *Node) Run(ctx context.Context) error {
 	n.store = st
 	defer st.Close()
 
-	// Serve what the store holds before anything else: a box that reboots
-	// answers at once, before any import or transfer.
-	snaps, err := n.loadAll()
-	if err != nil {
-		return err
+	n.zones = zones.New(zones.Options{Store: st, Log: n.log, MemoryTarget: n.cfg.Secondary.Limits.MemoryTarget})
+	// The secondary service answers NOTIFY and AXFR/IXFR for the DNS
+	// server, and sends NOTIFY and produces its catalog as zones change.
+	if n.sec, err = secondary.NewService(&n.cfg.Secondary, n.zones, secondary.Options{State: st, Dial: n.overlayDial, Log: n.log}); err != nil {
+		// The config was checked; a key that still fails is a bug. Serve
+		// without the secondary service rather than not at all.
+		n.log.Error("secondary service disabled", "err", err)
+		n.sec = nil
+	}
+	var transfers dnsserver.TransferHandler
+	if n.sec != nil {
+		transfers = n.sec
 	}
 	var listen []string
 	for _, l := range n.cfg.DNS.Listen {
@@ -117,10 +122,13 @@ func (n *Node) Run(ctx context.Context) error {
 		TCPIdleTimeout: time.Duration(n.cfg.DNS.TCPIdleTimeout),
 		TCPMaxConns:    n.cfg.DNS.TCPMaxConns,
 		Logger:         n.log,
-		Transfers:      n.transferHandler(),
+		Transfers:      transfers,
 	})
-	n.dns.Replace(snaps)
-	snaps = nil
+	// Serve what the store holds before anything else: a box that reboots
+	// answers at once, before any import or transfer.
+	if err := n.zones.Load(n.dns); err != nil {
+		return err
+	}
 	// Subsystems live until Run returns, not until ctx ends: on a planned
 	// stop the node drains (routing withdraws) while DNS keeps answering.
 	life, endLife := context.WithCancel(context.Background())
@@ -137,11 +145,11 @@ func (n *Node) Run(ctx context.Context) error {
 	// The records decoded from the store are garbage now; a node with a
 	// large zone would otherwise run at several times its steady RSS.
 	// Only after the listeners are up: answering comes first.
-	n.releaseMemory()
+	zones.ReleaseMemory()
 
-	n.importConfigured()
+	n.zones.ImportConfigured(n.cfg.Zones)
 	if n.opts.Example != nil && len(n.cfg.Zones) == 0 && n.dns.Zones() == 0 {
-		if _, err := n.PutZoneText(n.opts.Example.Origin, n.opts.Example.Text, "example"); err != nil {
+		if _, err := n.zones.PutText(n.opts.Example.Origin, n.opts.Example.Text, "example"); err != nil {
 			n.log.Error("example zone", "err", err)
 		}
 	}
@@ -153,19 +161,26 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := st.Reopen(); err != nil {
 		return fmt.Errorf("store: reopening after load: %w", err)
 	}
-	n.releaseMemory()
+	zones.ReleaseMemory()
 
-	// Subsystems, each in its own file: secondary.go (transfers, NOTIFY,
-	// catalogs), routing.go (network, BGP, health, drain), overlay.go
-	// (tailnet, metrics, dnstap).
-	for _, start := range []func(context.Context) error{n.startSecondary, n.startRouting, n.startOverlay} {
+	// Subsystems: the secondary service (transfers, NOTIFY, catalogs),
+	// routing.go (network, BGP, health, drain), overlay.go (tailnet,
+	// metrics, dnstap).
+	if n.sec != nil {
+		if err := n.sec.Start(life); err != nil {
+			return err
+		}
+	}
+	for _, start := range []func(context.Context) error{n.startRouting, n.startOverlay} {
 		if err := start(life); err != nil {
 			return err
 		}
 	}
 
-	mux := api.Handler(n, n.log)
-	n.secondaryRoutes(mux)
+	mux := api.Handler(n, n.zones, n.log)
+	if n.sec != nil {
+		api.SecondaryRoutes(mux, n.sec, n.log)
+	}
 	n.routingRoutes(mux)
 	n.overlayRoutes(mux)
 	if n.opts.Routes != nil {
@@ -186,7 +201,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	if cfgBytes, err := n.cfg.Marshal(); err == nil {
 		// The last config that worked, for a box that boots with a bad one.
-		if err := st.PutMeta("config", "last-good", cfgBytes); err != nil {
+		if err := st.SaveLastGoodConfig(cfgBytes); err != nil {
 			n.log.Warn("saving last good config", "err", err)
 		}
 	}
@@ -207,180 +222,6 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
-// loadAll builds snapshots of every zone in the store, using every core.
-func (n *Node) loadAll() ([]*dnsserver.Zone, error) {
-	type job struct {
-		z    *zone.Zone
-		info store.Info
-	}
-	jobs := make(chan job, 64)
-	var (
-		mu    sync.Mutex
-		snaps []*dnsserver.Zone
-		wg    sync.WaitGroup
-	)
-	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				s, err := dnsserver.Build(j.z)
-				mu.Lock()
-				if err != nil {
-					n.problems[j.info.Origin] = err.Error()
-					n.log.Error("zone in store does not build; not served", "zone", j.info.Origin, "err", err)
-				} else {
-					snaps = append(snaps, s)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	err := n.store.ForEachZone(func(z *zone.Zone, info store.Info) error {
-		jobs <- job{z, info}
-		return nil
-	})
-	close(jobs)
-	wg.Wait()
-	if err != nil {
-		return nil, fmt.Errorf("loading zones from store: %w", err)
-	}
-	return snaps, nil
-}
-
-// importConfigured imports the zone files the config names. A file that
-// does not parse or validate leaves the stored version serving.
-func (n *Node) importConfigured() {
-	for _, zc := range n.cfg.Zones {
-		origin := zone.Canonical(zc.Origin)
-		z, err := zone.ParseFile(zc.File, origin)
-		if err == nil {
-			_, err = n.putZone(z, "file")
-		}
-		if err != nil {
-			n.setProblem(origin, err.Error())
-			served := "not served"
-			if n.dns.Zone(origin) != nil {
-				served = "the previous version keeps serving"
-			}
-			n.log.Error("zone file rejected; "+served, "zone", origin, "file", zc.File, "err", err)
-			continue
-		}
-		n.setProblem(origin, "")
-	}
-}
-
-func (n *Node) setProblem(origin, p string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if p == "" {
-		delete(n.problems, origin)
-	} else {
-		n.problems[origin] = p
-	}
-}
-
-// putZone stores a zone and swaps its snapshot in. The snapshot is built
-// first, so a zone the server cannot index never reaches the store; the
-// store (which validates, and writes only the RRsets that changed) is
-// written before the swap, so what is answered is always what a reboot
-// would answer.
-func (n *Node) putZone(z *zone.Zone, source string) (store.Info, error) {
-	snap, err := dnsserver.Build(z)
-	if err != nil {
-		return store.Info{}, err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	info, err := n.store.PutZoneFrom(z, source)
-	if err != nil {
-		return store.Info{}, err
-	}
-	n.dns.Put(snap)
-	n.zoneChanged(z.Origin, source)
-	return info, nil
-}
-
-// PutZoneText parses, validates, stores and serves a zone from master
-// file text (the API's upload). A bad file changes nothing.
-func (n *Node) PutZoneText(origin string, text []byte, source string) (api.ZoneInfo, error) {
-	origin = zone.Canonical(origin)
-	z, err := zone.Parse(bytes.NewReader(text), origin, origin+" (upload)", "")
-	if err != nil {
-		return api.ZoneInfo{}, err
-	}
-	info, err := n.putZone(z, source)
-	if err != nil {
-		return api.ZoneInfo{}, err
-	}
-	n.setProblem(origin, "")
-	return n.zoneInfo(info), nil
-}
-
-// DeleteZone stops serving a zone and removes it from the store.
-func (n *Node) DeleteZone(origin string) error {
-	origin = zone.Canonical(origin)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.store.DeleteZone(origin); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return api.ErrNotFound
-		}
-		return err
-	}
-	n.dns.Delete(origin)
-	delete(n.problems, origin)
-	n.zoneChanged(origin, "")
-	return nil
-}
-
-// Zones lists every zone with what the store and the server know of it.
-func (n *Node) Zones() ([]api.ZoneInfo, error) {
-	infos, err := n.store.List()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.ZoneInfo, 0, len(infos))
-	for _, in := range infos {
-		out = append(out, n.zoneInfo(in))
-	}
-	return out, nil
-}
-
-func (n *Node) zoneInfo(in store.Info) api.ZoneInfo {
-	zi := api.ZoneInfo{Origin: in.Origin, Serial: in.Serial, Records: in.Records, Updated: in.Updated, Source: in.Source}
-	if s := n.dns.Zone(in.Origin); s != nil {
-		zi.Serving = true
-		zi.ServedSerial = s.Serial()
-	}
-	n.mu.Lock()
-	zi.Problem = n.problems[in.Origin]
-	n.mu.Unlock()
-	return zi
-}
-
-// Zone returns one zone and its records in master file form.
-func (n *Node) Zone(origin string) (api.ZoneInfo, string, error) {
-	origin = zone.Canonical(origin)
-	z, err := n.store.Zone(origin)
-	if errors.Is(err, store.ErrNotFound) {
-		return api.ZoneInfo{}, "", api.ErrNotFound
-	}
-	if err != nil {
-		return api.ZoneInfo{}, "", err
-	}
-	info, err := n.store.Info(origin)
-	if err != nil {
-		return api.ZoneInfo{}, "", err
-	}
-	var b bytes.Buffer
-	for _, rr := range z.Records {
-		b.WriteString(rr.String())
-		b.WriteByte('\n')
-	}
-	return n.zoneInfo(info), b.String(), nil
-}
-
 // Status says who the node is and how it is doing.
 func (n *Node) Status() api.Status {
 	st := n.dns.Stats()
@@ -397,12 +238,9 @@ func (n *Node) Status() api.Status {
 		TCPConns: st.TCPConns.Load(),
 		Memory:   memory(),
 	}
-	n.mu.Lock()
-	for o, p := range n.problems {
-		s.Problems = append(s.Problems, o+": "+p)
+	if p := n.zones.Problems(); len(p) > 0 {
+		s.Problems = p
 	}
-	n.mu.Unlock()
-	sort.Strings(s.Problems)
 	return s
 }
 
@@ -429,10 +267,23 @@ func memory() api.Memory {
 	return mem
 }
 
-// releaseMemory returns freed heap to the OS. sync.Pool contents (bbolt
-// pools its write buffers) survive one collection in the pools' victim
-// caches, so one GC runs before FreeOSMemory's own.
-func (n *Node) releaseMemory() {
-	runtime.GC()
-	debug.FreeOSMemory()
+// LastGoodConfig reads the config a node last ran with successfully from
+// the store in dataDir, for `run` and PID 1 to fall back to when the
+// config they were given is bad or missing. It does not create a store
+// where there is none.
+func LastGoodConfig(dataDir string) (*config.Config, error) {
+	path := filepath.Join(dataDir, StoreFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	b, err := st.LastGoodConfig()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return config.Parse(b)
 }

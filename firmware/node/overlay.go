@@ -62,7 +62,7 @@ func (n *Node) metricsRegistry() *metrics.Registry {
 		n.ov.metrics = metrics.New(metrics.Sources{
 			DNS:      func() dnsserver.QueryMetrics { return n.dns.QueryMetrics() },
 			DNSStats: func() *dnsserver.Stats { return n.dns.Stats() },
-			Zones:    n.Zones,
+			Zones:    func() ([]api.ZoneInfo, error) { return api.ZoneList(n.zones) },
 			Overview: n.Overview,
 			Ready:    n.ready.Load,
 		}, metrics.Build{Version: n.opts.Version})

@@ -2,14 +2,11 @@ package pid1
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/node"
-	"github.com/shoestring-dns/shoestring/firmware/store"
 )
 
 // loadNodeConfig reads the node config from the data partition. A broken
@@ -28,7 +25,7 @@ func loadNodeConfig(path string, log *slog.Logger) (*config.Config, string) {
 	} else {
 		log.Error("node config rejected", "path", path, "err", err)
 	}
-	if last, lerr := lastGoodConfig(config.DefaultDataDir); lerr == nil {
+	if last, lerr := node.LastGoodConfig(config.DefaultDataDir); lerr == nil {
 		log.Warn("running with the last config that worked")
 		return last, "last good config in the store"
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -37,22 +34,4 @@ func loadNodeConfig(path string, log *slog.Logger) (*config.Config, string) {
 	cfg = &config.Config{}
 	cfg.SetDefaults()
 	return cfg, "defaults"
-}
-
-// lastGoodConfig reads the config the node last ran with from its store.
-func lastGoodConfig(dir string) (*config.Config, error) {
-	path := filepath.Join(dir, node.StoreFile)
-	if _, err := os.Stat(path); err != nil {
-		return nil, err
-	}
-	st, err := store.Open(path, store.Options{})
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	b, err := st.GetMeta("config", "last-good")
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	return config.Parse(b)
 }

@@ -6,10 +6,15 @@
 // within its expire time. Catalog zones (RFC 9432) are secondary zones
 // too; their members are added, removed and reset as the catalog changes.
 //
-// The wire work is package xfr's; storing, validating and serving are the
-// node's, behind Backend. Transfer state (last refresh, its outcome, the
-// expiry deadline) is persisted through Backend so a rebooted box keeps
-// its timers.
+// The wire work is package xfr's; storing, validating and serving are
+// package zones', behind Backend. Transfer state (last refresh, its
+// outcome, the expiry deadline) is persisted through Backend so a rebooted
+// box keeps its timers. Service (service.go) is the whole secondary
+// service as the node runs it: built from config.Secondary, it runs the
+// Manager, answers NOTIFY and AXFR/IXFR for the DNS server, sends NOTIFY
+// when a zone changes and produces this node's catalog. Primaries and
+// downstreams are dialled through an injected dial function (the
+// overlay's, on a node: primaries on the tailnet, by address or name).
 package secondary
 
 import (
@@ -18,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sort"
 	"sync"
@@ -31,7 +37,8 @@ import (
 	"github.com/shoestring-dns/shoestring/firmware/zone"
 )
 
-// Backend is the node as the secondary service sees it.
+// Backend is what the Manager needs to store, serve and persist (Service
+// provides it from the node's zones and store).
 type Backend interface {
 	// SOA returns the SOA of the stored (served) version, nil if none.
 	SOA(origin string) *dns.SOA
@@ -87,7 +94,11 @@ type Config struct {
 	Limits     xfr.Limits
 	Concurrent int // transfers at once
 	Timers     Timers
-	Log        *slog.Logger
+	// Dial connects to primaries; nil dials directly. The node passes
+	// the overlay's, so primaries on the tailnet (by address or name)
+	// are reached through it.
+	Dial xfr.DialFunc
+	Log  *slog.Logger
 }
 
 // Manager runs every secondary zone.
@@ -107,6 +118,7 @@ type Manager struct {
 	catState map[string]*catalogState
 	members  map[string]memberInfo // member zone → owning catalog
 	apiZones map[string][]string   // zones added through the API → primaries
+	named    map[string]netip.Addr // "NAME:PORT" of named primaries → the address last reached
 }
 
 // zoneRun is one secondary zone at run time. Fields after mu-guarded are
@@ -147,7 +159,7 @@ func New(cfg Config, b Backend) *Manager {
 	if t.RetryMax == 0 {
 		t.RetryMax = time.Hour
 	}
-	return &Manager{
+	m := &Manager{
 		cfg: cfg, b: b, log: cfg.Log,
 		client:   &xfr.Client{Limits: cfg.Limits},
 		slots:    make(chan struct{}, cfg.Concurrent),
@@ -156,7 +168,25 @@ func New(cfg Config, b Backend) *Manager {
 		catState: map[string]*catalogState{},
 		members:  map[string]memberInfo{},
 		apiZones: map[string][]string{},
+		named:    map[string]netip.Addr{},
 	}
+	// Every primary is dialled through m.dial.
+	for i := range m.cfg.Zones {
+		m.cfg.Zones[i].Primaries = m.wire(m.cfg.Zones[i].Primaries)
+	}
+	for i := range m.cfg.Catalogs {
+		c := &m.cfg.Catalogs[i]
+		c.Primaries = m.wire(c.Primaries)
+		if c.Members != nil {
+			c.Members = m.wire(c.Members)
+		}
+		groups := make(map[string][]xfr.Remote, len(c.Groups))
+		for g, rs := range c.Groups {
+			groups[g] = m.wire(rs)
+		}
+		c.Groups = groups
+	}
+	return m
 }
 
 // Keys under which the manager keeps its own state, beside one key per
@@ -401,7 +431,8 @@ func (m *Manager) acquire(ctx context.Context) error {
 
 func (m *Manager) release() { <-m.slots }
 
-// parseRemotes reads "ADDR[:PORT][@KEY]" strings.
+// parseRemotes reads "ADDR[:PORT][@KEY]" strings (ADDR an IP address or
+// a tailnet name).
 func (m *Manager) parseRemotes(ss []string) ([]xfr.Remote, error) {
 	var out []xfr.Remote
 	for _, s := range ss {
@@ -414,33 +445,106 @@ func (m *Manager) parseRemotes(ss []string) ([]xfr.Remote, error) {
 	if len(out) == 0 {
 		return nil, errors.New("no primaries")
 	}
-	return out, nil
+	return m.wire(out), nil
 }
 
-// ParseRemote reads "ADDR[:PORT][@KEY]" with the key looked up in keys.
+// ParseRemote reads "ADDR[:PORT][@KEY]" (ADDR an IP address or a tailnet
+// name) with the key looked up in keys.
 func ParseRemote(s string, keys xfr.Keyring) (xfr.Remote, error) {
-	addr, keyName, _ := cut(s, '@')
-	ap, err := config.ParseEndpoint(addr)
+	r, err := config.ParseRemote(s)
 	if err != nil {
 		return xfr.Remote{}, err
 	}
-	r := xfr.Remote{Addr: ap}
-	if keyName != "" {
-		r.Key = keys[dns.CanonicalName(keyName)]
-		if r.Key == nil {
-			return xfr.Remote{}, fmt.Errorf("%s: TSIG key %q is not configured", s, keyName)
-		}
-	}
-	return r, nil
+	return RemoteFrom(r, keys)
 }
 
-func cut(s string, sep byte) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
+// RemoteFrom turns a configured remote into one xfr dials, with its key
+// looked up in keys. The address was parsed when the config was read.
+func RemoteFrom(r config.Remote, keys xfr.Keyring) (xfr.Remote, error) {
+	x := xfr.Remote{Source: r.Source.Addr}
+	if r.Address.Host != "" {
+		x.Name = r.Address.String()
+	} else {
+		x.Addr = r.Address.AddrPort()
+	}
+	if r.Key != "" {
+		if x.Key = keys[dns.CanonicalName(r.Key)]; x.Key == nil {
+			return xfr.Remote{}, fmt.Errorf("%s: TSIG key %q is not configured", r.Address, r.Key)
 		}
 	}
-	return s, "", false
+	return x, nil
+}
+
+// RemotesFrom is RemoteFrom for a list.
+func RemotesFrom(rs []config.Remote, keys xfr.Keyring) ([]xfr.Remote, error) {
+	var out []xfr.Remote
+	for _, r := range rs {
+		x, err := RemoteFrom(r, keys)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// wire makes the manager dial rs: through cfg.Dial, noting the address a
+// named primary was reached at, so that its NOTIFYs (which come from that
+// address) are recognised.
+func (m *Manager) wire(rs []xfr.Remote) []xfr.Remote {
+	out := make([]xfr.Remote, len(rs))
+	for i, r := range rs {
+		if r.Dial == nil {
+			r.Dial = m.dial
+		}
+		out[i] = r
+	}
+	return out
+}
+
+func (m *Manager) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := m.cfg.Dial
+	if d == nil {
+		var nd net.Dialer
+		d = nd.DialContext
+	}
+	c, err := d(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if _, err := netip.ParseAddr(host); err != nil {
+			if ap := addrPortOf(c.RemoteAddr()); ap.IsValid() {
+				m.mu.Lock()
+				m.named[addr] = ap.Addr().Unmap()
+				m.mu.Unlock()
+			}
+		}
+	}
+	return c, nil
+}
+
+// addrOfLocked is the address p is at: its own, or the one its name was
+// last reached at (invalid before the first contact).
+func (m *Manager) addrOfLocked(p xfr.Remote) netip.Addr {
+	if p.Name != "" {
+		return m.named[p.Name]
+	}
+	return p.Addr.Addr().Unmap()
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	}
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
 }
 
 // AddZone adds a secondary zone at run time (the management API); it is

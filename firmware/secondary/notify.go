@@ -1,6 +1,8 @@
 package secondary
 
 import (
+	"net/netip"
+
 	"github.com/miekg/dns"
 
 	"github.com/shoestring-dns/shoestring/firmware/xfr"
@@ -9,26 +11,42 @@ import (
 // Notify handles a NOTIFY (RFC 1996) and returns the rcode to answer
 // with. It is accepted only for a secondary zone, only from one of that
 // zone's primaries (by address: the source port is anyone's), and only
-// signed with that primary's key when it has one. An accepted NOTIFY
+// signed with that primary's key when it has one. A primary named by its
+// (tailnet) name is known by the address it was last reached at; a NOTIFY
+// that may be from one not reached yet starts a refresh (which learns the
+// address) and is refused, so the primary's retry is accepted. An accepted NOTIFY
 // starts a refresh at once, from the notifying primary first.
 func (m *Manager) Notify(n *xfr.Notification) int {
+	from := n.From.Addr().Unmap()
 	m.mu.Lock()
 	z := m.zones[n.Origin]
-	var prims []xfr.Remote
+	var candidates []xfr.Remote
+	unknown := false // a named primary not reached yet
 	if z != nil {
-		prims = append(prims, z.primaries...)
+		for _, p := range z.primaries {
+			a := m.addrOfLocked(p)
+			if a == from {
+				candidates = append(candidates, p)
+			}
+			unknown = unknown || !a.IsValid()
+		}
 	}
 	m.mu.Unlock()
 	if z == nil {
 		m.log.Info("secondary: NOTIFY for a zone that is not a secondary here; ignored", "zone", n.Origin, "from", n.From)
 		return dns.RcodeNotAuth
 	}
-	from := n.From.Addr().Unmap()
-	var candidates []xfr.Remote
-	for _, p := range prims {
-		if p.Addr.Addr().Unmap() == from {
-			candidates = append(candidates, p)
-		}
+	if len(candidates) == 0 && unknown {
+		// It may come from a named primary whose address we have not
+		// learnt yet (none was dialled since the node started): refresh
+		// from the configured primaries — harmless whoever sent it —
+		// which learns their addresses, so the primary's retry is
+		// accepted.
+		m.log.Info("secondary: NOTIFY from an address not known yet; refreshing from the zone's primaries", "zone", n.Origin, "from", n.From)
+		m.mu.Lock()
+		m.triggerLocked(z, false, netip.Addr{})
+		m.mu.Unlock()
+		return dns.RcodeRefused
 	}
 	if len(candidates) == 0 {
 		m.log.Warn("secondary: NOTIFY from an address that is not a primary of the zone; refused", "zone", n.Origin, "from", n.From)

@@ -31,15 +31,15 @@ type outcome struct {
 func (m *Manager) refresh(z *zoneRun, force bool, prefer netip.Addr) {
 	m.mu.Lock()
 	prims := append([]xfr.Remote(nil), z.primaries...)
-	m.mu.Unlock()
 	if prefer.IsValid() {
 		for i, p := range prims {
-			if p.Addr.Addr() == prefer && i > 0 {
+			if m.addrOfLocked(p) == prefer && i > 0 {
 				prims = append([]xfr.Remote{p}, append(prims[:i:i], prims[i+1:]...)...)
 				break
 			}
 		}
 	}
+	m.mu.Unlock()
 	have := m.b.SOA(z.origin)
 	var errs []string
 	var got, behind *outcome
@@ -112,7 +112,7 @@ func (m *Manager) fromPrimary(z *zoneRun, p xfr.Remote, have *dns.SOA, force boo
 
 func behindOutcome(p xfr.Remote, theirs, ours uint32) *outcome {
 	return &outcome{primary: p, primarySerial: theirs, warn: true,
-		note: fmt.Sprintf("primary %s has serial %d, behind ours %d (RFC 1982); ours kept (`ctl retransfer` takes the primary's)", p.Addr, theirs, ours)}
+		note: fmt.Sprintf("primary %s has serial %d, behind ours %d (RFC 1982); ours kept (`ctl retransfer` takes the primary's)", p.Target(), theirs, ours)}
 }
 
 // ixfr asks for the changes since have, falling back to AXFR when the
@@ -141,7 +141,7 @@ func (m *Manager) ixfr(z *zoneRun, p xfr.Remote, have *dns.SOA) (*outcome, error
 		return m.applyAXFR(z, p, res, have, false)
 	}
 	if !xfr.SerialNewer(res.SOA.Serial, have.Serial) {
-		return nil, &rejection{fmt.Errorf("IXFR from %s goes to serial %d, not newer than ours %d; rejected", p.Addr, res.SOA.Serial, have.Serial)}
+		return nil, &rejection{fmt.Errorf("IXFR from %s goes to serial %d, not newer than ours %d; rejected", p.Target(), res.SOA.Serial, have.Serial)}
 	}
 	if err := m.apply(z, func() error { return m.b.ApplyDeltas(z.origin, res.Deltas) }); err != nil {
 		if z.ctx.Err() != nil {
@@ -173,14 +173,14 @@ func (m *Manager) axfr(z *zoneRun, p xfr.Remote, have *dns.SOA, force bool) (*ou
 
 func (m *Manager) applyAXFR(z *zoneRun, p xfr.Remote, res *xfr.Result, have *dns.SOA, force bool) (*outcome, error) {
 	if have != nil && !force && !xfr.SerialNewer(res.SOA.Serial, have.Serial) {
-		return nil, &rejection{fmt.Errorf("AXFR from %s has serial %d, not newer than ours %d (serial going backwards); rejected", p.Addr, res.SOA.Serial, have.Serial)}
+		return nil, &rejection{fmt.Errorf("AXFR from %s has serial %d, not newer than ours %d (serial going backwards); rejected", p.Target(), res.SOA.Serial, have.Serial)}
 	}
 	n := len(res.Records)
 	zn := &zone.Zone{Origin: z.origin, Records: res.Records}
 	res.Records = nil // the zone holds them now; nothing else may
 	err := m.apply(z, func() error { return m.b.PutZone(zn) })
 	if err != nil {
-		return nil, &rejection{fmt.Errorf("AXFR from %s (serial %d, %d records) rejected: %s", p.Addr, res.SOA.Serial, n, summarize(err))}
+		return nil, &rejection{fmt.Errorf("AXFR from %s (serial %d, %d records) rejected: %s", p.Target(), res.SOA.Serial, n, summarize(err))}
 	}
 	from := "none"
 	if have != nil {

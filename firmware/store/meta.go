@@ -57,3 +57,20 @@ func (s *Store) DeleteMeta(bucket, key string) error {
 		return b.Delete([]byte(key))
 	})
 }
+
+// The last config that worked, kept so that a box that boots with a bad
+// one (or none) keeps serving: the node saves it once it is up; `run` and
+// PID 1 fall back to it.
+const (
+	configBucket = "config"
+	lastGoodKey  = "last-good"
+)
+
+// LastGoodConfig returns the last config document a node ran with
+// successfully, or ErrNotFound.
+func (s *Store) LastGoodConfig() ([]byte, error) { return s.GetMeta(configBucket, lastGoodKey) }
+
+// SaveLastGoodConfig records doc as the last config that worked.
+func (s *Store) SaveLastGoodConfig(doc []byte) error {
+	return s.PutMeta(configBucket, lastGoodKey, doc)
+}

@@ -153,7 +153,7 @@ func isTimeout(err error) bool {
 }
 
 func (c *Client) soa(ctx context.Context, r Remote, origin, network string) (*dns.SOA, error) {
-	what := "SOA query to " + r.Addr.String()
+	what := "SOA query to " + r.Target()
 	req, id, mac, err := request(r, origin, dns.TypeSOA, nil, dns.OpcodeQuery)
 	if err != nil {
 		return nil, err
@@ -207,7 +207,7 @@ func (c *Client) soa(ctx context.Context, r Remote, origin, network string) (*dn
 		return nil, errTruncated
 	}
 	if !m.Authoritative {
-		return nil, fmt.Errorf("%s: the answer is not authoritative; is %s a primary for %s?", what, r.Addr, origin)
+		return nil, fmt.Errorf("%s: the answer is not authoritative; is %s a primary for %s?", what, r.Target(), origin)
 	}
 	for _, rr := range m.Answer {
 		if soa, ok := rr.(*dns.SOA); ok && strings.EqualFold(soa.Hdr.Name, origin) {
@@ -272,7 +272,7 @@ func (c *Client) IXFR(ctx context.Context, r Remote, origin string, have *dns.SO
 
 func (c *Client) transfer(ctx context.Context, r Remote, origin string, qtype uint16, have *dns.SOA) (*Result, error) {
 	start := time.Now()
-	what := dns.TypeToString[qtype] + " from " + r.Addr.String()
+	what := dns.TypeToString[qtype] + " from " + r.Target()
 	req, id, mac, err := request(r, origin, qtype, have, dns.OpcodeQuery)
 	if err != nil {
 		return nil, err

@@ -37,7 +37,7 @@ func SendNotify(ctx context.Context, r Remote, origin string, soa *dns.SOA) erro
 }
 
 func notifyOnce(ctx context.Context, r Remote, req []byte, id uint16, mac []byte, origin string, wait time.Duration) error {
-	what := "NOTIFY to " + r.Addr.String()
+	what := "NOTIFY to " + r.Target()
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	conn, err := r.dial(ctx, "udp")

@@ -7,27 +7,54 @@ import (
 	"strings"
 )
 
+// DialFunc connects to addr ("ADDR:PORT" or "NAME:PORT") over network
+// ("tcp" or "udp"). The node passes the overlay's: tailnet addresses and
+// names go through the tailnet (on a box tsnet is userspace networking,
+// so the kernel cannot reach them), others directly.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // Remote is a server we talk to: a primary we transfer from or a
 // downstream we notify.
 type Remote struct {
+	// Addr is the server's address and port, or the zero value when it
+	// is named by Name.
 	Addr netip.AddrPort
+	// Name is "NAME:PORT" for a server named by its host (tailnet)
+	// name; the name is resolved by Dial.
+	Name string
 	// Key signs what we send and must sign what comes back; nil for none.
 	Key *Key
 	// Source is the local address to send from; the zero value lets the
 	// kernel choose. Primaries commonly allow transfers by source address.
 	Source netip.Addr
+	// Dial connects to the server; nil dials directly (net.Dialer). It is
+	// not used when Source is set: binding a source address only makes
+	// sense for a direct connection.
+	Dial DialFunc
+}
+
+// Target is what is dialled: "ADDR:PORT" or "NAME:PORT".
+func (r Remote) Target() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return r.Addr.String()
 }
 
 func (r Remote) String() string {
-	s := r.Addr.String()
+	s := r.Target()
 	if r.Key != nil {
 		s += " key " + strings.TrimSuffix(r.Key.Name, ".")
 	}
 	return s
 }
 
-// dial connects to r over network ("tcp" or "udp") from r.Source.
+// dial connects to r over network ("tcp" or "udp"), through r.Dial, or
+// directly from r.Source.
 func (r Remote) dial(ctx context.Context, network string) (net.Conn, error) {
+	if r.Dial != nil && !r.Source.IsValid() {
+		return r.Dial(ctx, network, r.Target())
+	}
 	d := net.Dialer{}
 	if r.Source.IsValid() {
 		switch network {
@@ -37,5 +64,5 @@ func (r Remote) dial(ctx context.Context, network string) (net.Conn, error) {
 			d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(r.Source, 0))
 		}
 	}
-	return d.DialContext(ctx, network, r.Addr.String())
+	return d.DialContext(ctx, network, r.Target())
 }

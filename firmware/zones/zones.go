@@ -1,0 +1,441 @@
+// Package zones is the zones this node serves: applying a new version of a
+// zone — store write, journal, snapshot build and swap, problem state — on
+// one path, with one owner. Every writer goes through it: zone files at
+// boot, the management API, transfers (AXFR, IXFR, expiry) and the catalog
+// this node produces. Zone data flows one way: the store is written first,
+// then an immutable snapshot is swapped in on the DNS server, which reads
+// only snapshots. Subscribers (outbound NOTIFY, the produced catalog) are
+// told of every change.
+package zones
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"sync"
+
+	"github.com/miekg/dns"
+
+	"github.com/shoestring-dns/shoestring/firmware/config"
+	"github.com/shoestring-dns/shoestring/firmware/dnsserver"
+	"github.com/shoestring-dns/shoestring/firmware/store"
+	"github.com/shoestring-dns/shoestring/firmware/zone"
+)
+
+// BigZone is the record count above which a zone is applied in big-zone
+// mode (see putBig): one at a time, under the memory target, with memory
+// handed back to the OS right after — a 512 MB box needs it for the next
+// one.
+const BigZone = 100_000
+
+// ErrNotFound is returned for a zone the node does not have.
+var ErrNotFound = errors.New("zone not found")
+
+// Server is where snapshots are served (the DNS server).
+type Server interface {
+	Replace(zones []*dnsserver.Zone)
+	Put(z *dnsserver.Zone)
+	Delete(origin string) bool
+	Zone(origin string) *dnsserver.Zone
+}
+
+// Options configure the zones.
+type Options struct {
+	Store *store.Store
+	Log   *slog.Logger
+	// MemoryTarget is the Go heap's soft limit while a big zone is
+	// applied (secondary.limits.memory_target); 0 or -1 leaves the GC
+	// alone.
+	MemoryTarget int64
+}
+
+// Info is one zone as the store and the server know it.
+type Info struct {
+	store.Info
+	Serving      bool
+	ServedSerial uint32
+	Problem      string
+}
+
+// Change is a zone that changed: a new version served (or stored), or,
+// with Deleted, one no longer served.
+type Change struct {
+	Origin  string
+	Source  string // "api", "file", "transfer", "catalog"; "" when deleted
+	Deleted bool
+}
+
+// Zones is every zone the node serves.
+type Zones struct {
+	store        *store.Store
+	log          *slog.Logger
+	memoryTarget int64
+	srv          Server
+
+	bigMu sync.Mutex // one big zone update at a time
+
+	mu       sync.Mutex // serialises zone changes: store write, then swap
+	problems map[string]string
+	subs     []func(Change)
+}
+
+// New returns the zones kept in opts.Store; Load serves them.
+func New(opts Options) *Zones {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	return &Zones{store: opts.Store, log: opts.Log, memoryTarget: opts.MemoryTarget, problems: map[string]string{}}
+}
+
+// Subscribe has fn called after every change, with the zones' lock held:
+// fn must only take note (and hand the work to its own goroutine).
+func (zs *Zones) Subscribe(fn func(Change)) {
+	zs.mu.Lock()
+	defer zs.mu.Unlock()
+	zs.subs = append(zs.subs, fn)
+}
+
+// changedLocked tells the subscribers; zs.mu is held.
+func (zs *Zones) changedLocked(c Change) {
+	for _, fn := range zs.subs {
+		fn(c)
+	}
+}
+
+// Load builds snapshots of every zone in the store, using every core, and
+// serves them on srv, from which on every change is served there. Call it
+// once, before the server starts: a box that reboots answers at once,
+// from the store, before any import or transfer.
+func (zs *Zones) Load(srv Server) error {
+	type job struct {
+		z    *zone.Zone
+		info store.Info
+	}
+	jobs := make(chan job, 64)
+	var (
+		mu    sync.Mutex
+		snaps []*dnsserver.Zone
+		wg    sync.WaitGroup
+	)
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				s, err := dnsserver.Build(j.z)
+				mu.Lock()
+				if err != nil {
+					zs.setProblem(j.info.Origin, err.Error())
+					zs.log.Error("zone in store does not build; not served", "zone", j.info.Origin, "err", err)
+				} else {
+					snaps = append(snaps, s)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	err := zs.store.ForEachZone(func(z *zone.Zone, info store.Info) error {
+		jobs <- job{z, info}
+		return nil
+	})
+	close(jobs)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("loading zones from store: %w", err)
+	}
+	zs.mu.Lock()
+	zs.srv = srv
+	zs.mu.Unlock()
+	srv.Replace(snaps)
+	return nil
+}
+
+// ImportConfigured imports the zone files the config names. A file that
+// does not parse or validate leaves the stored version serving.
+func (zs *Zones) ImportConfigured(files []config.Zone) {
+	for _, zc := range files {
+		origin := zone.Canonical(zc.Origin)
+		z, err := zone.ParseFile(zc.File, origin)
+		if err == nil {
+			_, err = zs.Put(z, "file")
+		}
+		if err != nil {
+			zs.setProblem(origin, err.Error())
+			served := "not served"
+			if zs.srv.Zone(origin) != nil {
+				served = "the previous version keeps serving"
+			}
+			zs.log.Error("zone file rejected; "+served, "zone", origin, "file", zc.File, "err", err)
+		}
+	}
+}
+
+func (zs *Zones) setProblem(origin, p string) {
+	zs.mu.Lock()
+	defer zs.mu.Unlock()
+	zs.setProblemLocked(origin, p)
+}
+
+func (zs *Zones) setProblemLocked(origin, p string) {
+	if p == "" {
+		delete(zs.problems, origin)
+	} else {
+		zs.problems[origin] = p
+	}
+}
+
+// Put stores a new version of a zone and serves it; source says where it
+// came from ("api", "file", "transfer", "catalog"). A zone that does not
+// validate or build changes nothing. Zones over BigZone records go
+// through putBig.
+//
+// The snapshot is built first, so a zone the server cannot index never
+// reaches the store; the store (which validates, and writes only the
+// RRsets that changed) is written before the swap, so what is answered is
+// always what a reboot would answer.
+func (zs *Zones) Put(z *zone.Zone, source string) (store.Info, error) {
+	if len(z.Records) > BigZone {
+		return zs.putBig(z, source)
+	}
+	snap, err := dnsserver.Build(z)
+	if err != nil {
+		return store.Info{}, err
+	}
+	zs.mu.Lock()
+	defer zs.mu.Unlock()
+	info, err := zs.store.PutZoneFrom(z, source)
+	if err != nil {
+		return store.Info{}, err
+	}
+	zs.srv.Put(snap)
+	zs.setProblemLocked(z.Origin, "")
+	zs.changedLocked(Change{Origin: z.Origin, Source: source})
+	return info, nil
+}
+
+// putBig applies a big zone so that a 512 MB box survives it. The
+// received records are the one copy of the zone held throughout; the
+// store's write (which validates) and the snapshot build each need
+// several times that in scratch, so they run one after the other, not
+// with the new snapshot already built as Put does, and one big zone at a
+// time, with the GC held to the configured memory target meanwhile (it
+// works harder; the update takes longer). Build cannot fail on a zone the
+// store validated, so storing first does not let through a zone the
+// server cannot index.
+func (zs *Zones) putBig(z *zone.Zone, source string) (store.Info, error) {
+	defer zs.bigZoneMode()()
+	zs.mu.Lock()
+	info, err := zs.store.PutZoneFrom(z, source)
+	zs.mu.Unlock()
+	if err != nil {
+		z.Records = nil
+		return store.Info{}, err
+	}
+	runtime.GC() // the store's scratch goes before the build makes its own
+	snap, err := dnsserver.Build(z)
+	z.Records = nil
+	if err != nil {
+		zs.setProblem(z.Origin, "stored but not servable: "+err.Error())
+		return store.Info{}, err
+	}
+	zs.mu.Lock()
+	if cur, err := zs.store.Info(z.Origin); err == nil && cur.Serial == info.Serial && cur.Updated.Equal(info.Updated) {
+		// Unless the zone changed again meanwhile (then that version
+		// is the one served).
+		zs.srv.Put(snap)
+		zs.setProblemLocked(z.Origin, "")
+		zs.changedLocked(Change{Origin: z.Origin, Source: source})
+	}
+	zs.mu.Unlock()
+	snap = nil
+	ReleaseMemory()
+	return info, nil
+}
+
+// bigZoneMode serialises big zone updates and holds the Go heap to the
+// configured memory target while one runs; the returned func undoes it.
+func (zs *Zones) bigZoneMode() func() {
+	zs.bigMu.Lock()
+	prev := debug.SetMemoryLimit(-1)
+	if zs.memoryTarget > 0 && zs.memoryTarget < prev {
+		debug.SetMemoryLimit(zs.memoryTarget)
+	}
+	return func() {
+		debug.SetMemoryLimit(prev)
+		zs.bigMu.Unlock()
+	}
+}
+
+// PutText parses, validates, stores and serves a zone from master file
+// text (the API's upload). A bad file changes nothing.
+func (zs *Zones) PutText(origin string, text []byte, source string) (Info, error) {
+	origin = zone.Canonical(origin)
+	z, err := zone.Parse(bytes.NewReader(text), origin, origin+" (upload)", "")
+	if err != nil {
+		return Info{}, err
+	}
+	info, err := zs.Put(z, source)
+	if err != nil {
+		return Info{}, err
+	}
+	return zs.info(info), nil
+}
+
+// ApplyDeltas applies an IXFR: the store checks that each delta starts
+// at its serial and that the result validates, and journals the deltas
+// (so this node serves IXFR onwards); then the snapshot is rebuilt from
+// the stored zone and swapped in.
+func (zs *Zones) ApplyDeltas(origin string, deltas []store.Delta) error {
+	if snap := zs.srv.Zone(origin); snap != nil && snap.Records() > BigZone {
+		// The whole zone is decoded, validated and rebuilt for each
+		// IXFR: as heavy as a full transfer in memory.
+		defer zs.bigZoneMode()()
+		defer ReleaseMemory()
+	}
+	zs.mu.Lock()
+	defer zs.mu.Unlock()
+	if _, err := zs.store.ApplyDelta(origin, deltas); err != nil {
+		return err
+	}
+	z, err := zs.store.Zone(origin)
+	if err != nil {
+		return err
+	}
+	snap, err := dnsserver.Build(z)
+	if err != nil {
+		// Stored but not servable: cannot happen for a zone that
+		// validated; say so loudly rather than serve the old version
+		// under the new serial's journal.
+		zs.setProblemLocked(origin, "IXFR stored but not servable: "+err.Error())
+		return err
+	}
+	zs.srv.Put(snap)
+	zs.setProblemLocked(origin, "")
+	zs.changedLocked(Change{Origin: origin, Source: "transfer"})
+	return nil
+}
+
+// SetExpired makes the served zone answer SERVFAIL (a secondary zone past
+// its SOA expire), or answer again; why is shown as its problem.
+func (zs *Zones) SetExpired(origin string, expired bool, why string) {
+	zs.mu.Lock()
+	defer zs.mu.Unlock()
+	snap := zs.srv.Zone(origin)
+	if snap == nil || snap.Expired() == expired {
+		return
+	}
+	zs.srv.Put(snap.WithExpired(expired))
+	if expired {
+		zs.setProblemLocked(origin, "expired (answering SERVFAIL): "+why)
+	} else {
+		zs.setProblemLocked(origin, "")
+	}
+}
+
+// Delete stops serving a zone and removes it from the store; ErrNotFound
+// when there is no such zone.
+func (zs *Zones) Delete(origin string) error {
+	origin = zone.Canonical(origin)
+	zs.mu.Lock()
+	defer zs.mu.Unlock()
+	if err := zs.store.DeleteZone(origin); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%s: %w", origin, ErrNotFound)
+		}
+		return err
+	}
+	zs.srv.Delete(origin)
+	delete(zs.problems, origin)
+	zs.changedLocked(Change{Origin: origin, Deleted: true})
+	return nil
+}
+
+// List returns every stored zone with what the server knows of it.
+func (zs *Zones) List() ([]Info, error) {
+	infos, err := zs.store.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Info, 0, len(infos))
+	for _, in := range infos {
+		out = append(out, zs.info(in))
+	}
+	return out, nil
+}
+
+func (zs *Zones) info(in store.Info) Info {
+	zi := Info{Info: in}
+	if s := zs.srv.Zone(in.Origin); s != nil {
+		zi.Serving = true
+		zi.ServedSerial = s.Serial()
+	}
+	zs.mu.Lock()
+	zi.Problem = zs.problems[in.Origin]
+	zs.mu.Unlock()
+	return zi
+}
+
+// Get returns one zone's info and its stored records; ErrNotFound when
+// there is no such zone.
+func (zs *Zones) Get(origin string) (Info, *zone.Zone, error) {
+	origin = zone.Canonical(origin)
+	z, err := zs.Zone(origin)
+	if err != nil {
+		return Info{}, nil, err
+	}
+	info, err := zs.store.Info(origin)
+	if err != nil {
+		return Info{}, nil, err
+	}
+	return zs.info(info), z, nil
+}
+
+// Zone returns the stored version of a zone; ErrNotFound when there is
+// none.
+func (zs *Zones) Zone(origin string) (*zone.Zone, error) {
+	z, err := zs.store.Zone(origin)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", origin, ErrNotFound)
+	}
+	return z, err
+}
+
+// Journal returns the stored changes of a zone from serial from onwards
+// (for IXFR out).
+func (zs *Zones) Journal(origin string, from uint32) ([]store.Delta, error) {
+	return zs.store.Journal(origin, from)
+}
+
+// SOA returns the served version's SOA, nil when the zone is not served,
+// and whether it is expired (answering SERVFAIL).
+func (zs *Zones) SOA(origin string) (soa *dns.SOA, expired bool) {
+	snap := zs.srv.Zone(origin)
+	if snap == nil {
+		return nil, false
+	}
+	return snap.SOA(), snap.Expired()
+}
+
+// Problems lists each zone's problem as "origin: problem", sorted.
+func (zs *Zones) Problems() []string {
+	zs.mu.Lock()
+	out := make([]string, 0, len(zs.problems))
+	for o, p := range zs.problems {
+		out = append(out, o+": "+p)
+	}
+	zs.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
+
+// ReleaseMemory returns freed heap to the OS. sync.Pool contents (bbolt
+// pools its write buffers) survive one collection in the pools' victim
+// caches, so one GC runs before FreeOSMemory's own.
+func ReleaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
