@@ -301,7 +301,7 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 			add("allow", "outbound.allow: a rule needs from, key or both (to allow everyone, say from: [0.0.0.0/0, \"::/0\"])")
 		}
 		for _, f := range r.From {
-			if _, err := parsePrefix(f); err != nil {
+			if _, err := ParsePrefixOrAddr(f); err != nil {
 				add(f, "outbound.allow: %q is not an address or prefix", f)
 			}
 		}
@@ -314,17 +314,6 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 		add(o, "outbound.catalog %s is also configured as another zone", o)
 	}
 	return errs
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		return netip.ParsePrefix(s)
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func (s *Secondary) setDefaults(c *Config) {
