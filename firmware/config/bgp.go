@@ -131,10 +131,10 @@ func (s *BGP) check(c *Config, line func(string) int) []string {
 			name = key
 		}
 		if names[name] {
-			bad(name, "peer name %q used twice", name)
+			bad(last(name), "peer name %q used twice", name)
 		}
 		if addrs[p.Address] {
-			bad(key, "peer %s listed twice", key)
+			bad(last(key), "peer %s listed twice", key)
 		}
 		names[name], addrs[p.Address] = true, true
 		if p.ASN == 0 {
@@ -184,7 +184,7 @@ func (s *BGP) check(c *Config, line func(string) int) []string {
 			bad(key, "prefix %s: host bits set (did you mean %s?)", a.Prefix, a.Prefix.Masked())
 		}
 		if prefixes[a.Prefix.Masked().String()] {
-			bad(key, "prefix %s listed twice", a.Prefix)
+			bad(last(key), "prefix %s listed twice", a.Prefix)
 		}
 		prefixes[a.Prefix.Masked().String()] = true
 		if a.Prepend < 0 || a.Prepend > 16 {

@@ -233,7 +233,7 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 			add(k.Name, "%s", msg)
 		}
 		if keys[canonical(k.Name)] {
-			add(k.Name, "key %s defined twice", k.Name)
+			add(last(k.Name), "key %s defined twice", k.Name)
 		}
 		keys[canonical(k.Name)] = true
 	}
@@ -247,7 +247,11 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 	templates := map[string]bool{}
 	for _, t := range s.Templates {
 		if t.Name == "" || templates[t.Name] {
-			add("templates", "templates need unique names (%q)", t.Name)
+			k := last(t.Name)
+			if t.Name == "" {
+				k = "templates"
+			}
+			add(k, "templates need unique names (%q)", t.Name)
 		}
 		templates[t.Name] = true
 		if len(t.Primaries) == 0 {
@@ -265,7 +269,7 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 			return
 		}
 		if seen[canonical(o)] {
-			add(o, "zone %s is listed twice (zones, secondary.zones, secondary.catalogs)", canonical(o))
+			add(last(o), "zone %s is listed twice (zones, secondary.zones, secondary.catalogs)", canonical(o))
 		}
 		seen[canonical(o)] = true
 		switch {
