@@ -81,6 +81,7 @@ type Announce struct {
 
 // BGP defaults.
 const (
+	DefaultBGPPort          = 179
 	DefaultBGPHoldTime      = 90 * time.Second
 	DefaultBFDInterval      = 300 * time.Millisecond
 	DefaultBFDMultiplier    = 3
@@ -218,7 +219,7 @@ func (s *BGP) setDefaults(c *Config) {
 			p.Name = p.Address.String()
 		}
 		if p.Port == 0 {
-			p.Port = 179
+			p.Port = DefaultBGPPort
 		}
 		if p.HoldTime == 0 {
 			p.HoldTime = s.HoldTime

@@ -17,7 +17,7 @@ import (
 // stop. README.md beside this file documents every option with its default.
 type Health struct {
 	// Interval between check rounds (200ms) and Timeout of each query
-	// (150ms, at most Interval).
+	// (150ms, or Interval when that is shorter; at most Interval).
 	Interval Duration `yaml:"interval,omitempty"`
 	Timeout  Duration `yaml:"timeout,omitempty"`
 	// Rise consecutive passing rounds announce a withdrawn prefix (5);
