@@ -100,6 +100,8 @@ func (p Package) Spec() string {
 }
 
 // BootMethod names how a board chooses between slot A and slot B.
+// Package ota/slot reads and writes each method's state (and adds
+// binary slots for a plain Linux host).
 type BootMethod string
 
 const (

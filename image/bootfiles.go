@@ -8,13 +8,15 @@ import (
 	"strings"
 
 	"github.com/shoestring-dns/shoestring/board"
+	"github.com/shoestring-dns/shoestring/ota/slot"
 )
 
 // autobootTxt is partition 1's autoboot.txt for the Pi firmware (and the
 // QEMU harness, which reads it the same way): slot A committed, slot B
-// the one a tryboot reboot tries.
+// the one a tryboot reboot tries (package ota/slot owns the format).
 func autobootTxt() []byte {
-	return []byte(fmt.Sprintf("[all]\ntryboot_a_b=1\nboot_partition=%d\n[tryboot]\nboot_partition=%d\n", board.PartSlotA, board.PartSlotB))
+	a, _ := slot.AutobootFor(slot.A)
+	return a.Marshal()
 }
 
 // provisionReadme tells whoever opens the boot partition on a laptop

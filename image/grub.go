@@ -8,10 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/shoestring-dns/shoestring/board"
+	"github.com/shoestring-dns/shoestring/ota/slot"
 )
 
 // grubTools is GRUB unpacked from the pinned packages: grub-mkimage and
@@ -83,7 +83,11 @@ func (g *grubTools) bootPartition(b *board.Board, files map[string][]byte) (map[
 		return nil, nil, nil, fmt.Errorf("board %s boots with GRUB but names no GRUB packages", b.Name)
 	}
 	files["grub/grub.cfg"] = grubCfg(b)
-	files["grub/grubenv"] = GRUBEnv(map[string]string{"slot": "A"})
+	env, err := slot.GRUBEnv("slot", slot.A)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	files["grub/grubenv"] = env
 	for _, p := range b.Boot.EFI {
 		img, err := g.mkimage(p, "/grub")
 		if err != nil {
@@ -156,7 +160,8 @@ func embedGRUB(bootImg, core []byte) (mbrCode, gap []byte, err error) {
 }
 
 // grubCfg chooses the slot: try_slot once if set (cleared before booting
-// it, so a reset falls back), otherwise the committed slot.
+// it, so a reset falls back), otherwise the committed slot. Package
+// ota/slot owns grubenv and reads and writes it by these rules.
 func grubCfg(b *board.Board) []byte {
 	var s strings.Builder
 	fmt.Fprintf(&s, `# Shoestring: A/B boot (board %[1]s). Slots are partitions 2 (A) and 3 (B)
@@ -197,28 +202,4 @@ set default="slot-$boot_slot"
 `, slot, part, b.Boot.Kernel, b.KernelCmdline(slot, b.DiskID()), b.Boot.Initrd)
 	}
 	return []byte(s.String())
-}
-
-// GRUBEnv returns a grubenv block: exactly 1024 bytes, padded with '#',
-// which GRUB rewrites in place (save_env never changes a file's size or
-// blocks, which is why it can write to FAT). Keys are sorted.
-func GRUBEnv(vars map[string]string) []byte {
-	var b bytes.Buffer
-	b.WriteString("# GRUB Environment Block\n")
-	for _, k := range sortedKeys(vars) {
-		fmt.Fprintf(&b, "%s=%s\n", k, vars[k])
-	}
-	for b.Len() < 1024 {
-		b.WriteByte('#')
-	}
-	return b.Bytes()[:1024]
-}
-
-func sortedKeys(m map[string]string) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

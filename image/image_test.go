@@ -16,6 +16,7 @@ import (
 	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/shoestring-dns/shoestring/board"
+	"github.com/shoestring-dns/shoestring/ota/slot"
 )
 
 func sum(t *testing.T, p string) [32]byte {
@@ -32,7 +33,7 @@ func testSpec() *diskSpec {
 		layout: board.Layout{BootMiB: 40, SlotMiB: 40, DataMiB: 8},
 		diskID: 0x2dee6dcd,
 		epoch:  time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-		boot:   map[string][]byte{"autoboot.txt": autobootTxt(), "provision/README.txt": provisionReadme(), "grub/grubenv": GRUBEnv(map[string]string{"slot": "A"})},
+		boot:   map[string][]byte{"autoboot.txt": autobootTxt(), "provision/README.txt": provisionReadme(), "grub/grubenv": mustEnv("slot", "A")},
 		slotA:  map[string][]byte{"vmlinuz": bytes.Repeat([]byte("kernel"), 100000), "initrd.img": []byte("initrd"), "cmdline.txt": []byte("console=ttyS0\n")},
 		slotB:  map[string][]byte{},
 	}
@@ -175,14 +176,24 @@ func TestEmbedGRUB(t *testing.T) {
 	}
 }
 
-func TestGRUBEnvAndCfg(t *testing.T) {
-	env := GRUBEnv(map[string]string{"slot": "A", "try_slot": "B"})
-	if len(env) != 1024 || !strings.HasPrefix(string(env), "# GRUB Environment Block\nslot=A\ntry_slot=B\n#") {
-		t.Fatalf("grubenv %q", env[:50])
+func mustEnv(kv ...string) []byte {
+	b, err := slot.GRUBEnv(kv...)
+	if err != nil {
+		panic(err)
 	}
+	return b
+}
+
+// TestGRUBCfg checks grub.cfg, including the lines whose meaning package
+// ota/slot relies on when it reads and writes grubenv.
+func TestGRUBCfg(t *testing.T) {
 	b, _ := board.Get("brix")
 	cfg := string(grubCfg(b))
-	for _, want := range []string{"save_env try_slot", "--id slot-A", "--id slot-B", "($disk,msdos2)/vmlinuz", "($disk,msdos3)/initrd.img", "shoestring.slot=B"} {
+	for _, want := range []string{
+		"load_env\n",
+		`if [ "$slot" != "B" ]; then set slot=A; fi`,
+		"if [ -n \"$try_slot\" ]; then\n  set boot_slot=\"$try_slot\"\n  set try_slot=\n  save_env try_slot\n",
+		`if [ "$boot_slot" != "B" ]; then set boot_slot=A; fi`, "--id slot-A", "--id slot-B", "($disk,msdos2)/vmlinuz", "($disk,msdos3)/initrd.img", "shoestring.slot=B"} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("grub.cfg lacks %q", want)
 		}

@@ -2,5 +2,6 @@
 // format and its verification before a byte reaches the inactive slot,
 // slot switching per boot method (board/ says which), the on-box agent
 // that commits a new slot only once the node is healthy, and fleet
-// rollout. Nothing is implemented yet; no issue for it is open.
+// rollout. So far only slot state exists (package ota/slot); the rest is
+// issue 10's.
 package ota

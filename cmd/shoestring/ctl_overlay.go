@@ -60,8 +60,9 @@ func (f *tailnetFlags) client(addr string) (*api.Client, func(), error) {
 		level = slog.LevelInfo
 	}
 	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
 	t, err := overlay.New(overlay.Options{
-		Hostname:   "ctl-" + strings.SplitN(host, ".", 2)[0],
+		Hostname:   "ctl-" + host,
 		ControlURL: *f.control,
 		AuthKey:    key,
 		Ephemeral:  true,

@@ -190,8 +190,8 @@ func (h *handler) deleteZone(w http.ResponseWriter, r *http.Request) {
 }
 
 func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " …"
+	if line, _, ok := strings.Cut(s, "\n"); ok {
+		return line + " …"
 	}
 	return s
 }

@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/shoestring-dns/shoestring/firmware/config"
 )
 
-// Defaults for zero-valued session timers: 300 ms × 3 detects a dead
-// neighbour within a second, cheaply enough for a small box.
+// Defaults for zero-valued session timers, the config document's
+// (package config owns them): 300 ms × 3 detects a dead neighbour within
+// a second, cheaply enough for a small box.
 const (
-	DefaultMinTx      = 300 * time.Millisecond
-	DefaultMinRx      = 300 * time.Millisecond
-	DefaultDetectMult = 3
+	DefaultMinTx      = config.DefaultBFDInterval
+	DefaultMinRx      = config.DefaultBFDInterval
+	DefaultDetectMult = config.DefaultBFDMultiplier
 )
 
 // Config is the BFD speaker: where it listens and its sessions.

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/shoestring-dns/shoestring/firmware/config"
 )
 
-// Defaults applied by New to zero-valued fields.
+// Defaults applied by New to zero-valued fields, the config document's
+// (package config owns them).
 const (
-	DefaultPort             = 179
-	DefaultHoldTime         = 90 * time.Second
-	DefaultMaxPrefixRestart = time.Minute
+	DefaultPort             = config.DefaultBGPPort
+	DefaultHoldTime         = config.DefaultBGPHoldTime
+	DefaultMaxPrefixRestart = config.DefaultMaxPrefixRestart
 	// maxMD5KeyLen is the kernel's TCP_MD5SIG_MAXKEYLEN.
 	maxMD5KeyLen = 80
 	// maxPrepend keeps AS paths sane: more than a handful of prepends

@@ -81,6 +81,7 @@ type Announce struct {
 
 // BGP defaults.
 const (
+	DefaultBGPPort          = 179
 	DefaultBGPHoldTime      = 90 * time.Second
 	DefaultBFDInterval      = 300 * time.Millisecond
 	DefaultBFDMultiplier    = 3
@@ -131,10 +132,10 @@ func (s *BGP) check(c *Config, line func(string) int) []string {
 			name = key
 		}
 		if names[name] {
-			bad(name, "peer name %q used twice", name)
+			bad(last(name), "peer name %q used twice", name)
 		}
 		if addrs[p.Address] {
-			bad(key, "peer %s listed twice", key)
+			bad(last(key), "peer %s listed twice", key)
 		}
 		names[name], addrs[p.Address] = true, true
 		if p.ASN == 0 {
@@ -184,7 +185,7 @@ func (s *BGP) check(c *Config, line func(string) int) []string {
 			bad(key, "prefix %s: host bits set (did you mean %s?)", a.Prefix, a.Prefix.Masked())
 		}
 		if prefixes[a.Prefix.Masked().String()] {
-			bad(key, "prefix %s listed twice", a.Prefix)
+			bad(last(key), "prefix %s listed twice", a.Prefix)
 		}
 		prefixes[a.Prefix.Masked().String()] = true
 		if a.Prepend < 0 || a.Prepend > 16 {
@@ -218,7 +219,7 @@ func (s *BGP) setDefaults(c *Config) {
 			p.Name = p.Address.String()
 		}
 		if p.Port == 0 {
-			p.Port = 179
+			p.Port = DefaultBGPPort
 		}
 		if p.HoldTime == 0 {
 			p.HoldTime = s.HoldTime

@@ -35,6 +35,10 @@ type Config struct {
 	Health    Health    `yaml:"health"`
 	System    System    `yaml:"system"`
 	Overlay   Overlay   `yaml:"overlay"`
+
+	// zero holds the duration options written as 0 where 0 means
+	// something (zero.go), so that defaults leave them alone.
+	zero map[string]bool
 }
 
 // section is what every config section file provides.
@@ -44,6 +48,9 @@ type section interface {
 	check(c *Config, line func(string) int) []string
 	setDefaults(c *Config)
 }
+
+// sectionKeys are the top-level keys of sections(), in order.
+var sectionKeys = []string{"secondary", "network", "bgp", "health", "system", "overlay"}
 
 func (c *Config) sections() []section {
 	return []section{&c.Secondary, &c.Network, &c.BGP, &c.Health, &c.System, &c.Overlay}
@@ -165,7 +172,11 @@ func Parse(b []byte) (*Config, error) {
 	if err := dec.Decode(&extra); err == nil {
 		return nil, errors.New("more than one YAML document; a config is one document")
 	}
-	if err := c.check(b); err != nil {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, cleanYAMLError(err)
+	}
+	if err := c.check(b, &doc); err != nil {
 		return nil, err
 	}
 	c.SetDefaults()
@@ -189,9 +200,9 @@ func cleanYAMLError(err error) error {
 }
 
 // check validates values that need the whole document.
-func (c *Config) check(raw []byte) error {
-	var errs []string
-	line := lineFinder(raw)
+func (c *Config) check(raw []byte, doc *yaml.Node) error {
+	errs := c.zeroDurations(doc)
+	line := lineFinder(raw, doc, "")
 	if c.DNS.MaxUDPSize != 0 && (c.DNS.MaxUDPSize < 512 || c.DNS.MaxUDPSize > 65535) {
 		errs = append(errs, fmt.Sprintf("line %d: dns.max_udp_size %d: must be 512..65535", line("max_udp_size"), c.DNS.MaxUDPSize))
 	}
@@ -199,22 +210,23 @@ func (c *Config) check(raw []byte) error {
 		errs = append(errs, "dns.udp_workers and dns.tcp_max_conns must not be negative")
 	}
 	seen := map[string]bool{}
+	zline := lineFinder(raw, doc, "zones")
 	for i, z := range c.Zones {
 		if z.Origin == "" {
-			errs = append(errs, fmt.Sprintf("zones[%d]: origin is required", i))
+			errs = append(errs, fmt.Sprintf("line %d: zones[%d]: origin is required", itemLine(doc, "zones", i), i))
 			continue
 		}
 		o := strings.ToLower(strings.TrimSuffix(z.Origin, ".")) + "."
 		if seen[o] {
-			errs = append(errs, fmt.Sprintf("line %d: zone %s listed twice", line(z.Origin), o))
+			errs = append(errs, fmt.Sprintf("line %d: zone %s listed twice", zline(last(z.Origin)), o))
 		}
 		seen[o] = true
 		if z.File == "" {
-			errs = append(errs, fmt.Sprintf("line %d: zone %s: file is required", line(z.Origin), o))
+			errs = append(errs, fmt.Sprintf("line %d: zone %s: file is required", zline(z.Origin), o))
 		}
 	}
-	for _, sec := range c.sections() {
-		errs = append(errs, sec.check(c, line)...)
+	for i, sec := range c.sections() {
+		errs = append(errs, sec.check(c, lineFinder(raw, doc, sectionKeys[i]))...)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
@@ -222,18 +234,98 @@ func (c *Config) check(raw []byte) error {
 	return nil
 }
 
-// lineFinder returns the first line mentioning s, for errors about values
-// that were decoded without their node.
-func lineFinder(raw []byte) func(string) int {
+// lineFinder returns the line of a key or value for messages about values
+// that were decoded without their node: the first line of the section
+// (top-level key) that mentions s as a whole word — "192.0.2.5" is not
+// found in "192.0.2.53", "rise" not in "enterprise" — or, for
+// last(s), the last such line (the second of two entries listed twice).
+// Not found in the section, the whole document is searched; 0 means not
+// found at all.
+func lineFinder(raw []byte, doc *yaml.Node, section string) func(string) int {
 	lines := strings.Split(string(raw), "\n")
-	return func(s string) int {
-		for i, l := range lines {
-			if strings.Contains(l, s) {
-				return i + 1
+	from, to := 0, len(lines)
+	if section != "" && len(doc.Content) > 0 && doc.Content[0].Kind == yaml.MappingNode {
+		m := doc.Content[0].Content
+		for i := 0; i+1 < len(m); i += 2 {
+			if m[i].Value != section {
+				continue
+			}
+			from = m[i].Line - 1
+			if i+2 < len(m) {
+				to = m[i+2].Line - 1
 			}
 		}
+	}
+	find := func(s string, a, b int, lastOne bool) int {
+		found := 0
+		for i := a; i < b && i < len(lines); i++ {
+			if mentions(lines[i], s) {
+				found = i + 1
+				if !lastOne {
+					break
+				}
+			}
+		}
+		return found
+	}
+	return func(s string) int {
+		s, lastOne := strings.CutPrefix(s, lastMarker)
+		if n := find(s, from, to, lastOne); n > 0 {
+			return n
+		}
+		return find(s, 0, len(lines), lastOne)
+	}
+}
+
+// itemLine is the line of element i of a top-level list.
+func itemLine(doc *yaml.Node, key string, i int) int {
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return 0
 	}
+	m := doc.Content[0].Content
+	for j := 0; j+1 < len(m); j += 2 {
+		if m[j].Value == key && m[j+1].Kind == yaml.SequenceNode && i < len(m[j+1].Content) {
+			return m[j+1].Content[i].Line
+		}
+	}
+	return 0
+}
+
+// lastMarker makes a lineFinder look for the last mention.
+const lastMarker = "\x00last:"
+
+// last asks a lineFinder for the last mention of s in its section.
+func last(s string) string { return lastMarker + s }
+
+// mentions reports whether s is in line as a whole word.
+func mentions(line, s string) bool {
+	if s == "" {
+		return false
+	}
+	for off := 0; ; {
+		i := strings.Index(line[off:], s)
+		if i < 0 {
+			return false
+		}
+		i += off
+		before, after := byte(' '), byte(' ')
+		if i > 0 {
+			before = line[i-1]
+		}
+		if j := i + len(s); j < len(line) {
+			after = line[j]
+		}
+		okBefore := !wordByte(s[0]) || !wordByte(before)
+		okAfter := !wordByte(s[len(s)-1]) || !wordByte(after)
+		if okBefore && okAfter {
+			return true
+		}
+		off = i + 1
+	}
+}
+
+func wordByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '.' || b == '_' || b == '-'
 }
 
 // SetDefaults fills in every option left out.
@@ -253,7 +345,7 @@ func (c *Config) SetDefaults() {
 	if c.DNS.MaxUDPSize == 0 {
 		c.DNS.MaxUDPSize = DefaultMaxUDPSize
 	}
-	if c.DNS.TCPIdleTimeout == 0 {
+	if c.unset("dns.tcp_idle_timeout", c.DNS.TCPIdleTimeout) {
 		c.DNS.TCPIdleTimeout = Duration(DefaultTCPIdleTimeout)
 	}
 	if c.DNS.TCPMaxConns == 0 {

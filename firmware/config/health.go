@@ -17,7 +17,7 @@ import (
 // stop. README.md beside this file documents every option with its default.
 type Health struct {
 	// Interval between check rounds (200ms) and Timeout of each query
-	// (150ms, at most Interval).
+	// (150ms, or Interval when that is shorter; at most Interval).
 	Interval Duration `yaml:"interval,omitempty"`
 	Timeout  Duration `yaml:"timeout,omitempty"`
 	// Rise consecutive passing rounds announce a withdrawn prefix (5);
@@ -55,8 +55,10 @@ type HealthPrefix struct {
 // Drain is the planned stop: announce with GRACEFUL_SHUTDOWN (65535:0),
 // wait Wait for traffic to move, withdraw, keep answering for Linger, stop.
 type Drain struct {
-	Wait   Duration `yaml:"wait,omitempty"`
-	Linger Duration `yaml:"linger,omitempty"`
+	Wait Duration `yaml:"wait,omitempty"`
+	// Linger is written even when 0: 0 means no linger, and a config
+	// saved and read back must not turn it into the default.
+	Linger Duration `yaml:"linger"`
 }
 
 // IsZero lets unset drain timers be left out when the config is saved.
@@ -121,7 +123,7 @@ func (s *Health) check(c *Config, line func(string) int) []string {
 			continue
 		}
 		if seen[key] {
-			bad(key, "prefix %s listed twice", key)
+			bad(last(key), "prefix %s listed twice", key)
 		}
 		seen[key] = true
 		checkCanary(hp.Canary)
@@ -220,7 +222,7 @@ func (s *Health) setDefaults(c *Config) {
 	if s.Drain.Wait == 0 {
 		s.Drain.Wait = Duration(DefaultDrainWait)
 	}
-	if s.Drain.Linger == 0 {
+	if c.unset("health.drain.linger", s.Drain.Linger) {
 		s.Drain.Linger = Duration(DefaultDrainLinger)
 	}
 }

@@ -81,6 +81,48 @@ func (p IPPrefix) MarshalYAML() (any, error) {
 	return p.String(), nil
 }
 
+// ParsePrefixOrAddr reads an address range as operators write one in an
+// allow list or a drain request, and is the one parser for that:
+//
+//   - "192.0.2.0/24" or "2001:db8::/32": a prefix, masked to its length
+//     ("192.0.2.77/24" is 192.0.2.0/24), since what is meant is the range;
+//   - "192.0.2.53" or "2001:db8::53": one address, the host prefix
+//     (/32, /128);
+//   - an IPv4-mapped IPv6 address or prefix ("::ffff:192.0.2.1",
+//     "::ffff:192.0.2.0/120") is unmapped to its IPv4 form (192.0.2.1/32,
+//     192.0.2.0/24), because a socket's peer address comes unmapped and
+//     a mapped range would never match it; a mapped prefix shorter than
+//     /96 is more than the mapped space and stays IPv6;
+//   - an address with a zone ("fe80::1%eth0") is refused.
+//
+// Interface addresses, whose host bits matter, are IPPrefix instead.
+func ParsePrefixOrAddr(s string) (netip.Prefix, error) {
+	bad := func() (netip.Prefix, error) {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix (like 192.0.2.53, 192.0.2.0/24 or 2001:db8::/32)", s)
+	}
+	var p netip.Prefix
+	if strings.Contains(s, "/") {
+		v, err := netip.ParsePrefix(s)
+		if err != nil {
+			return bad()
+		}
+		p = v.Masked()
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return bad()
+		}
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q: an address with a zone cannot be a prefix", s)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p, nil
+}
+
 // Community is an RFC 1997 BGP community written ASN:VALUE ("65000:100").
 type Community struct{ ASN, Value uint16 }
 

@@ -90,7 +90,7 @@ func (s *Network) check(c *Config, line func(string) int) []string {
 			bad(l.Name, "link lo is managed through network.anycast")
 		}
 		if links[l.Name] {
-			bad(l.Name, "link %s listed twice", l.Name)
+			bad(last(l.Name), "link %s listed twice", l.Name)
 		}
 		links[l.Name] = true
 		if l.MTU != 0 && (l.MTU < 576 || l.MTU > 65535) {
@@ -166,7 +166,7 @@ func (s *Network) check(c *Config, line func(string) int) []string {
 			bad(a.String(), "anycast %s is not a service address", a)
 		}
 		if seen[a] {
-			bad(a.String(), "anycast %s listed twice", a)
+			bad(last(a.String()), "anycast %s listed twice", a)
 		}
 		seen[a] = true
 	}

@@ -320,7 +320,7 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 			add(k.Name, "%s", msg)
 		}
 		if keys[canonical(k.Name)] {
-			add(k.Name, "key %s defined twice", k.Name)
+			add(last(k.Name), "key %s defined twice", k.Name)
 		}
 		keys[canonical(k.Name)] = true
 	}
@@ -334,7 +334,11 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 	templates := map[string]bool{}
 	for _, t := range s.Templates {
 		if t.Name == "" || templates[t.Name] {
-			add("templates", "templates need unique names (%q)", t.Name)
+			k := last(t.Name)
+			if t.Name == "" {
+				k = "templates"
+			}
+			add(k, "templates need unique names (%q)", t.Name)
 		}
 		templates[t.Name] = true
 		if len(t.Primaries) == 0 {
@@ -352,7 +356,7 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 			return
 		}
 		if seen[canonical(o)] {
-			add(o, "zone %s is listed twice (zones, secondary.zones, secondary.catalogs)", canonical(o))
+			add(last(o), "zone %s is listed twice (zones, secondary.zones, secondary.catalogs)", canonical(o))
 		}
 		seen[canonical(o)] = true
 		switch {
@@ -388,7 +392,7 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 			add("allow", "outbound.allow: a rule needs from, key or both (to allow everyone, say from: [0.0.0.0/0, \"::/0\"])")
 		}
 		for _, f := range r.From {
-			if _, err := parsePrefix(f); err != nil {
+			if _, err := ParsePrefixOrAddr(f); err != nil {
 				add(f, "outbound.allow: %q is not an address or prefix", f)
 			}
 		}
@@ -401,17 +405,6 @@ func (s *Secondary) check(c *Config, line func(string) int) []string {
 		add(o, "outbound.catalog %s is also configured as another zone", o)
 	}
 	return errs
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		return netip.ParsePrefix(s)
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func (s *Secondary) setDefaults(c *Config) {

@@ -39,7 +39,8 @@ type Watchdog struct {
 	Timeout Duration `yaml:"timeout,omitempty"`
 	// BootGrace is how long after boot the watchdog is fed whatever the
 	// node's health, so that loading a large store does not reset the box.
-	BootGrace Duration `yaml:"boot_grace,omitempty"`
+	// 0 means none, so it is written even when 0 (see Drain.Linger).
+	BootGrace Duration `yaml:"boot_grace"`
 }
 
 // NTP configures the clock.
@@ -165,7 +166,7 @@ func (s *System) setDefaults(c *Config) {
 	if s.Watchdog.Timeout == 0 {
 		s.Watchdog.Timeout = DefaultWatchdogTimeout
 	}
-	if s.Watchdog.BootGrace == 0 {
+	if c.unset("system.watchdog.boot_grace", s.Watchdog.BootGrace) {
 		s.Watchdog.BootGrace = DefaultWatchdogBootGrace
 	}
 	if len(s.NTP.Servers) == 0 && !s.NTP.Disabled {

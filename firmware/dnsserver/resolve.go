@@ -379,8 +379,8 @@ func (z *Zone) closestProvable(r *response, name string) {
 	next := name
 	for cur := name; ; {
 		parent := "."
-		if i := strings.IndexByte(cur, '.'); i >= 0 && i+1 < len(cur) {
-			parent = cur[i+1:]
+		if _, rest, ok := strings.Cut(cur, "."); ok && rest != "" {
+			parent = rest
 		}
 		if e := c.match(parent); e != nil {
 			z.addNSEC3(r, e)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shoestring-dns/shoestring/firmware/config"
 )
 
 // Config is what the server needs from the node config.
@@ -41,11 +43,12 @@ type Config struct {
 	Logger    *slog.Logger
 }
 
-// Defaults for Config fields left zero.
+// Defaults for Config fields left zero, the config document's (package
+// config owns them).
 const (
-	DefaultMaxUDPSize     = 1232
-	DefaultTCPIdleTimeout = 10 * time.Second
-	DefaultTCPMaxConns    = 256
+	DefaultMaxUDPSize     = config.DefaultMaxUDPSize
+	DefaultTCPIdleTimeout = config.DefaultTCPIdleTimeout
+	DefaultTCPMaxConns    = config.DefaultTCPMaxConns
 )
 
 func (c *Config) setDefaults() {

@@ -10,18 +10,20 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shoestring-dns/shoestring/firmware/bgp"
+	"github.com/shoestring-dns/shoestring/firmware/config"
 )
 
-// Defaults for zero-valued Config fields: a node that stops answering is
-// withdrawn Fall×Interval+Timeout = 750 ms later at worst, and needs a
-// second of good answers to come back.
+// Defaults for zero-valued Config fields, the config document's (package
+// config owns them): a node that stops answering is withdrawn
+// Fall×Interval+Timeout = 750 ms later at worst, and needs a second of
+// good answers to come back.
 const (
-	DefaultInterval  = 200 * time.Millisecond
-	DefaultTimeout   = 150 * time.Millisecond
-	DefaultRise      = 5
-	DefaultFall      = 3
-	DefaultDrainWait = 5 * time.Second
-	DefaultLinger    = 2 * time.Second
+	DefaultInterval  = config.DefaultHealthInterval
+	DefaultTimeout   = config.DefaultHealthTimeout
+	DefaultRise      = config.DefaultRise
+	DefaultFall      = config.DefaultFall
+	DefaultDrainWait = config.DefaultDrainWait
+	DefaultLinger    = config.DefaultDrainLinger
 )
 
 // Query is the question a check asks.

@@ -93,9 +93,7 @@ func eachLine(path string, required bool, fn func(string)) error {
 
 func moduleName(p string) string {
 	b := filepath.Base(strings.TrimSpace(p))
-	if i := strings.Index(b, ".ko"); i >= 0 {
-		b = b[:i]
-	}
+	b, _, _ = strings.Cut(b, ".ko")
 	return Name(b)
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/shoestring-dns/shoestring/firmware/config"
 )
 
 // RouteProtocol is the routing protocol number (rtm_protocol) on every
@@ -16,8 +18,9 @@ const RouteProtocol = 53
 // so that a static default route (metric 0) on the service link wins.
 const DHCPRouteMetric = 1024
 
-// DefaultReconcile is how often Run re-applies the config.
-const DefaultReconcile = 30 * time.Second
+// DefaultReconcile is how often Run re-applies the config (the config
+// document's default).
+const DefaultReconcile = time.Duration(config.DefaultReconcile)
 
 // Config is the desired networking.
 type Config struct {

@@ -84,8 +84,8 @@ func (t *Tailnet) WhoIs(ctx context.Context, remoteAddr string) (api.Caller, err
 	c := api.Caller{Addr: remoteAddr}
 	if w.Node != nil {
 		c.Node = strings.TrimSuffix(w.Node.Name, ".")
-		if i := strings.IndexByte(c.Node, '.'); i > 0 {
-			c.Node = c.Node[:i]
+		if host, _, _ := strings.Cut(c.Node, "."); host != "" {
+			c.Node = host
 		}
 		c.Tags = slices.Clone(w.Node.Tags)
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/shoestring-dns/shoestring/ota/slot"
 )
 
 // bootArgs are the shoestring.* kernel command line arguments the boot
@@ -28,8 +30,8 @@ func parseCmdline(s string) (bootArgs, error) {
 		}
 		switch k {
 		case "shoestring.slot":
-			if v != "A" && v != "B" {
-				return a, fmt.Errorf("shoestring.slot=%q: want A or B", v)
+			if err := slot.Check(v); err != nil {
+				return a, fmt.Errorf("shoestring.slot=%q: %w", v, err)
 			}
 			a.Slot = v
 		case "shoestring.disk":

@@ -62,7 +62,7 @@ func Main(version string) {
 	defer func() {
 		// Only a bug gets here; a PID 1 that returns panics the kernel.
 		b.log.Error("pid1: main returned; rebooting")
-		kernelPower("reboot", b.board.Boot)
+		kernelPower("reboot", "")
 	}()
 	b.boot()
 	r := <-b.power
@@ -172,6 +172,7 @@ func (b *box) setupData() {
 		b.provisioned = taken
 		b.log.Info("provisioned from the boot partition", "files", taken, "to", configDir)
 	}
+	b.recordBoot()
 }
 
 // wantedNICs are the interfaces to wait for: the config's links, or the

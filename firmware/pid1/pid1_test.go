@@ -231,26 +231,6 @@ func TestProvisionFrom(t *testing.T) {
 	}
 }
 
-func TestSetGRUBEnv(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "grubenv")
-	env := "# GRUB Environment Block\nslot=A\n" + strings.Repeat("#", 1024-len("# GRUB Environment Block\nslot=A\n"))
-	os.WriteFile(p, []byte(env), 0o644)
-	if err := setGRUBEnv(p, "try_slot", "B"); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(p)
-	if len(b) != 1024 || !strings.HasPrefix(string(b), "# GRUB Environment Block\nslot=A\ntry_slot=B\n###") {
-		t.Fatalf("grubenv now %q (%d bytes)", b[:60], len(b))
-	}
-	if err := setGRUBEnv(p, "slot", "B"); err != nil {
-		t.Fatal(err)
-	}
-	b, _ = os.ReadFile(p)
-	if !strings.HasPrefix(string(b), "# GRUB Environment Block\nslot=B\ntry_slot=B\n") {
-		t.Fatalf("grubenv now %q", b[:60])
-	}
-}
-
 func TestNextBackoff(t *testing.T) {
 	var w time.Duration
 	var got []time.Duration

@@ -11,8 +11,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/shoestring-dns/shoestring/board"
 )
 
 // powerRequest asks the box to stop.
@@ -50,10 +48,14 @@ func (b *box) shutdown(r powerRequest) {
 	} else {
 		b.log.Info("node stopped", "took", time.Since(start).Round(time.Millisecond))
 	}
+	restart := ""
 	if r.action == "tryboot" {
-		if err := b.armTryboot(); err != nil {
+		arg, err := b.armTryboot()
+		if err != nil {
 			b.log.Error("cannot arm a trial boot of the other slot; plain reboot", "err", err)
+			r.action = "reboot"
 		}
+		restart = arg
 	}
 	if b.dataDev != "" {
 		if err := saveClock(clockFile()); err != nil {
@@ -74,19 +76,19 @@ func (b *box) shutdown(r powerRequest) {
 		b.wd.disarm()
 	}
 	unix.Sync()
-	kernelPower(r.action, b.board.Boot)
+	kernelPower(r.action, restart)
 }
 
-// kernelPower calls reboot(2); it does not return on success.
-func kernelPower(action string, method board.BootMethod) {
+// kernelPower calls reboot(2); it does not return on success. A restart
+// argument (slot.RestartArg: the Pi's "0 tryboot", which its firmware
+// driver turns into the one-shot tryboot flag) makes it RESTART2.
+func kernelPower(action, restartArg string) {
 	var err error
 	switch {
 	case action == "poweroff":
 		err = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
-	case action == "tryboot" && method == board.Tryboot:
-		// The Raspberry Pi firmware driver turns " tryboot" in the restart
-		// argument into the firmware's one-shot tryboot flag.
-		err = reboot2("0 tryboot")
+	case restartArg != "":
+		err = reboot2(restartArg)
 	default:
 		err = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 	}
@@ -111,84 +113,6 @@ func reboot2(arg string) error {
 		return e
 	}
 	return nil
-}
-
-// armTryboot makes the next boot (only) come from the other slot, the
-// board's way. The Pi needs nothing here: its flag travels with the
-// reboot call. A failed trial falls back to the committed slot.
-func (b *box) armTryboot() error {
-	switch b.board.Boot {
-	case board.Tryboot:
-		return nil
-	case board.Harness, board.GRUBEnv:
-	default:
-		return fmt.Errorf("board %s: no trial boot for method %q", b.board.Name, b.board.Boot)
-	}
-	if b.disk == "" {
-		return fmt.Errorf("no boot disk")
-	}
-	dev := partitionDevice(b.disk, board.PartBoot)
-	if err := os.MkdirAll(bootDir, 0o755); err != nil {
-		return err
-	}
-	if err := unix.Mount(dev, bootDir, "vfat", unix.MS_NOATIME|unix.MS_NOEXEC, "flush"); err != nil {
-		return err
-	}
-	defer func() { unix.Sync(); unix.Unmount(bootDir, 0) }()
-	if b.board.Boot == board.Harness {
-		return os.WriteFile(filepath.Join(bootDir, "tryboot"), []byte("try the [tryboot] partition once\n"), 0o644)
-	}
-	other := "B"
-	if b.args.Slot == "B" {
-		other = "A"
-	}
-	return setGRUBEnv(filepath.Join(bootDir, "grub", "grubenv"), "try_slot", other)
-}
-
-// setGRUBEnv sets a variable in a grubenv block, rewriting the 1024
-// bytes in place: GRUB's save_env writes to the file's blocks directly,
-// so its clusters must not move.
-func setGRUBEnv(path, key, value string) error {
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	vars := map[string]string{}
-	var order []string
-	for _, l := range strings.Split(string(old), "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok && !strings.HasPrefix(l, "#") {
-			if _, seen := vars[k]; !seen {
-				order = append(order, k)
-			}
-			vars[k] = v
-		}
-	}
-	if _, seen := vars[key]; !seen {
-		order = append(order, key)
-	}
-	vars[key] = value
-	var s strings.Builder
-	s.WriteString("# GRUB Environment Block\n")
-	for _, k := range order {
-		fmt.Fprintf(&s, "%s=%s\n", k, vars[k])
-	}
-	if s.Len() > len(old) {
-		return fmt.Errorf("grubenv full")
-	}
-	block := []byte(s.String() + strings.Repeat("#", len(old)-s.Len()))
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteAt(block, 0); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // watchSignals turns the signals a PID 1 gets into power requests:

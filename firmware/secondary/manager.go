@@ -150,14 +150,14 @@ func New(cfg Config, b Backend) *Manager {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Concurrent <= 0 {
-		cfg.Concurrent = 4
+		cfg.Concurrent = config.DefaultTransfersAtOnce
 	}
 	t := &cfg.Timers
 	if t.RefreshMax == 0 {
-		t.RefreshMax = 24 * time.Hour
+		t.RefreshMax = config.DefaultRefreshMax
 	}
 	if t.RetryMax == 0 {
-		t.RetryMax = time.Hour
+		t.RetryMax = config.DefaultRetryMax
 	}
 	m := &Manager{
 		cfg: cfg, b: b, log: cfg.Log,

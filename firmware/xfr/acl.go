@@ -3,6 +3,8 @@ package xfr
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/shoestring-dns/shoestring/firmware/config"
 )
 
 // Rule allows outbound transfers to clients from some addresses, signed
@@ -38,15 +40,7 @@ func (a ACL) Allows(addr netip.Addr, key *Key) bool {
 	return false
 }
 
-// ParsePrefix reads "192.0.2.0/24", "2001:db8::/32" or a single address.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
-}
+// ParsePrefix reads an allow-list entry: config.ParsePrefixOrAddr, the
+// one parser for "a prefix or an address" (masked, IPv4-mapped forms
+// unmapped, a bare address is a host prefix).
+func ParsePrefix(s string) (netip.Prefix, error) { return config.ParsePrefixOrAddr(s) }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/store"
 )
 
@@ -22,22 +23,22 @@ import (
 type Limits struct {
 	MaxRecords  int           // records in the response; 0: no limit
 	MaxBytes    int64         // message bytes in the response; 0: no limit
-	Timeout     time.Duration // the whole transfer; 0: 15 minutes
-	IdleTimeout time.Duration // between messages, and to connect; 0: 10 s
+	Timeout     time.Duration // the whole transfer; 0: config.DefaultTransferTimeout
+	IdleTimeout time.Duration // between messages, and to connect; 0: config.DefaultTransferIdle
 }
 
 func (l Limits) timeout() time.Duration {
 	if l.Timeout > 0 {
 		return l.Timeout
 	}
-	return 15 * time.Minute
+	return config.DefaultTransferTimeout
 }
 
 func (l Limits) idle() time.Duration {
 	if l.IdleTimeout > 0 {
 		return l.IdleTimeout
 	}
-	return 10 * time.Second
+	return config.DefaultTransferIdle
 }
 
 // LimitError is a transfer refused for exceeding a configured limit.

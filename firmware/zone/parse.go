@@ -141,8 +141,8 @@ func (p *parser) parseError(err error) *Error {
 		}
 		msg = msg[:i]
 	}
-	if i := strings.Index(msg, "dns: "); i >= 0 {
-		msg = msg[i+len("dns: "):]
+	if _, after, ok := strings.Cut(msg, "dns: "); ok {
+		msg = after
 	}
 	e.Msg = msg
 

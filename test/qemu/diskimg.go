@@ -1,12 +1,10 @@
 package qemu
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 
 	diskfs "github.com/diskfs/go-diskfs"
@@ -14,6 +12,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 
 	"github.com/shoestring-dns/shoestring/board"
+	"github.com/shoestring-dns/shoestring/ota/slot"
 )
 
 // Image is a disk image the harness reads and writes as an operator's
@@ -128,20 +127,21 @@ type BootSlot struct {
 	Cmdline   string
 }
 
-// ChooseSlot reads autoboot.txt and the chosen slot's files.
+// ChooseSlot reads autoboot.txt (package ota/slot's parser, as the box
+// writes it) and the chosen slot's files.
 func (im *Image) ChooseSlot(b *board.Board) (*BootSlot, error) {
 	auto, err := im.ReadFile(board.PartBoot, "autoboot.txt")
 	if err != nil {
 		return nil, fmt.Errorf("autoboot.txt: %w", err)
 	}
-	normal, try, err := parseAutoboot(string(auto))
+	ab, err := slot.ParseAutoboot(string(auto))
 	if err != nil {
 		return nil, err
 	}
-	part := normal
-	if im.Exists(board.PartBoot, "tryboot") {
-		part = try
-		if err := im.Remove(board.PartBoot, "tryboot"); err != nil {
+	part := ab.Partition
+	if im.Exists(board.PartBoot, slot.TrybootFlag) {
+		part = ab.Try
+		if err := im.Remove(board.PartBoot, slot.TrybootFlag); err != nil {
 			return nil, fmt.Errorf("clearing the tryboot flag: %w", err)
 		}
 	}
@@ -158,38 +158,4 @@ func (im *Image) ChooseSlot(b *board.Board) (*BootSlot, error) {
 	}
 	s.Cmdline = strings.TrimSpace(string(cl))
 	return s, nil
-}
-
-// parseAutoboot returns boot_partition under [all] and under [tryboot].
-func parseAutoboot(s string) (normal, try int, err error) {
-	section := "all"
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
-			section = strings.Trim(l, "[]")
-			continue
-		}
-		k, v, ok := strings.Cut(l, "=")
-		if !ok || k != "boot_partition" {
-			continue
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return 0, 0, fmt.Errorf("autoboot.txt: %q", l)
-		}
-		switch section {
-		case "all":
-			normal = n
-		case "tryboot":
-			try = n
-		}
-	}
-	if normal == 0 {
-		return 0, 0, fmt.Errorf("autoboot.txt: no boot_partition under [all]")
-	}
-	if try == 0 {
-		try = normal
-	}
-	return normal, try, nil
 }

@@ -1,0 +1,83 @@
+package pid1
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shoestring-dns/shoestring/board"
+	"github.com/shoestring-dns/shoestring/ota/slot"
+)
+
+// slotStateFile is the slot state file (package ota/slot) on the data
+// partition: versions, statuses, the slot on trial and its boot count.
+var slotStateFile = filepath.Join(permDir, "ota", "slots.json")
+
+// withSlots mounts the boot partition, where every boot method keeps its
+// switch (grubenv, autoboot.txt, the harness's flag), and runs fn with
+// the board's slot state; the state file is kept only when the data
+// partition is mounted.
+func (b *box) withSlots(fn func(slot.Slots) error) error {
+	if b.disk == "" {
+		return fmt.Errorf("no boot disk")
+	}
+	state := ""
+	if b.dataDev != "" {
+		state = slotStateFile
+	}
+	s, err := slot.New(slot.Config{Method: b.board.Boot, Dir: bootDir, StateFile: state})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(bootDir, 0o755); err != nil {
+		return err
+	}
+	dev := partitionDevice(b.disk, board.PartBoot)
+	if err := unix.Mount(dev, bootDir, "vfat", unix.MS_NOATIME|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, "flush"); err != nil {
+		return fmt.Errorf("mount %s: %w", dev, err)
+	}
+	defer func() { unix.Sync(); unix.Unmount(bootDir, 0) }()
+	return fn(s)
+}
+
+// recordBoot tells the slot state which slot this boot came from: it
+// counts a trial's boots, and a boot of the committed slot while a
+// trial was pending marks the trial's slot bad (it fell back).
+func (b *box) recordBoot() {
+	if b.args.Slot == "" {
+		return
+	}
+	err := b.withSlots(func(s slot.Slots) error {
+		before, _ := s.State()
+		st, err := s.RecordBoot(b.args.Slot)
+		if err != nil {
+			return err
+		}
+		b.log.Info("slots", "booted", st.Booted, "committed", st.Committed, "trial", st.Trial, "boots", st.Boots)
+		if t := before.Trial; t != "" && st.Slots[t].Status == slot.Bad {
+			b.log.Error("trial boot failed; back on the committed slot", "slot", t, "reason", st.Slots[t].Reason)
+		}
+		return nil
+	})
+	if err != nil {
+		b.log.Error("slot state not recorded", "err", err)
+	}
+}
+
+// armTryboot makes the next boot (only) come from the other slot, the
+// board's way, and returns the reboot(2) argument that boot needs (the
+// Pi's flag travels with the reboot). A failed trial falls back to the
+// committed slot.
+func (b *box) armTryboot() (restartArg string, err error) {
+	err = b.withSlots(func(s slot.Slots) error {
+		if err := s.TryOnce(slot.Other(b.args.Slot)); err != nil {
+			return err
+		}
+		st, err := s.State()
+		restartArg = slot.RestartArg(st)
+		return err
+	})
+	return restartArg, err
+}
