@@ -77,9 +77,6 @@ BOARDS := atom386 atom64 brix qemu-amd64 qemu-arm64 rpi
 # same for the same commit (-dirty when the tree has changes).
 VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --abbrev=12 --dirty 2>/dev/null || \
 	echo "v0.0.0-$$(git rev-list --count HEAD)-g$$(git rev-parse --short=12 HEAD)$$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)")
-# The build time of image and bundle: the last commit's, for reproducible bytes.
-SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct)
-export SOURCE_DATE_EPOCH
 image:
 	$(GO) run ./cmd/mkimage -board $(BOARD) -version $(VERSION)
 	@for b in $(if $(filter all,$(BOARD)),$(BOARDS),$(BOARD)); do echo $(VERSION) > out/$$b/image.version; done
@@ -89,7 +86,8 @@ qemu: image
 ## bundle: the signed OTA bundle out/BOARD/shoestring-BOARD-VERSION.bundle
 ## (BOARD=all for every board), building the image first unless out/BOARD
 ## already holds this VERSION's. Signs with SIGNING_KEY=FILE, else with a
-## development key made on first use in out/keys/. See ota/README.md.
+## development key made on first use in out/keys/. The build time is the
+## image's (SOURCE_DATE_EPOCH, else the last commit's). See ota/README.md.
 .PHONY: bundle
 DEV_KEY := out/keys/shoestring-dev.key
 SIGNING_KEY ?= $(DEV_KEY)
@@ -101,6 +99,7 @@ bundle: build
 			$(MAKE) --no-print-directory image BOARD=$$b VERSION=$(VERSION); fi; \
 		k=vmlinuz; [ -f out/$$b/vmlinux ] && k=vmlinux; \
 		$(BIN) bundle create -key $(SIGNING_KEY) -board $$b -version $(VERSION) \
+			-built $${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)} \
 			-kernel out/$$b/$$k -initramfs out/$$b/initrd.img \
 			-boot-files-from out/$$b/shoestring-$$b.img \
 			-out out/$$b/shoestring-$$b-$(VERSION).bundle; \

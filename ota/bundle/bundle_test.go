@@ -274,6 +274,15 @@ func TestCorruption(t *testing.T) {
 				if len(tg.parts) != c.parts {
 					t.Errorf("bit %d: target began %d parts, want %d", bit, len(tg.parts), c.parts)
 				}
+				if c.want == ErrCorrupt {
+					// The target has every chunk before the corrupt one
+					// and nothing of it, and was told to abort.
+					w := tg.parts[len(tg.parts)-1]
+					chunkStart := (int64(c.pos) - w.part.Offset) / testChunk * testChunk
+					if int64(w.got.Len()) != chunkStart || w.aborted == nil || w.committed {
+						t.Errorf("bit %d: target got %d bytes of %s (corrupt chunk at %d), aborted %v", bit, w.got.Len(), w.part.Name, chunkStart, w.aborted)
+					}
+				}
 				if _, err := Verify(bytes.NewReader(bad), ks, Options{}); err == nil {
 					t.Errorf("bit %d: Verify accepted", bit)
 				}
@@ -558,5 +567,55 @@ func TestResume(t *testing.T) {
 	var tg recTarget
 	if err := rd.Install(&tg); !errors.Is(err, ErrCorrupt) || tg.parts[0].got.Len() != 0 || tg.parts[0].aborted == nil {
 		t.Errorf("corrupt resumed chunk: %v, target got %d bytes", err, tg.parts[0].got.Len())
+	}
+}
+
+// TestReaderNext reads parts with Next, leaving one half read (Next
+// reads and verifies the rest), and resumes at the very end.
+func TestReaderNext(t *testing.T) {
+	k := newKey(t, "test")
+	ps := testParts()
+	b, _ := build(t, "v1.2.0", ps, k)
+	rd, err := Open(bytes.NewReader(b), keys(t, k), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rd.Next()
+	if err != nil || s.Name != "vmlinuz" {
+		t.Fatal(s, err)
+	}
+	half := make([]byte, 100)
+	if _, err := io.ReadFull(s, half); err != nil || !bytes.Equal(half, ps[0].data[:100]) {
+		t.Fatal(err)
+	}
+	for _, want := range ps[1:] {
+		s, err := rd.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(s)
+		if err != nil || !bytes.Equal(got, want.data) {
+			t.Fatalf("%s: %v", want.name, err)
+		}
+	}
+	if _, err := rd.Next(); err != io.EOF {
+		t.Fatalf("after the last part: %v", err)
+	}
+	m := rd.Manifest()
+	end, err := Resume(bytes.NewReader(nil), m, m.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := end.Next(); err != io.EOF {
+		t.Fatalf("resumed at the end: %v", err)
+	}
+	// The first part corrupt: Next, draining it, reports it.
+	rd, _ = Open(bytes.NewReader(flip(b, int(m.Parts[0].Offset)+testChunk, 0)), keys(t, k), Options{})
+	rd.Next()
+	if _, err := rd.Next(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("draining a corrupt part: %v", err)
+	}
+	if _, err := rd.Next(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("the error sticks: %v", err)
 	}
 }
