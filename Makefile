@@ -75,8 +75,11 @@ BOARDS := atom386 atom64 brix qemu-amd64 qemu-arm64 rpi
 # node compares like with like (ota/README.md, "Versions"): git describe
 # of the last v-tag, or v0.0.0-COMMITS-gHASH while there is none; the
 # same for the same commit (-dirty when the tree has changes).
-VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --abbrev=12 --dirty 2>/dev/null || \
+# Computed once per make (:=), not at each use.
+ifndef VERSION
+VERSION := $(shell git describe --tags --match 'v[0-9]*' --abbrev=12 --dirty 2>/dev/null || \
 	echo "v0.0.0-$$(git rev-list --count HEAD)-g$$(git rev-parse --short=12 HEAD)$$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)")
+endif
 image:
 	$(GO) run ./cmd/mkimage -board $(BOARD) -version $(VERSION)
 	@for b in $(if $(filter all,$(BOARD)),$(BOARDS),$(BOARD)); do echo $(VERSION) > out/$$b/image.version; done
