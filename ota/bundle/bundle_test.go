@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 const testChunk = 4096
@@ -617,5 +619,43 @@ func TestReaderNext(t *testing.T) {
 	}
 	if _, err := rd.Next(); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("the error sticks: %v", err)
+	}
+}
+
+// TestBadManifest: a manifest a trusted key signed is still parsed
+// strictly.
+func TestBadManifest(t *testing.T) {
+	k := newKey(t, "test")
+	h := strings.Repeat("ab", 32)
+	head := "shoestring bundle 1\nboard rpi\nversion v1.0.0\nbuilt 2026-01-01T00:00:00Z\nchunk 4096\n"
+	good := head + "part kernel vmlinuz 10 " + h + "\n" + h + "\npart initramfs initrd.img 0 " + h + "\n"
+	for name, text := range map[string]string{
+		"unknown line":       head + "hello world\n",
+		"no parts":           head,
+		"no initramfs":       head + "part kernel vmlinuz 10 " + h + "\n" + h + "\n",
+		"missing chunk hash": head + "part kernel vmlinuz 5000 " + h + "\n" + h + "\npart initramfs initrd.img 0 " + h + "\n",
+		"extra chunk hash":   good + h + "\n",
+		"upper-case hex":     strings.Replace(good, h+"\n", strings.ToUpper(h)+"\n", 1),
+		"unknown role":       good + "part firmware x 0 " + h + "\n",
+		"path in name":       good + "part boot ../x 0 " + h + "\n",
+		"version not semver": strings.Replace(good, "v1.0.0", "dev", 1),
+		"format 2":           strings.Replace(good, "bundle 1", "bundle 2", 1),
+		"tiny chunks":        strings.Replace(good, "chunk 4096", "chunk 16", 1),
+		"size with sign":     strings.Replace(good, "vmlinuz 10", "vmlinuz +10", 1),
+		"lines out of order": strings.Replace(good, "board rpi\nversion v1.0.0", "version v1.0.0\nboard rpi", 1),
+	} {
+		signed, err := note.Sign(&note.Note{Text: text}, k.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := append(header(len(signed)), signed...)
+		if _, err := Verify(bytes.NewReader(b), keys(t, k), Options{}); !errors.Is(err, ErrManifest) {
+			t.Errorf("%s: %v, want %v", name, err, ErrManifest)
+		}
+	}
+	signed, _ := note.Sign(&note.Note{Text: good}, k.signer)
+	b := append(append(header(len(signed)), signed...), make([]byte, 10)...)
+	if _, err := Verify(bytes.NewReader(b), keys(t, k), Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("hand-made manifest, zero kernel: %v", err)
 	}
 }
