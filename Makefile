@@ -101,7 +101,7 @@ bundle: build
 		if [ "$$(cat out/$$b/image.version 2>/dev/null)" != "$(VERSION)" ]; then \
 			$(MAKE) --no-print-directory image BOARD=$$b VERSION=$(VERSION); fi; \
 		k=vmlinuz; [ -f out/$$b/vmlinux ] && k=vmlinux; \
-		$(BIN) bundle create -key $(SIGNING_KEY) -board $$b -version $(VERSION) \
+		$(BIN) bundle create -key $(SIGNING_KEY) -board $$b -version $(VERSION) -stamped \
 			-built $${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)} \
 			-kernel out/$$b/$$k -initramfs out/$$b/initrd.img \
 			-boot-files-from out/$$b/shoestring-$$b.img \

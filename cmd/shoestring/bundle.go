@@ -30,7 +30,7 @@ const bundleUsage = `Usage:
       an ed25519 key pair: DIR/NAME.key (private, mode 0600), DIR/NAME.pub
   shoestring bundle create -key PRIV [-key PRIV2] -board B -version V
       -kernel F -initramfs F [-boot-file NAME=F ...] [-boot-files-from IMG]
-      [-built TIME] -out FILE
+      [-built TIME] [-stamped] -out FILE
       a signed bundle (make bundle runs it)
   shoestring bundle verify -key PUB [-key PUB2] [-board B]
       [-running V [-allow-downgrade]] FILE
@@ -149,6 +149,7 @@ func bundleCreate(args []string, stdout io.Writer) error {
 	fromImage := fs.String("boot-files-from", "", "disk image whose slot A's further files (all but kernel, initramfs and cmdline.txt) go in too")
 	builtFlag := fs.String("built", "", "build time, Unix seconds or RFC 3339 (default $SOURCE_DATE_EPOCH, else now)")
 	chunk := fs.Int64("chunk", bundle.DefaultChunkSize, "chunk size in bytes")
+	stamped := fs.Bool("stamped", false, "require the initramfs to be stamped with this board and version (an image builder's; checked whenever it is)")
 	out := fs.String("out", "", "bundle file to write")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
@@ -167,6 +168,11 @@ func bundleCreate(args []string, stdout io.Writer) error {
 	}
 	built, err := buildTime(*builtFlag)
 	if err != nil {
+		return err
+	}
+	// The version a node will compare against is the one its firmware
+	// reports: the one stamped into the initramfs.
+	if err := checkStamp(*initramfs, b.Name, *version, *stamped); err != nil {
 		return err
 	}
 	var signers []bundle.Signer
