@@ -15,7 +15,6 @@
 package bundle
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -315,13 +314,4 @@ func parseHash(s string, h *[32]byte) error {
 	}
 	_, err := hex.Decode(h[:], []byte(s))
 	return err
-}
-
-// hashChunks returns the whole hash and the chunk hashes of b (tests and
-// small parts).
-func hashChunks(b []byte, chunk int64) (whole [32]byte, chunks [][32]byte) {
-	for off := int64(0); off < int64(len(b)); off += chunk {
-		chunks = append(chunks, sha256.Sum256(b[off:min(off+chunk, int64(len(b)))]))
-	}
-	return sha256.Sum256(b), chunks
 }
