@@ -81,7 +81,40 @@ lab-down:
 ## qemu: boot out/BOARD/ under QEMU, console on the terminal (Ctrl-A X quits).
 .PHONY: image qemu
 BOARD ?= qemu-amd64
+BOARDS := atom386 atom64 brix qemu-amd64 qemu-arm64 rpi
+# VERSION is stamped into the image and named by its bundle, so that a
+# node compares like with like (ota/README.md, "Versions"): git describe
+# of the last v-tag, or v0.0.0-COMMITS-gHASH while there is none; the
+# same for the same commit (-dirty when the tree has changes).
+# Computed once per make (:=), not at each use.
+ifndef VERSION
+VERSION := $(shell git describe --tags --match 'v[0-9]*' --abbrev=12 --dirty 2>/dev/null || \
+	echo "v0.0.0-$$(git rev-list --count HEAD)-g$$(git rev-parse --short=12 HEAD)$$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)")
+endif
 image:
-	$(GO) run ./cmd/mkimage -board $(BOARD)
+	$(GO) run ./cmd/mkimage -board $(BOARD) -version $(VERSION)
+	@for b in $(if $(filter all,$(BOARD)),$(BOARDS),$(BOARD)); do echo $(VERSION) > out/$$b/image.version; done
 qemu: image
 	$(GO) run ./test/qemu/cmd/boot -board $(BOARD)
+
+## bundle: the signed OTA bundle out/BOARD/shoestring-BOARD-VERSION.bundle
+## (BOARD=all for every board), building the image first unless out/BOARD
+## already holds this VERSION's. Signs with SIGNING_KEY=FILE, else with a
+## development key made on first use in out/keys/. The build time is the
+## image's (SOURCE_DATE_EPOCH, else the last commit's). See ota/README.md.
+.PHONY: bundle
+DEV_KEY := out/keys/shoestring-dev.key
+SIGNING_KEY ?= $(DEV_KEY)
+bundle: build
+	@if [ "$(SIGNING_KEY)" = "$(DEV_KEY)" ] && [ ! -f $(DEV_KEY) ]; then \
+		$(BIN) bundle keygen -name shoestring-dev -out out/keys || exit 1; fi
+	@set -e; for b in $(if $(filter all,$(BOARD)),$(BOARDS),$(BOARD)); do \
+		if [ "$$(cat out/$$b/image.version 2>/dev/null)" != "$(VERSION)" ]; then \
+			$(MAKE) --no-print-directory image BOARD=$$b VERSION=$(VERSION); fi; \
+		k=vmlinuz; [ -f out/$$b/vmlinux ] && k=vmlinux; \
+		$(BIN) bundle create -key $(SIGNING_KEY) -board $$b -version $(VERSION) -stamped \
+			-built $${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)} \
+			-kernel out/$$b/$$k -initramfs out/$$b/initrd.img \
+			-boot-files-from out/$$b/shoestring-$$b.img \
+			-out out/$$b/shoestring-$$b-$(VERSION).bundle; \
+	done
