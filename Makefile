@@ -30,10 +30,14 @@ out/tools/headscale: test/overlay/tools/go.mod test/overlay/tools/go.sum
 # Unit and package tests run in parallel; the cross-process suites under
 # test/ (real Knot, NSD, BIND, BIRD, QEMU) one package at a time, because
 # they assert deadlines (a route withdrawn within 1 s) that a CPU shared
-# with another suite would blur.
+# with another suite would blur. So do the routing packages whose tests
+# assert deadlines (BFD detection and BGP against BIRD and GoBGP, health
+# withdrawals within a second, netlink reconciling): DEADLINE_PKGS run in
+# the one-at-a-time phase, never beside the parallel one.
+DEADLINE_PKGS := ./firmware/bgp ./firmware/bfd ./firmware/health ./firmware/netconf
 test: deps tools vet
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/test/')
-	$(GO) test -count=1 -timeout 25m -p 1 ./test/...
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/test/' | grep -vxF "$$($(GO) list $(DEADLINE_PKGS))")
+	$(GO) test -count=1 -timeout 25m -p 1 $(DEADLINE_PKGS) ./test/...
 	$(MAKE) fuzz
 
 vet:
