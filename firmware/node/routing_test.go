@@ -157,3 +157,36 @@ func TestExpiredZones(t *testing.T) {
 		t.Errorf("healthz (serving) with an expired zone: %v", err)
 	}
 }
+
+// TestOverviewAndMetrics: the overview and every metrics scrape read the
+// subsystems directly: routing (without BGP: no sessions), the health
+// parts, no tailnet in dev mode, recent log lines.
+func TestOverviewAndMetrics(t *testing.T) {
+	n, c := startRoutingNode(t)
+	time.Sleep(300 * time.Millisecond) // a round or so of checks
+	o, err := c.Overview()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Routing == nil || len(o.Routing.Sessions) != 0 || o.Tailnet != nil || o.Secondary == nil || len(o.Logs) == 0 {
+		t.Errorf("overview %+v", o)
+	}
+	if o.Health == nil || !o.Health.OK || len(o.Health.Parts) != 4 {
+		t.Errorf("overview health %+v", o.Health)
+	}
+	if direct := n.Overview(); direct.Health == nil || len(direct.Logs) == 0 {
+		t.Errorf("Overview() %+v", direct)
+	}
+	m, err := c.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`shoestring_health_ok{part="serving"} 1`, `shoestring_health_ok{part="bgp"} 1`, `shoestring_bgp_configured 0`, `shoestring_ready 1`} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(string(m), "shoestring_tailnet_up") {
+		t.Error("tailnet metric on a node without a tailnet")
+	}
+}
