@@ -88,7 +88,8 @@ func (r Report) Verdict(parts ...Part) (bool, string) {
 // Sources are where a Report's parts come from; a nil source counts as
 // OK (the node does not run that part).
 type Sources struct {
-	// Ready reports whether the node's listeners are up (DNS, management).
+	// Ready reports whether the node's listeners are up (DNS,
+	// management); until then every part is "starting".
 	Ready func() bool
 	// Alive is the DNS server answering its own liveness queries
 	// (Monitor.Alive).
@@ -112,14 +113,13 @@ func (s Sources) Report() Report {
 		good, why := f()
 		return Check{OK: good, Why: why}
 	}
-	var r Report
 	if !ready {
-		r.Serving = Check{Why: "starting"}
-		r.Management = Check{Why: "starting: management API not listening yet"}
-	} else {
-		r.Serving = call(s.Alive, "ok")
-		r.Management = call(s.Reachable, "ok")
+		starting := Check{Why: "starting"}
+		return Report{Serving: starting, ZonesFresh: starting, BGP: starting, Management: starting}
 	}
+	var r Report
+	r.Serving = call(s.Alive, "ok")
+	r.Management = call(s.Reachable, "ok")
 	r.ZonesFresh = Check{OK: true, Why: "no zone past its SOA expire"}
 	if s.Expired != nil {
 		if ex := s.Expired(); len(ex) > 0 {

@@ -440,16 +440,15 @@ func (n *Node) Status() api.Status {
 }
 
 // Health is the node's health by part (health.Report): serving, zones
-// fresh, BGP, management.
+// fresh, BGP, management. Until the node is ready every part is
+// "starting" (and nothing else is read: the subsystems are being built).
 func (n *Node) Health() health.Report {
 	src := health.Sources{Ready: n.ready.Load}
-	if n.dns != nil {
+	if n.ready.Load() {
 		src.Expired = n.dns.ExpiredZones
-	}
-	if n.rt != nil {
 		src.Alive, src.Announcing = n.rt.Serving, n.rt.Announcing
+		src.Reachable = n.ov.Reachable
 	}
-	src.Reachable = n.ov.Reachable
 	return src.Report()
 }
 
