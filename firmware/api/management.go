@@ -22,6 +22,12 @@ import (
 //	GET /api/v1/identity    Identity
 //
 // and the public identity document on service addresses (ServeIdentity).
+//
+// Every subsystem's endpoints are added to the API one way: a func
+// XRoutes(mux, backend, log) in this package (RoutingRoutes,
+// SecondaryRoutes, ManagementRoutes), whose backend is a small interface
+// the subsystem satisfies with its own status types; this package turns
+// them into JSON (convert.go) and writes it with writeJSON.
 
 // TailnetBackend is the node's tailnet membership: *overlay.Member.
 type TailnetBackend interface {
