@@ -130,25 +130,28 @@ func (m *Member) Run(ctx context.Context, dns DNSServer) {
 	go m.keepStatus(ctx, t)
 }
 
-// keepStatus reads the tailnet's status now and then, and at once when it
-// comes up, so that readers (the overview, metrics, health) never wait.
+// keepStatus reads the tailnet's status when it changes — the node's
+// state, its own node, peers joining, leaving or changing, as the embedded
+// node announces them — and every statusEvery besides, so that readers
+// (the overview, metrics, health) never wait and are never behind the
+// embedded node by more than a read.
 func (m *Member) keepStatus(ctx context.Context, t *Tailnet) {
-	read := func() {
+	changed := make(chan struct{}, 1)
+	go t.watch(ctx, changed)
+	tick := time.NewTicker(statusEvery)
+	defer tick.Stop()
+	for {
 		c, cancel := context.WithTimeout(ctx, 2*time.Second)
 		st := t.Status(c)
 		cancel()
+		if ctx.Err() != nil {
+			return
+		}
 		m.status.Store(&st)
-	}
-	tick := time.NewTicker(statusEvery)
-	defer tick.Stop()
-	up := t.Up()
-	for {
-		read()
 		select {
 		case <-ctx.Done():
 			return
-		case <-up:
-			up = nil
+		case <-changed:
 		case <-tick.C:
 		}
 	}

@@ -268,6 +268,34 @@ func (t *Tailnet) Status(ctx context.Context) Status {
 	return out
 }
 
+// watch signals changed (without blocking) whenever the embedded node's
+// state, its own node or its peers change, until ctx ends.
+func (t *Tailnet) watch(ctx context.Context, changed chan<- struct{}) {
+	for ctx.Err() == nil {
+		w, err := t.lc.WatchIPNBus(ctx, ipn.NotifyInitialState|ipn.NotifyPeerChanges)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for {
+			n, err := w.Next()
+			if err != nil {
+				break
+			}
+			if n.State != nil || n.SelfChange != nil || len(n.PeersChanged) > 0 || len(n.PeersRemoved) > 0 || len(n.PeerChangedPatch) > 0 {
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			}
+		}
+		w.Close()
+	}
+}
+
 // WhoIs asks the tailnet who is calling from remoteAddr (it makes Tailnet
 // an access.Resolver).
 func (t *Tailnet) WhoIs(ctx context.Context, remoteAddr string) (access.Caller, error) {
