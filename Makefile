@@ -32,10 +32,11 @@ out/tools/headscale: test/overlay/tools/go.mod test/overlay/tools/go.sum
 # they assert deadlines (a route withdrawn within 1 s) that a CPU shared
 # with another suite would blur. So do the packages elsewhere whose tests
 # run real daemons in network namespaces (they import test/nslab: BGP and
-# BFD against BIRD and GoBGP, with deadlines of their own): `make
+# BFD against BIRD and GoBGP, with deadlines of their own), and the
+# health checks, whose tests assert withdrawals within a second: `make
 # test-list` shows the two phases.
 MODULE     = $(shell $(GO) list -m)
-LAB_PKGS   = $(shell $(GO) list -f '{{$$p := .ImportPath}}{{range .TestImports}}{{if eq . "$(MODULE)/test/nslab"}}{{$$p}} {{end}}{{end}}' ./... | grep -v '/test/')
+LAB_PKGS   = $(sort $(MODULE)/firmware/health $(shell $(GO) list -f '{{$$p := .ImportPath}}{{range .TestImports}}{{if eq . "$(MODULE)/test/nslab"}}{{$$p}} {{end}}{{end}}' ./... | grep -v '/test/'))
 UNIT_PKGS  = $(filter-out $(LAB_PKGS),$(shell $(GO) list ./... | grep -v '/test/'))
 test: deps tools vet
 	$(GO) test -count=1 -timeout 15m $(UNIT_PKGS)

@@ -23,6 +23,11 @@ func zoneCommands() map[string]ctlCommand {
 				for _, p := range s.Problems {
 					fmt.Fprintf(w, "problem\t%s\n", p)
 				}
+				if h := s.Health; h != nil {
+					for _, p := range h.Parts {
+						fmt.Fprintf(w, "health %s\t%s: %s\n", p.Name, okWord(p.OK), p.Why)
+					}
+				}
 			})
 		}},
 		"health": {help: "exit 0 when the node is healthy", nargs: 0, run: func(e *ctlEnv, _ []string) error {
@@ -91,4 +96,11 @@ func zoneState(z api.ZoneInfo) string {
 		return "serving"
 	}
 	return "not served"
+}
+
+func okWord(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "FAILING"
 }

@@ -64,6 +64,8 @@ type Status struct {
 	TCPConns int64     `json:"tcp_conns"`
 	Memory   Memory    `json:"memory"`
 	Problems []string  `json:"problems,omitempty"`
+	// Health is the node's health by part (health.go).
+	Health *Health `json:"health,omitempty"`
 }
 
 // Memory is the process's memory use, in bytes.
@@ -131,7 +133,7 @@ func (h *handler) fail(w http.ResponseWriter, err error) {
 }
 
 func (h *handler) health(w http.ResponseWriter, r *http.Request) {
-	ok, why := h.b.Healthy()
+	ok, why := h.verdict(r)
 	if !ok {
 		http.Error(w, why, http.StatusServiceUnavailable)
 		return
@@ -140,7 +142,7 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.b.Status())
+	writeJSON(w, http.StatusOK, h.statusWithHealth())
 }
 
 func (h *handler) zones(w http.ResponseWriter, r *http.Request) {

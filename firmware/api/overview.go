@@ -3,13 +3,16 @@ package api
 import (
 	"context"
 	"time"
+
+	"github.com/shoestring-dns/shoestring/firmware/access"
 )
 
 // The overview is everything the status page shows besides the zones: the
 // routing subsystem's BGP sessions, prefixes and their health checks, the
 // secondary service's zone freshness, the tailnet, dnstap and recent log
-// lines. Each part comes from the subsystem that owns it, read through its
-// own API endpoint, and is nil when that subsystem is absent from the node.
+// lines, and the node's health by part. Each part is read directly from
+// the subsystem that owns it (Sources, management.go), and is nil when that
+// subsystem is absent from the node.
 
 // Overviewer is the optional part of a Backend that fills the overview.
 type Overviewer interface {
@@ -23,6 +26,7 @@ type Overview struct {
 	Routing   *Routing         `json:"routing,omitempty"`
 	Secondary *SecondaryStatus `json:"secondary,omitempty"`
 	Dnstap    *DnstapStatus    `json:"dnstap,omitempty"`
+	Health    *Health          `json:"health,omitempty"`
 	Logs      []LogLine        `json:"logs,omitempty"`
 }
 
@@ -62,54 +66,25 @@ type LogLine struct {
 	Message string    `json:"message"`
 }
 
-// Role is what a caller may do: read, or also change things.
-type Role string
+// Caller and Role are defined by the access control (firmware/access),
+// which finds them; the API shows them (GET /api/v1/whoami).
+type (
+	Caller = access.Caller
+	Role   = access.Role
+)
 
 // Roles.
 const (
-	RoleNone  Role = ""
-	RoleRead  Role = "read"
-	RoleAdmin Role = "admin"
+	RoleNone  = access.RoleNone
+	RoleRead  = access.RoleRead
+	RoleAdmin = access.RoleAdmin
 )
 
-// Caller is who made a request, as the access control found them.
-type Caller struct {
-	// Login is the tailnet user's login name; empty for tagged nodes.
-	Login string `json:"login,omitempty"`
-	// Node is the calling machine's tailnet name.
-	Node string   `json:"node,omitempty"`
-	Tags []string `json:"tags,omitempty"`
-	Addr string   `json:"addr"`
-	Role Role     `json:"role"`
-	// Local is set for callers on the box itself (loopback, dev mode).
-	Local bool `json:"local,omitempty"`
-}
-
-// String names the caller for logs.
-func (c Caller) String() string {
-	switch {
-	case c.Local:
-		return "local:" + c.Addr
-	case c.Login != "":
-		return c.Login + " (" + c.Node + ")"
-	case len(c.Tags) > 0:
-		return c.Node + " " + c.Tags[0]
-	}
-	return c.Addr
-}
-
-type callerKey struct{}
-
 // WithCaller returns ctx carrying the caller.
-func WithCaller(ctx context.Context, c Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
-}
+func WithCaller(ctx context.Context, c Caller) context.Context { return access.WithCaller(ctx, c) }
 
 // CallerFrom returns the caller a request was made by, if known.
-func CallerFrom(ctx context.Context) (Caller, bool) {
-	c, ok := ctx.Value(callerKey{}).(Caller)
-	return c, ok
-}
+func CallerFrom(ctx context.Context) (Caller, bool) { return access.CallerFrom(ctx) }
 
 // Identity is the public "which node did I reach?" document.
 type Identity struct {

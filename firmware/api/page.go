@@ -25,6 +25,7 @@ td.log{font-family:ui-monospace,monospace;font-size:13px;white-space:pre-wrap}
 <h1><span class="dot {{.Overall}}"></span>{{.S.Name}}</h1>
 <div class="sub" id="identity">{{if .S.Location}}<span id="location">{{.S.Location}}</span> · {{end}}{{with .O.Tailnet}}{{.Name}} · {{end}}{{with .O.Version}}version {{.}} · {{end}}up {{.S.Uptime}} · {{.S.Zones}} zones · {{.S.Queries}} queries · DNS on {{range $i, $a := .S.Listen}}{{if $i}}, {{end}}{{$a}}{{end}}</div>
 {{if .S.Problems}}<div class="problems" id="problems"><b>Problems</b><ul>{{range .S.Problems}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
+{{template "health" .}}
 <h2>Zones</h2>
 <table id="zones"><tr><th>Zone</th><th class="num">Serial</th><th class="num">Records</th><th>Updated</th><th>Source</th><th>Freshness</th><th>State</th></tr>
 {{range .Zones}}<tr><td>{{.Origin}}</td><td class="num">{{.Serial}}{{if and .Serving (ne .ServedSerial .Serial)}} (serving {{.ServedSerial}}){{end}}</td><td class="num">{{.Records}}</td><td>{{ago .Updated}}</td><td>{{.Source}}</td>

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// The status page's sections beyond the zones: BGP sessions, prefixes and
+// The status page's sections beyond the zones: the node's health by part,
+// BGP sessions, prefixes and
 // their health checks, the tailnet, dnstap and recent log lines. Each
 // section is there whether or not its subsystem runs on the node, saying so
 // when it does not, so a person never wonders whether a section is missing
@@ -73,6 +74,9 @@ func (d *pageData) overall(healthy bool) string {
 			}
 		}
 	}
+	if h := d.O.Health; h != nil && !h.OK {
+		amber = true
+	}
 	if t := d.O.Tailnet; t != nil && t.State != "running" {
 		amber = true
 	}
@@ -138,8 +142,16 @@ func pageFuncs() template.FuncMap {
 	}
 }
 
-// overviewSections are the templates the page includes after the zones.
+// overviewSections are the templates the page includes after the zones
+// (health: before them).
 const overviewSections = `
+{{define "health"}}
+{{with .O.Health}}
+<table id="health"><tr><th>Health</th><th>Why</th></tr>
+{{range .Parts}}<tr><td><span class="dot {{if .OK}}green{{else}}red{{end}}"></span>{{.Name}}</td><td>{{.Why}}</td></tr>
+{{end}}</table>
+{{end}}
+{{end}}
 {{define "routing"}}
 <h2>BGP</h2>
 {{with .O.Routing}}

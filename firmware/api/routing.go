@@ -6,9 +6,9 @@ import (
 )
 
 // The routing part of the API: BGP sessions, BFD, announced prefixes and
-// their health, the network, and the maintenance switch. The node serves
-// it (firmware/node/routing.go); `shoestring ctl sessions|prefixes|
-// network|drain|restore` reads it.
+// their health, the network, and the maintenance switch. RoutingRoutes
+// (routing_handlers.go) serves it from firmware/routing; `shoestring ctl
+// sessions|prefixes|network|drain|restore` reads it.
 
 // Routing is everything at once: GET /api/v1/routing.
 type Routing struct {

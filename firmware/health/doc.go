@@ -14,4 +14,8 @@
 // GRACEFUL_SHUTDOWN community (RFC 8326) for the drain wait, so that
 // traffic moves away before the route goes, then withdrawn until restored.
 // Stop does the same for every prefix before a planned stop.
+//
+// Report (report.go) is what a healthy node is, defined once in named
+// parts — serving, zones fresh, BGP, management — from which each
+// consumer (the watchdog, the status page, the OTA commit) picks its own.
 package health

@@ -31,6 +31,7 @@ type descs struct {
 	checkOK, checkFails                                           *prometheus.Desc
 	secTransfers, secFailures, secExpired, outTransfers, notifies *prometheus.Desc
 	tailnetUp                                                     *prometheus.Desc
+	healthOK                                                      *prometheus.Desc
 	tapConnected, tapSent, tapDropped                             *prometheus.Desc
 }
 
@@ -72,6 +73,7 @@ func newDescs() *descs {
 		notifies:     desc("shoestring_outbound_notifies_total", "NOTIFY messages sent downstream."),
 
 		tailnetUp: desc("shoestring_tailnet_up", "1 when the node runs on the tailnet."),
+		healthOK:  desc("shoestring_health_ok", "1 when the part of the node's health is good: serving, zones_fresh, bgp, management.", "part"),
 
 		tapConnected: desc("shoestring_dnstap_connected", "1 while connected to the dnstap collector."),
 		tapSent:      desc("shoestring_dnstap_sent_total", "Query/response pairs sent to the dnstap collector."),
@@ -171,6 +173,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if o.Tailnet != nil {
 			gauge(d.tailnetUp, b01(o.Tailnet.State == "running"))
+		}
+		if h := o.Health; h != nil {
+			for _, p := range h.Parts {
+				gauge(d.healthOK, b01(p.OK), p.Name)
+			}
 		}
 		if t := o.Dnstap; t != nil {
 			gauge(d.tapConnected, b01(t.Connected))

@@ -6,15 +6,14 @@
 // them when Prometheus scrapes. Everything else — zones, BGP sessions,
 // health checks, the tailnet, dnstap — is read from its owner at scrape
 // time through Sources, so a subsystem a node does not run simply exports
-// nothing. Subsystems with events to count (zone transfers) call
-// TransferDone, and any subsystem may add collectors of its own with
-// Register.
+// nothing; zone transfers, too, are read from the secondary service's
+// counters. Any subsystem may add collectors of its own with Register.
+// README.md lists every series.
 package metrics
 
 import (
 	"net/http"
 	"runtime"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -31,7 +30,9 @@ type Sources struct {
 	Zones    func() ([]api.ZoneInfo, error)
 	// Overview gives the routing subsystem's sessions, prefixes and
 	// health checks, the secondary service's transfers and zone
-	// freshness, the tailnet and dnstap (the status page's data).
+	// freshness, the tailnet, dnstap and the node's health by part (the
+	// status page's data, read directly from each subsystem: it must not
+	// wait on the network).
 	Overview func() api.Overview
 	Ready    func() bool
 }
@@ -39,52 +40,20 @@ type Sources struct {
 // Build identifies the firmware.
 type Build struct {
 	Version string
-	// Slot is the A/B slot booted from, when the node knows it.
+	// Slot is the A/B slot booted from ("A" or "B"), when the node
+	// knows it (PID 1 does); empty otherwise.
 	Slot string
 }
 
 // Registry is the node's metrics.
 type Registry struct {
-	reg             *prometheus.Registry
-	transfers       *prometheus.CounterVec
-	transferSeconds *prometheus.HistogramVec
-	transferLast    *prometheus.GaugeVec
-}
-
-// Transfer is one zone transfer, in or out, as the secondary service
-// reports it.
-type Transfer struct {
-	Zone string
-	// Direction is "in" (from a primary) or "out" (to a secondary).
-	Direction string
-	// Kind is "axfr", "ixfr", or "soa" for a refresh check that found
-	// nothing new.
-	Kind string
-	// Outcome is "ok", "up-to-date", "refused", "notauth", "timeout",
-	// "rejected" (the zone failed validation) or "error".
-	Outcome  string
-	Duration time.Duration
+	reg *prometheus.Registry
 }
 
 // New builds the registry: the Go runtime's memory and GC, the process,
 // the build, and the node's own collector.
 func New(src Sources, b Build) *Registry {
-	r := &Registry{
-		reg: prometheus.NewRegistry(),
-		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoestring_zone_transfers_total",
-			Help: "Zone transfers by zone, direction (in, out), kind (axfr, ixfr, soa) and outcome.",
-		}, []string{"zone", "direction", "kind", "outcome"}),
-		transferSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "shoestring_zone_transfer_duration_seconds",
-			Help:    "How long zone transfers took, by direction and kind.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 4, 9), // 5 ms … 5.5 min
-		}, []string{"direction", "kind"}),
-		transferLast: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "shoestring_zone_transfer_last_success_timestamp_seconds",
-			Help: "When a transfer of the zone last succeeded, by direction.",
-		}, []string{"zone", "direction"}),
-	}
+	r := &Registry{reg: prometheus.NewRegistry()}
 	if b.Version == "" {
 		b.Version = "unknown"
 	}
@@ -96,7 +65,6 @@ func New(src Sources, b Build) *Registry {
 			Help:        "The firmware build: always 1, labelled with version, Go version and boot slot.",
 			ConstLabels: prometheus.Labels{"version": b.Version, "goversion": runtime.Version(), "slot": b.Slot},
 		}, func() float64 { return 1 }),
-		r.transfers, r.transferSeconds, r.transferLast,
 		&nodeCollector{src: src},
 	)
 	return r
@@ -118,15 +86,4 @@ func (r *Registry) Register(cs ...prometheus.Collector) error {
 		}
 	}
 	return nil
-}
-
-// TransferDone counts one transfer.
-func (r *Registry) TransferDone(t Transfer) {
-	r.transfers.WithLabelValues(t.Zone, t.Direction, t.Kind, t.Outcome).Inc()
-	if t.Duration > 0 {
-		r.transferSeconds.WithLabelValues(t.Direction, t.Kind).Observe(t.Duration.Seconds())
-	}
-	if t.Outcome == "ok" || t.Outcome == "up-to-date" {
-		r.transferLast.WithLabelValues(t.Zone, t.Direction).SetToCurrentTime()
-	}
 }

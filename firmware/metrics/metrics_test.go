@@ -1,10 +1,15 @@
 package metrics
 
 import (
+	"os"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
@@ -67,13 +72,14 @@ func TestNodeMetrics(t *testing.T) {
 					Outbound: api.OutboundStatus{AXFRs: 3, Refused: 1},
 				},
 				Tailnet: &api.Tailnet{State: "running"},
-				Dnstap:  &api.DnstapStatus{Connected: true, Sent: 100, Dropped: 7},
+				Health: &api.Health{Parts: []api.HealthPart{
+					{Name: "serving", OK: true}, {Name: "zones_fresh", OK: true}, {Name: "bgp", Why: "session ixp active"}, {Name: "management", OK: true},
+				}},
+				Dnstap: &api.DnstapStatus{Connected: true, Sent: 100, Dropped: 7},
 			}
 		},
 		Ready: func() bool { return true },
 	}, Build{Version: "v9", Slot: "b"})
-	r.TransferDone(Transfer{Zone: "sec.example.", Direction: "in", Kind: "ixfr", Outcome: "ok", Duration: 30 * time.Millisecond})
-	r.TransferDone(Transfer{Zone: "sec.example.", Direction: "in", Kind: "axfr", Outcome: "timeout", Duration: 15 * time.Second})
 
 	fams, err := r.Gatherer().Gather()
 	if err != nil {
@@ -102,8 +108,8 @@ func TestNodeMetrics(t *testing.T) {
 		{"shoestring_outbound_transfers_total", []string{"result=refused"}, 1},
 		{"shoestring_tailnet_up", nil, 1},
 		{"shoestring_dnstap_dropped_total", nil, 7},
-		{"shoestring_zone_transfers_total", []string{"zone=sec.example.", "kind=axfr", "outcome=timeout"}, 1},
-		{"shoestring_zone_transfer_duration_seconds", []string{"direction=in", "kind=ixfr"}, 1},
+		{"shoestring_health_ok", []string{"part=serving"}, 1},
+		{"shoestring_health_ok", []string{"part=bgp"}, 0},
 	} {
 		got, ok := find(t, fams, x.name, x.labels...)
 		if !ok || got != x.want {
@@ -116,6 +122,52 @@ func TestNodeMetrics(t *testing.T) {
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "process_resident_memory_bytes"} {
 		if _, ok := find(t, fams, name); !ok {
 			t.Errorf("no %s", name)
+		}
+	}
+}
+
+// TestReference: every series the node can export is in README.md, and
+// the reference names no series that does not exist.
+func TestReference(t *testing.T) {
+	doc, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("`(shoestring_[a-z0-9_]+)`").FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = true
+	}
+	exported := map[string]bool{}
+	d := reflect.ValueOf(newDescs()).Elem()
+	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for i := 0; i < d.NumField(); i++ {
+		f := d.Field(i) // unexported: read through its address
+		desc := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(*prometheus.Desc)
+		m := fqName.FindStringSubmatch(desc.String())
+		if m == nil {
+			t.Fatalf("descs.%s: no name in %v", d.Type().Field(i).Name, desc)
+		}
+		exported[m[1]] = true
+	}
+	fams, err := New(Sources{}, Build{}).Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		name := f.GetName()
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {
+			continue // documented as a group
+		}
+		exported[name] = true
+	}
+	for name := range exported {
+		if !documented[name] {
+			t.Errorf("%s is exported but not in README.md", name)
+		}
+	}
+	for name := range documented {
+		if !exported[name] {
+			t.Errorf("README.md documents %s, which is not exported", name)
 		}
 	}
 }

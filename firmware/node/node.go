@@ -1,11 +1,13 @@
 // Package node is the node runtime: it constructs the subsystems from the
 // config and connects them — the store, the zones (package zones: the one
 // path every zone update takes), the DNS server, the secondary service
-// (package secondary), routing, the overlay and the management API
-// (package api) — and runs them until it is stopped. Zone data flows one
-// way: importers, transfers and the API write the store through package
-// zones, the store's content is built into snapshots, the DNS server
-// reads only snapshots.
+// (package secondary), routing (package routing), the management overlay
+// (packages overlay and access), the management API (package api) and
+// metrics — and runs them until it is stopped. Each subsystem reads its
+// own part of the config; node computes nothing itself. Zone data flows
+// one way: importers, transfers and the API write the store through
+// package zones, the store's content is built into snapshots, the DNS
+// server reads only snapshots.
 package node
 
 import (
@@ -19,9 +21,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoestring-dns/shoestring/firmware/access"
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/dnsserver"
+	"github.com/shoestring-dns/shoestring/firmware/dnstap"
+	"github.com/shoestring-dns/shoestring/firmware/health"
+	"github.com/shoestring-dns/shoestring/firmware/logring"
+	"github.com/shoestring-dns/shoestring/firmware/metrics"
+	"github.com/shoestring-dns/shoestring/firmware/overlay"
+	"github.com/shoestring-dns/shoestring/firmware/routing"
 	"github.com/shoestring-dns/shoestring/firmware/secondary"
 	"github.com/shoestring-dns/shoestring/firmware/store"
 	"github.com/shoestring-dns/shoestring/firmware/zones"
@@ -46,6 +55,9 @@ type Options struct {
 	// Version is the firmware version, for metrics, dnstap and the status
 	// page.
 	Version string
+	// Slot is the A/B slot the firmware booted from, when known (PID 1
+	// passes it), for the metrics' build label.
+	Slot string
 }
 
 // ExampleZone is a zone shipped with the binary.
@@ -62,23 +74,32 @@ type Node struct {
 	store   *store.Store
 	zones   *zones.Zones // every zone served: the one update path
 	dns     *dnsserver.Server
-	sec     *secondary.Service // nil when its config does not build
 	started time.Time
 	ready   atomic.Bool
 
 	httpAddr string
 
-	rt routing      // routing.go: network, BGP, BFD, health, drain
-	ov overlayState // overlay.go: tailnet, access, metrics, dnstap, recent logs
+	sec  *secondary.Service // transfers, NOTIFY, catalogs; nil when its config does not build
+	rt   *routing.Routing   // network, BGP, BFD, health checks, drain
+	ov   *overlay.Member    // tailnet, its dial function, management listeners
+	logs *logring.Ring      // recent log lines for the status page
+	tap  *dnstap.Tap        // nil without overlay.dnstap
+	api  *api.Sources       // what the overview, identity and metrics read
 }
+
+// recentLogLines is how many log lines the node keeps for the status page.
+const recentLogLines = 300
 
 // New returns a node; Run starts it.
 func New(opts Options) *Node {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	n := &Node{opts: opts, cfg: opts.Config}
-	n.log = n.keepLogs(opts.Logger) // overlay.go: recent lines for the status page
+	n := &Node{opts: opts, cfg: opts.Config, logs: logring.New(recentLogLines)}
+	n.log = slog.New(n.logs.Handler(opts.Logger.Handler()))
+	// The tailnet is joined on first use: the secondary service may dial
+	// a primary on it before the overlay is started.
+	n.ov = overlay.NewMember(n.cfg, n.log)
 	return n
 }
 
@@ -94,11 +115,11 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.store = st
 	defer st.Close()
-
+	n.rt = routing.New(n.cfg, st, n.log)
 	n.zones = zones.New(zones.Options{Store: st, Log: n.log, MemoryTarget: n.cfg.Secondary.Limits.MemoryTarget})
 	// The secondary service answers NOTIFY and AXFR/IXFR for the DNS
 	// server, and sends NOTIFY and produces its catalog as zones change.
-	if n.sec, err = secondary.NewService(&n.cfg.Secondary, n.zones, secondary.Options{State: st, Dial: n.overlayDial, Log: n.log}); err != nil {
+	if n.sec, err = secondary.NewService(&n.cfg.Secondary, n.zones, secondary.Options{State: st, Dial: n.ov.Dial, Log: n.log}); err != nil {
 		// The config was checked; a key that still fails is a bug. Serve
 		// without the secondary service rather than not at all.
 		n.log.Error("secondary service disabled", "err", err)
@@ -134,7 +155,7 @@ func (n *Node) Run(ctx context.Context) error {
 	life, endLife := context.WithCancel(context.Background())
 	defer endLife()
 	// The service addresses must be on the box before DNS binds them.
-	if err := n.startNetwork(life); err != nil {
+	if err := n.rt.StartNetwork(life); err != nil {
 		return err
 	}
 	if err := n.dns.Start(life); err != nil {
@@ -163,34 +184,34 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	zones.ReleaseMemory()
 
-	// Subsystems: the secondary service (transfers, NOTIFY, catalogs),
-	// routing.go (network, BGP, health, drain), overlay.go (tailnet,
-	// metrics, dnstap).
 	if n.sec != nil {
 		if err := n.sec.Start(life); err != nil {
 			return err
 		}
 	}
-	for _, start := range []func(context.Context) error{n.startRouting, n.startOverlay} {
-		if err := start(life); err != nil {
-			return err
-		}
+	if err := n.rt.Start(life, n.dns); err != nil {
+		return err
 	}
+	n.startOverlay(life)
 
 	mux := api.Handler(n, n.zones, n.log)
 	if n.sec != nil {
 		api.SecondaryRoutes(mux, n.sec, n.log)
 	}
-	n.routingRoutes(mux)
-	n.overlayRoutes(mux)
+	api.RoutingRoutes(mux, n.rt, n.log)
+	var metricsHandler http.Handler
+	if n.cfg.Overlay.MetricsOn() {
+		metricsHandler = n.newMetrics().Handler()
+	}
+	api.ManagementRoutes(mux, n.api, metricsHandler, n.log)
 	if n.opts.Routes != nil {
 		n.opts.Routes(mux)
 	}
-	listeners, err := n.managementListeners(life)
+	listeners, err := n.ov.Listeners()
 	if err != nil {
 		return fmt.Errorf("management listen: %w", err)
 	}
-	srv := &http.Server{Handler: n.guard(mux), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: access.Guard(mux, n.ov.Resolver(), n.ov.Policy(), n.log), ReadHeaderTimeout: 10 * time.Second}
 	for _, ln := range listeners {
 		go srv.Serve(ln)
 	}
@@ -211,9 +232,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	n.log.Info("stopping: draining first")
-	// drain (routing.go) withdraws the node's prefixes gracefully while
-	// DNS goes on answering; only then does anything stop.
-	n.drain()
+	// Routing withdraws the node's prefixes gracefully while DNS goes on
+	// answering; only then does anything stop.
+	n.rt.Drain()
 	n.ready.Store(false)
 	n.log.Info("shutting down")
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -244,13 +265,31 @@ func (n *Node) Status() api.Status {
 	return s
 }
 
-// Healthy reports whether the node answers: listeners up, zones loaded,
-// and its DNS server answering its own health checks (routing.go).
-func (n *Node) Healthy() (bool, string) {
-	if !n.ready.Load() {
-		return false, "starting"
+// Health is the node's health by part (health.Report): serving, zones
+// fresh, BGP, management. Until the node is ready every part is
+// "starting" (and nothing else is read: the subsystems are being built).
+func (n *Node) Health() health.Report {
+	src := health.Sources{Ready: n.ready.Load}
+	if n.ready.Load() {
+		src.Expired = n.dns.ExpiredZones
+		src.Alive, src.Announcing = n.rt.Serving, n.rt.Announcing
+		src.Reachable = n.ov.Reachable
 	}
-	return n.routingHealthy()
+	return src.Report()
+}
+
+// Healthy is the Serving part of Health: the node is up and its DNS
+// server answers its own liveness queries. The hardware watchdog and
+// /healthz go by it; a reset would not fix any other part.
+func (n *Node) Healthy() (bool, string) { return n.Health().Verdict(health.Serving) }
+
+// Overview is what the status page shows besides the zones, read directly
+// from each subsystem.
+func (n *Node) Overview() api.Overview {
+	if n.api == nil {
+		return api.Overview{Version: n.opts.Version}
+	}
+	return n.api.Overview()
 }
 
 // memory reads the runtime's figures and the resident set size.
@@ -265,6 +304,56 @@ func memory() api.Memory {
 		}
 	}
 	return mem
+}
+
+// startOverlay joins the tailnet (serving DNS there), starts dnstap and
+// the identity endpoint, and gathers what the overview reads. None of it
+// may stop the node from serving DNS.
+func (n *Node) startOverlay(ctx context.Context) {
+	o := n.cfg.Overlay
+	n.ov.Run(ctx, n.dns)
+	if o.Dnstap.Target != "" {
+		n.tap = dnstap.New(dnstap.Options{
+			Target:   o.Dnstap.Target,
+			Dial:     n.ov.Dial,
+			Identity: n.cfg.Node.Name,
+			Version:  n.opts.Version,
+			Queue:    o.Dnstap.Queue,
+			Log:      n.log,
+		})
+		n.dns.SetTap(n.tap)
+		go n.tap.Run(ctx)
+	}
+	n.api = &api.Sources{
+		Name: n.cfg.Node.Name, Location: n.cfg.Node.Location, Version: n.opts.Version,
+		Serials: n.dns.Serials,
+		Routing: n.rt,
+		Tailnet: n.ov,
+		Logs:    n.logs,
+		Health:  n.Health,
+	}
+	if n.sec != nil {
+		n.api.Secondary = n.sec
+	}
+	if tap := n.tap; tap != nil {
+		n.api.Dnstap = func() (dnstap.Stats, bool) { return tap.Stats(), true }
+	}
+	for _, addr := range o.Identity.Listen {
+		if err := api.ServeIdentity(ctx, string(addr), n.api.Identity, n.log); err != nil {
+			n.log.Error("identity endpoint: not serving", "listen", addr, "err", err)
+		}
+	}
+}
+
+// newMetrics builds the node's metrics, read from each subsystem at scrape.
+func (n *Node) newMetrics() *metrics.Registry {
+	return metrics.New(metrics.Sources{
+		DNS:      n.dns.QueryMetrics,
+		DNSStats: n.dns.Stats,
+		Zones:    func() ([]api.ZoneInfo, error) { return api.ZoneList(n.zones) },
+		Overview: n.Overview,
+		Ready:    n.ready.Load,
+	}, metrics.Build{Version: n.opts.Version, Slot: n.opts.Slot})
 }
 
 // LastGoodConfig reads the config a node last ran with successfully from

@@ -113,8 +113,9 @@ func TestRoutingAPIWithoutBGP(t *testing.T) {
 	}
 }
 
-// TestExpiredZones: the health checks see a zone the secondary service
-// marks expired.
+// TestExpiredZones: the node's health (its zones_fresh part, which the
+// prefix checks share) sees a zone the secondary service marks expired,
+// and the watchdog's part (serving) does not change for it.
 func TestExpiredZones(t *testing.T) {
 	n, c := startRoutingNode(t)
 	for _, o := range []string{"a.test.", "b.test."} {
@@ -122,11 +123,70 @@ func TestExpiredZones(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := n.expiredZones(); len(got) != 0 {
+	if got := n.dns.ExpiredZones(); len(got) != 0 {
 		t.Fatalf("expired %v", got)
 	}
+	if h := n.Health(); !h.ZonesFresh.OK {
+		t.Fatalf("zones_fresh: %+v", h.ZonesFresh)
+	}
 	n.dns.Put(n.dns.Zone("b.test.").WithExpired(true))
-	if got := n.expiredZones(); !slices.Equal(got, []string{"b.test."}) {
+	if got := n.dns.ExpiredZones(); !slices.Equal(got, []string{"b.test."}) {
 		t.Errorf("expired %v, want [b.test.]", got)
+	}
+	h := n.Health()
+	if h.ZonesFresh.OK || !strings.Contains(h.ZonesFresh.Why, "b.test.") {
+		t.Errorf("zones_fresh with b.test. expired: %+v", h.ZonesFresh)
+	}
+	if ok, why := n.Healthy(); !ok {
+		t.Errorf("Healthy (serving) = false for an expired zone: %s", why)
+	}
+	st, err := c.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Health == nil || st.Health.OK {
+		t.Fatalf("status health %+v", st.Health)
+	}
+	if p, ok := st.Health.Part("zones_fresh"); !ok || p.OK {
+		t.Errorf("status zones_fresh %+v", p)
+	}
+	if p, ok := st.Health.Part("serving"); !ok || !p.OK {
+		t.Errorf("status serving %+v", p)
+	}
+	if err := c.Health(); err != nil {
+		t.Errorf("healthz (serving) with an expired zone: %v", err)
+	}
+}
+
+// TestOverviewAndMetrics: the overview and every metrics scrape read the
+// subsystems directly: routing (without BGP: no sessions), the health
+// parts, no tailnet in dev mode, recent log lines.
+func TestOverviewAndMetrics(t *testing.T) {
+	n, c := startRoutingNode(t)
+	time.Sleep(300 * time.Millisecond) // a round or so of checks
+	o, err := c.Overview()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Routing == nil || len(o.Routing.Sessions) != 0 || o.Tailnet != nil || o.Secondary == nil || len(o.Logs) == 0 {
+		t.Errorf("overview %+v", o)
+	}
+	if o.Health == nil || !o.Health.OK || len(o.Health.Parts) != 4 {
+		t.Errorf("overview health %+v", o.Health)
+	}
+	if direct := n.Overview(); direct.Health == nil || len(direct.Logs) == 0 {
+		t.Errorf("Overview() %+v", direct)
+	}
+	m, err := c.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`shoestring_health_ok{part="serving"} 1`, `shoestring_health_ok{part="bgp"} 1`, `shoestring_bgp_configured 0`, `shoestring_ready 1`} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(string(m), "shoestring_tailnet_up") {
+		t.Error("tailnet metric on a node without a tailnet")
 	}
 }

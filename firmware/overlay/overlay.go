@@ -11,7 +11,12 @@
 // leaves most optional Tailscale features out with ts_omit_* build tags
 // (see the Makefile).
 //
-// access.go maps a caller's tailnet identity (WhoIs) to a role.
+// Tailnet is one membership of a tailnet (the node's, or ctl's ephemeral
+// one); Member is the node's, as its config describes it: joined on first
+// use, the dial function that reaches tailnet addresses and names, DNS
+// served on the tailnet, the management listeners, and a cached status
+// that never waits on the network. Who may call the management API is
+// decided by firmware/access, from WhoIs.
 package overlay
 
 import (
@@ -23,6 +28,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -34,7 +40,7 @@ import (
 	"tailscale.com/ipn/store/mem"
 	"tailscale.com/tsnet"
 
-	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/firmware/access"
 )
 
 // Options describe the node's membership of the tailnet.
@@ -211,9 +217,30 @@ func (t *Tailnet) Close() error {
 	return err
 }
 
-// Status describes the node on the tailnet and its peers.
-func (t *Tailnet) Status(ctx context.Context) api.Tailnet {
-	out := api.Tailnet{Control: t.o.ControlURL, State: "starting"}
+// Status is the node's place on the tailnet.
+type Status struct {
+	State string // "running", "starting", "needs login", …
+	Name  string
+	IPs   []netip.Addr
+	// Control is the coordination server's URL.
+	Control string
+	Peers   []Peer
+	Error   string
+}
+
+// Peer is another node on the tailnet.
+type Peer struct {
+	Name     string
+	IPs      []netip.Addr
+	Online   bool
+	Tags     []string
+	LastSeen time.Time
+}
+
+// Status describes the node on the tailnet and its peers. It asks the
+// embedded node, so it waits as long as ctx lets it.
+func (t *Tailnet) Status(ctx context.Context) Status {
+	out := Status{Control: t.o.ControlURL, State: "starting"}
 	t.mu.Lock()
 	if t.err != nil {
 		out.Error = t.err.Error()
@@ -228,14 +255,10 @@ func (t *Tailnet) Status(ctx context.Context) api.Tailnet {
 	if st.Self != nil {
 		out.Name = strings.TrimSuffix(st.Self.DNSName, ".")
 	}
-	for _, ip := range st.TailscaleIPs {
-		out.IPs = append(out.IPs, ip.String())
-	}
+	out.IPs = append(out.IPs, st.TailscaleIPs...)
 	for _, p := range st.Peer {
-		peer := api.Peer{Name: strings.TrimSuffix(p.DNSName, "."), Online: p.Online, LastSeen: p.LastSeen}
-		for _, ip := range p.TailscaleIPs {
-			peer.IPs = append(peer.IPs, ip.String())
-		}
+		peer := Peer{Name: strings.TrimSuffix(p.DNSName, "."), Online: p.Online, LastSeen: p.LastSeen}
+		peer.IPs = append(peer.IPs, p.TailscaleIPs...)
 		if p.Tags != nil {
 			peer.Tags = p.Tags.AsSlice()
 		}
@@ -243,6 +266,55 @@ func (t *Tailnet) Status(ctx context.Context) api.Tailnet {
 	}
 	sort.Slice(out.Peers, func(i, j int) bool { return out.Peers[i].Name < out.Peers[j].Name })
 	return out
+}
+
+// watch signals changed (without blocking) whenever the embedded node's
+// state, its own node or its peers change, until ctx ends.
+func (t *Tailnet) watch(ctx context.Context, changed chan<- struct{}) {
+	for ctx.Err() == nil {
+		w, err := t.lc.WatchIPNBus(ctx, ipn.NotifyInitialState|ipn.NotifyPeerChanges)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for {
+			n, err := w.Next()
+			if err != nil {
+				break
+			}
+			if n.State != nil || n.SelfChange != nil || len(n.PeersChanged) > 0 || len(n.PeersRemoved) > 0 || len(n.PeerChangedPatch) > 0 {
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			}
+		}
+		w.Close()
+	}
+}
+
+// WhoIs asks the tailnet who is calling from remoteAddr (it makes Tailnet
+// an access.Resolver).
+func (t *Tailnet) WhoIs(ctx context.Context, remoteAddr string) (access.Caller, error) {
+	w, err := t.lc.WhoIs(ctx, remoteAddr)
+	if err != nil {
+		return access.Caller{Addr: remoteAddr}, err
+	}
+	c := access.Caller{Addr: remoteAddr}
+	if w.Node != nil {
+		c.Node = strings.TrimSuffix(w.Node.Name, ".")
+		if host, _, _ := strings.Cut(c.Node, "."); host != "" {
+			c.Node = host
+		}
+		c.Tags = slices.Clone(w.Node.Tags)
+	}
+	if w.UserProfile != nil && len(c.Tags) == 0 {
+		c.Login = w.UserProfile.LoginName
+	}
+	return c, nil
 }
 
 func stateName(s string) string {

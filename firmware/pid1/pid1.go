@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoestring-dns/shoestring/board"
 	"github.com/shoestring-dns/shoestring/firmware/config"
+	"github.com/shoestring-dns/shoestring/firmware/health"
 	"github.com/shoestring-dns/shoestring/firmware/node"
 )
 
@@ -252,9 +253,11 @@ func (b *box) startNode() {
 	b.nodeSup = newSupervisor(b.log)
 	b.nodeSup.start(ctx, "node", func(ctx context.Context) error {
 		n := node.New(node.Options{
-			Config: b.cfg,
-			Logger: b.log,
-			Routes: b.routes,
+			Config:  b.cfg,
+			Logger:  b.log,
+			Routes:  b.routes,
+			Version: b.version,
+			Slot:    b.args.Slot,
 			OnReady: func(dns []string, http string) {
 				d := time.Since(bootTime())
 				b.bootToServe.CompareAndSwap(0, int64(d))
@@ -262,7 +265,10 @@ func (b *box) startNode() {
 			},
 		})
 		if b.wd != nil {
-			b.wd.setHealth(n.Healthy)
+			// The watchdog goes by the serving part of the node's
+			// health only: a reset fixes a hung server, not a BGP
+			// peer that is down or a zone past its expire.
+			b.wd.setHealth(func() (bool, string) { return n.Health().Verdict(health.Serving) })
 			defer b.wd.setHealth(nil)
 		}
 		return n.Run(ctx)

@@ -1,4 +1,8 @@
-package overlay
+// Package access decides who may call the management API: a caller's
+// identity (found by a Resolver — the tailnet's WhoIs, or Loopback in dev
+// mode) is mapped to a role by a Policy, and Guard enforces it in front of
+// every endpoint.
+package access
 
 import (
 	"context"
@@ -9,11 +13,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/shoestring-dns/shoestring/firmware/api"
 )
 
-// Access control: every request to the management API is made by a
+// Every request to the management API is made by a
 // tailnet identity (the calling machine's user, or its tags), found with
 // WhoIs from the connection's source address, which WireGuard has already
 // authenticated. The policy maps identities to roles; reading needs the
@@ -30,17 +32,17 @@ type Policy struct {
 }
 
 // Role returns the highest role the policy grants the caller.
-func (p Policy) Role(c api.Caller) api.Role {
+func (p Policy) Role(c Caller) Role {
 	switch {
 	case matchAny(p.Admin, c):
-		return api.RoleAdmin
+		return RoleAdmin
 	case matchAny(p.Read, c):
-		return api.RoleRead
+		return RoleRead
 	}
-	return api.RoleNone
+	return RoleNone
 }
 
-func matchAny(list []string, c api.Caller) bool {
+func matchAny(list []string, c Caller) bool {
 	for _, who := range list {
 		switch {
 		case who == "*":
@@ -72,27 +74,7 @@ func loginMatches(want, login string) bool {
 
 // Resolver finds who is behind a connection's remote address.
 type Resolver interface {
-	WhoIs(ctx context.Context, remoteAddr string) (api.Caller, error)
-}
-
-// WhoIs asks the tailnet who is calling from remoteAddr.
-func (t *Tailnet) WhoIs(ctx context.Context, remoteAddr string) (api.Caller, error) {
-	w, err := t.lc.WhoIs(ctx, remoteAddr)
-	if err != nil {
-		return api.Caller{Addr: remoteAddr}, err
-	}
-	c := api.Caller{Addr: remoteAddr}
-	if w.Node != nil {
-		c.Node = strings.TrimSuffix(w.Node.Name, ".")
-		if host, _, _ := strings.Cut(c.Node, "."); host != "" {
-			c.Node = host
-		}
-		c.Tags = slices.Clone(w.Node.Tags)
-	}
-	if w.UserProfile != nil && len(c.Tags) == 0 {
-		c.Login = w.UserProfile.LoginName
-	}
-	return c, nil
+	WhoIs(ctx context.Context, remoteAddr string) (Caller, error)
 }
 
 // Loopback treats every caller as on the box itself: the resolver of dev
@@ -101,10 +83,10 @@ func (t *Tailnet) WhoIs(ctx context.Context, remoteAddr string) (api.Caller, err
 type Loopback struct{}
 
 // WhoIs returns a local admin for a loopback address.
-func (Loopback) WhoIs(_ context.Context, remoteAddr string) (api.Caller, error) {
-	c := api.Caller{Addr: remoteAddr, Local: true}
+func (Loopback) WhoIs(_ context.Context, remoteAddr string) (Caller, error) {
+	c := Caller{Addr: remoteAddr, Local: true}
 	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil && ap.Addr().Unmap().IsLoopback() {
-		c.Role = api.RoleAdmin
+		c.Role = RoleAdmin
 	}
 	return c, nil
 }
@@ -123,23 +105,23 @@ func Guard(next http.Handler, who Resolver, p Policy, log *slog.Logger) http.Han
 		if !c.Local {
 			c.Role = p.Role(c)
 		}
-		need := api.RoleRead
+		need := RoleRead
 		if mutating(r.Method) {
-			need = api.RoleAdmin
+			need = RoleAdmin
 		}
 		if !allowed(c.Role, need) {
-			if need == api.RoleAdmin {
+			if need == RoleAdmin {
 				log.Warn("management: change refused", "who", c.String(), "role", string(c.Role), "method", r.Method, "path", r.URL.Path)
 			}
 			deny(w, http.StatusForbidden, string(need)+" role needed; "+c.String()+" has "+roleName(c.Role))
 			return
 		}
-		if need == api.RoleAdmin {
+		if need == RoleAdmin {
 			// Logged before the handler runs, so a change that crashes
 			// or hangs the node still says who asked for it.
 			log.Info("management: change", "who", c.String(), "method", r.Method, "path", r.URL.Path)
 		}
-		next.ServeHTTP(w, r.WithContext(api.WithCaller(r.Context(), c)))
+		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
 	})
 }
 
@@ -153,18 +135,18 @@ func mutating(method string) bool {
 	return true
 }
 
-func allowed(have, need api.Role) bool {
+func allowed(have, need Role) bool {
 	switch need {
-	case api.RoleRead:
-		return have == api.RoleRead || have == api.RoleAdmin
-	case api.RoleAdmin:
-		return have == api.RoleAdmin
+	case RoleRead:
+		return have == RoleRead || have == RoleAdmin
+	case RoleAdmin:
+		return have == RoleAdmin
 	}
 	return false
 }
 
-func roleName(r api.Role) string {
-	if r == api.RoleNone {
+func roleName(r Role) string {
+	if r == RoleNone {
 		return "no role"
 	}
 	return "role " + string(r)
@@ -173,5 +155,56 @@ func roleName(r api.Role) string {
 func deny(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(api.Error{Error: msg})
+	json.NewEncoder(w).Encode(struct {
+		Error string `json:"error"`
+	}{msg}) // the shape of api.Error
+}
+
+// Role is what a caller may do: read, or also change things.
+type Role string
+
+// Roles.
+const (
+	RoleNone  Role = ""
+	RoleRead  Role = "read"
+	RoleAdmin Role = "admin"
+)
+
+// Caller is who made a request, as the access control found them.
+type Caller struct {
+	// Login is the tailnet user's login name; empty for tagged nodes.
+	Login string `json:"login,omitempty"`
+	// Node is the calling machine's tailnet name.
+	Node string   `json:"node,omitempty"`
+	Tags []string `json:"tags,omitempty"`
+	Addr string   `json:"addr"`
+	Role Role     `json:"role"`
+	// Local is set for callers on the box itself (loopback, dev mode).
+	Local bool `json:"local,omitempty"`
+}
+
+// String names the caller for logs.
+func (c Caller) String() string {
+	switch {
+	case c.Local:
+		return "local:" + c.Addr
+	case c.Login != "":
+		return c.Login + " (" + c.Node + ")"
+	case len(c.Tags) > 0:
+		return c.Node + " " + c.Tags[0]
+	}
+	return c.Addr
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying the caller.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller a request was made by, if known.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
 }

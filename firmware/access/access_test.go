@@ -1,4 +1,4 @@
-package overlay
+package access
 
 import (
 	"bytes"
@@ -9,43 +9,41 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/shoestring-dns/shoestring/firmware/api"
 )
 
 func TestPolicyRoles(t *testing.T) {
 	p := Policy{Admin: []string{"alice@example.net", "tag:ops", "carol"}, Read: []string{"tag:monitoring", "dave@example.net"}}
 	for _, x := range []struct {
-		c    api.Caller
-		want api.Role
+		c    Caller
+		want Role
 	}{
-		{api.Caller{Login: "alice@example.net"}, api.RoleAdmin},
-		{api.Caller{Login: "ALICE@example.net"}, api.RoleAdmin},
-		{api.Caller{Login: "carol@example.net"}, api.RoleAdmin}, // bare user name
-		{api.Caller{Login: "carol"}, api.RoleAdmin},
-		{api.Caller{Login: "carolyn@example.net"}, api.RoleNone},
-		{api.Caller{Node: "ops1", Tags: []string{"tag:ops"}}, api.RoleAdmin},
-		{api.Caller{Node: "prom", Tags: []string{"tag:monitoring"}}, api.RoleRead},
-		{api.Caller{Login: "dave@example.net"}, api.RoleRead},
-		{api.Caller{Login: "eve@example.net"}, api.RoleNone},
+		{Caller{Login: "alice@example.net"}, RoleAdmin},
+		{Caller{Login: "ALICE@example.net"}, RoleAdmin},
+		{Caller{Login: "carol@example.net"}, RoleAdmin}, // bare user name
+		{Caller{Login: "carol"}, RoleAdmin},
+		{Caller{Login: "carolyn@example.net"}, RoleNone},
+		{Caller{Node: "ops1", Tags: []string{"tag:ops"}}, RoleAdmin},
+		{Caller{Node: "prom", Tags: []string{"tag:monitoring"}}, RoleRead},
+		{Caller{Login: "dave@example.net"}, RoleRead},
+		{Caller{Login: "eve@example.net"}, RoleNone},
 		// A tagged machine is its tags, not the user who tagged it.
-		{api.Caller{Login: "alice@example.net", Tags: []string{"tag:ci"}}, api.RoleNone},
+		{Caller{Login: "alice@example.net", Tags: []string{"tag:ci"}}, RoleNone},
 	} {
 		if got := p.Role(x.c); got != x.want {
 			t.Errorf("%+v: %q, want %q", x.c, got, x.want)
 		}
 	}
-	if (Policy{Read: []string{"*"}}).Role(api.Caller{Login: "anyone@x"}) != api.RoleRead {
+	if (Policy{Read: []string{"*"}}).Role(Caller{Login: "anyone@x"}) != RoleRead {
 		t.Error("* does not grant read")
 	}
 }
 
-type fakeWho map[string]api.Caller
+type fakeWho map[string]Caller
 
-func (f fakeWho) WhoIs(_ context.Context, addr string) (api.Caller, error) {
+func (f fakeWho) WhoIs(_ context.Context, addr string) (Caller, error) {
 	c, ok := f[addr]
 	if !ok {
-		return api.Caller{}, errors.New("no such peer")
+		return Caller{}, errors.New("no such peer")
 	}
 	c.Addr = addr
 	return c, nil
@@ -62,9 +60,9 @@ func TestGuard(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	var seen api.Caller
+	var seen Caller
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen, _ = api.CallerFrom(r.Context())
+		seen, _ = CallerFrom(r.Context())
 		w.WriteHeader(http.StatusOK)
 	})
 	h := Guard(next, who, Policy{Admin: []string{"alice@example.net"}, Read: []string{"bob@example.net"}}, log)
@@ -87,7 +85,7 @@ func TestGuard(t *testing.T) {
 		req := httptest.NewRequest(x.method, "/api/v1/zones/example.org", nil)
 		req.RemoteAddr = x.from
 		rec := httptest.NewRecorder()
-		seen = api.Caller{}
+		seen = Caller{}
 		h.ServeHTTP(rec, req)
 		if rec.Code != x.code {
 			t.Errorf("%s %s: %d, want %d (%s)", x.from, x.method, rec.Code, x.code, rec.Body)
