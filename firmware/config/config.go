@@ -46,7 +46,7 @@ type section interface {
 }
 
 func (c *Config) sections() []section {
-	return []section{&c.Secondary, &c.Network, &c.BGP, &c.Health, &c.System, &c.Overlay}
+	return []section{&c.Secondary, &c.Network, &c.BGP, &c.Health, &c.System, &c.Overlay, &c.DNS.DNSAbuse}
 }
 
 // Node says who this node is.
@@ -67,6 +67,8 @@ type DNS struct {
 	UDPWorkers     int        `yaml:"udp_workers"`
 	TCPIdleTimeout Duration   `yaml:"tcp_idle_timeout"`
 	TCPMaxConns    int        `yaml:"tcp_max_conns"`
+	// Cookies, RRL and per-client limits (dnsabuse.go).
+	DNSAbuse `yaml:",inline"`
 }
 
 // Management configures the management HTTP API and status page.

@@ -40,6 +40,9 @@ type Config struct {
 	// TCPMaxConnsPerClient bounds concurrent TCP connections from one
 	// client prefix (RRL's IPv4Prefix/IPv6Prefix, /24 and /56 by default).
 	TCPMaxConnsPerClient int
+	// ClientIPv4Prefix and ClientIPv6Prefix group TCP clients for that
+	// limit; default RRL's, or /24 and /56.
+	ClientIPv4Prefix, ClientIPv6Prefix int
 	// Transfers, when set, handles NOTIFY and AXFR/IXFR (transfer.go).
 	Transfers TransferHandler
 	Logger    *slog.Logger

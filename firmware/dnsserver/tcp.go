@@ -176,13 +176,15 @@ func (t *tcpClients) init(cfg *Config) {
 	t.n = map[netip.Prefix]int{}
 	t.max = cfg.TCPMaxConnsPerClient
 	t.p4, t.p6 = DefaultClientPrefix4, DefaultClientPrefix6
-	if r := cfg.RRL; r != nil {
-		if r.IPv4Prefix > 0 && r.IPv4Prefix <= 32 {
-			t.p4 = r.IPv4Prefix
-		}
-		if r.IPv6Prefix > 0 && r.IPv6Prefix <= 128 {
-			t.p6 = r.IPv6Prefix
-		}
+	p4, p6 := cfg.ClientIPv4Prefix, cfg.ClientIPv6Prefix
+	if r := cfg.RRL; r != nil && p4 == 0 && p6 == 0 {
+		p4, p6 = r.IPv4Prefix, r.IPv6Prefix
+	}
+	if p4 > 0 && p4 <= 32 {
+		t.p4 = p4
+	}
+	if p6 > 0 && p6 <= 128 {
+		t.p6 = p6
 	}
 }
 

@@ -47,6 +47,9 @@ type Options struct {
 	// Version is the firmware version, for metrics, dnstap and the status
 	// page.
 	Version string
+	// ClockSynced reports whether the clock is synchronised (PID 1's NTP
+	// client); until it is, no DNS cookie is minted. Nil: always.
+	ClockSynced func() bool
 }
 
 // ExampleZone is a zone shipped with the binary.
@@ -107,7 +110,7 @@ func (n *Node) Run(ctx context.Context) error {
 	for _, l := range n.cfg.DNS.Listen {
 		listen = append(listen, string(l))
 	}
-	n.dns = dnsserver.New(dnsserver.Config{
+	n.dns = dnsserver.New(withAbuse(n.cfg.DNS.DNSAbuse, n.opts.ClockSynced, dnsserver.Config{
 		Listen:         listen,
 		Identity:       n.cfg.Node.Name,
 		NSID:           n.cfg.DNS.NSID,
@@ -118,7 +121,7 @@ func (n *Node) Run(ctx context.Context) error {
 		TCPMaxConns:    n.cfg.DNS.TCPMaxConns,
 		Logger:         n.log,
 		Transfers:      n.transferHandler(),
-	})
+	}))
 	n.dns.Replace(snaps)
 	snaps = nil
 	// Subsystems live until Run returns, not until ctx ends: on a planned

@@ -251,9 +251,10 @@ func (b *box) startNode() {
 	b.nodeSup = newSupervisor(b.log)
 	b.nodeSup.start(ctx, "node", func(ctx context.Context) error {
 		n := node.New(node.Options{
-			Config: b.cfg,
-			Logger: b.log,
-			Routes: b.routes,
+			Config:      b.cfg,
+			Logger:      b.log,
+			Routes:      b.routes,
+			ClockSynced: b.clockSynced,
 			OnReady: func(dns []string, http string) {
 				d := time.Since(bootTime())
 				b.bootToServe.CompareAndSwap(0, int64(d))
