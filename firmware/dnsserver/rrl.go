@@ -154,7 +154,7 @@ func newRRL(c *RRLConfig, now func() time.Time) *rrlTable {
 	return t
 }
 
-// TableBytes is the memory the bucket table holds.
+// tableBytes is the memory the bucket table holds.
 func (t *rrlTable) tableBytes() int { return len(t.entries) * 24 }
 
 func (t *rrlTable) exempted(a netip.Addr) bool {
@@ -285,4 +285,13 @@ func (s *Server) limit(q *query, resp []byte, out []byte) []byte {
 		return s.emitBare(q, out, dns.RcodeSuccess, true)
 	}
 	return nil
+}
+
+// RRLTableBytes is the memory RRL's bucket table holds (fixed at New),
+// or 0 with RRL off.
+func (s *Server) RRLTableBytes() int {
+	if s.rrl == nil {
+		return 0
+	}
+	return s.rrl.tableBytes()
 }
