@@ -86,7 +86,7 @@ type spoofer struct {
 	// oneGroup counts every reply in one group, so the test's own memory
 	// does not grow with the number of sources.
 	oneGroup bool
-	done   chan struct{}
+	done     chan struct{}
 }
 
 func newSpoofer(t testing.TB, addr string, oneGroup bool) *spoofer {
