@@ -1,7 +1,11 @@
 package dnsserver
 
 import (
+	"encoding/binary"
+	"io"
 	"net"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,5 +161,82 @@ func TestUnknownOpcodeHeader(t *testing.T) {
 			r.CheckingDisabled || r.AuthenticatedData || r.Authoritative || r.Truncated || r.RecursionAvailable || r.Zero {
 			t.Errorf("opcode %d: reply header %+v", op, r.MsgHdr)
 		}
+	}
+}
+
+// slowTransfer writes n large messages, pausing between them.
+type slowTransfer struct {
+	n     int
+	pause time.Duration
+	err   chan error
+}
+
+func (s *slowTransfer) Notify([]byte, netip.AddrPort) []byte { return nil }
+
+func (s *slowTransfer) Transfer(msg []byte, _ netip.AddrPort, w io.Writer) error {
+	var q dns.Msg
+	q.Unpack(msg)
+	for i := 0; i < s.n; i++ {
+		r := new(dns.Msg)
+		r.SetReply(&q)
+		r.Answer = append(r.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeTXT, Class: dns.ClassINET},
+			Txt: []string{strings.Repeat("x", 255), strings.Repeat("y", 255), strings.Repeat("z", 255)}})
+		for len(r.Answer) < 20 {
+			r.Answer = append(r.Answer, r.Answer[0])
+		}
+		b, _ := r.Pack()
+		if _, err := w.Write(b); err != nil {
+			s.err <- err
+			return err
+		}
+		time.Sleep(s.pause)
+	}
+	s.err <- nil
+	return nil
+}
+
+// TestTransferWriteDeadlinePerMessage: an outbound transfer that keeps
+// moving may take longer than any one deadline; each message has its own.
+func TestTransferWriteDeadlinePerMessage(t *testing.T) {
+	h := &slowTransfer{n: 15, pause: 100 * time.Millisecond, err: make(chan error, 1)}
+	_, addr := startTestServerWith(t, Config{Listen: []string{"127.0.0.1:0"}, UDPWorkers: 1,
+		TCPIdleTimeout: 100 * time.Millisecond, Transfers: h}, parseTestZone(t, "example.com.", testZone))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := new(dns.Msg)
+	m.SetAxfr("example.com.")
+	b, _ := m.Pack()
+	c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...))
+	start := time.Now()
+	for i := 0; i < h.n; i++ {
+		readTCP(t, c)
+	}
+	if err := <-h.err; err != nil {
+		t.Fatalf("transfer of %v failed: %v", time.Since(start), err)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("took %v; the test needs longer than 10×TCPIdleTimeout", d)
+	}
+	// A client that stops reading is dropped after one deadline.
+	h2 := &slowTransfer{n: 1000, err: make(chan error, 1)}
+	_, addr2 := startTestServerWith(t, Config{Listen: []string{"127.0.0.1:0"}, UDPWorkers: 1,
+		TCPIdleTimeout: 200 * time.Millisecond, Transfers: h2}, parseTestZone(t, "example.com.", testZone))
+	c2, err := net.Dial("tcp", addr2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.(*net.TCPConn).SetReadBuffer(4096)
+	c2.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...))
+	select {
+	case err := <-h2.err:
+		if err == nil {
+			t.Fatal("a transfer to a client that does not read completed")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a transfer to a client that does not read was not dropped")
 	}
 }
