@@ -1,6 +1,7 @@
 package abuse
 
 import (
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -81,5 +82,23 @@ func TestCookieClients(t *testing.T) {
 			}
 			t.Logf("%s: learned %s, echoed; BADCOOKIE then NOERROR with require_cookie_udp", c.tool, cookie)
 		})
+	}
+}
+
+// TestCookieDnsperf: dnsperf sending a client cookie (-E) gets every
+// query answered.
+func TestCookieDnsperf(t *testing.T) {
+	_, addr := startServer(t, dnsserver.Config{})
+	host, port, _ := strings.Cut(addr, ":")
+	dir := t.TempDir()
+	data := dir + "/queries"
+	if err := os.WriteFile(data, []byte("example.com A\nnope.example.com A\nx.wild.example.com A\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, "dnsperf", "-s", host, "-p", port, "-d", data, "-n", "200", "-E", "10:0123456789abcdef", "-q", "10")
+	t.Logf("%s", out)
+	m := regexp.MustCompile(`Queries completed:\s+(\d+)`).FindStringSubmatch(out)
+	if m == nil || m[1] != "600" || strings.Contains(out, "BADCOOKIE") || strings.Contains(out, "FORMERR") {
+		t.Fatalf("dnsperf -E: want 600 queries completed without BADCOOKIE or FORMERR\n%s", out)
 	}
 }
