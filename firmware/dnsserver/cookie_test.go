@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"encoding/hex"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -411,4 +412,75 @@ func TestCookieOnEveryPath(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzCookie feeds arbitrary COOKIE option data to the query path over
+// UDP and TCP: a length RFC 7873 does not allow is FORMERR; any other
+// reply parses, carries the client cookie with a 16-octet server cookie,
+// is BADCOOKIE only over UDP, and the server cookie it carries is accepted
+// when sent back.
+func FuzzCookie(f *testing.F) {
+	now := time.Unix(1559734385, 0)
+	s := cookieServer(f, &now, nil, "e5e973e5a6b2a43f48e7dc849e37bfcf", "dd3bdf9344b678b185a6f5cb60fca715")
+	for _, c := range []string{
+		"", "00", "2464c4abcf10c957", "2464c4abcf10c95701",
+		"2464c4abcf10c957010000005cf79f111f8130c3eee29480",
+		"fc93fc62807ddb8601abcdef5cf78f71a314227b6679ebf5",
+		"22681ab97d52c298010000005cf7c57926556bd0934c72f8",
+		"2464c4abcf10c9570123456789abcdef",
+		"2464c4abcf10c957" + strings.Repeat("ab", 32),
+		"2464c4abcf10c957" + strings.Repeat("ab", 33),
+	} {
+		b, _ := hex.DecodeString(c)
+		f.Add(b, false)
+		f.Add(b, true)
+	}
+	out := make([]byte, 0, maxMsg)
+	client := netip.MustParseAddr("198.51.100.100")
+	f.Fuzz(func(t *testing.T, data []byte, tcp bool) {
+		if len(data) > 512 {
+			return
+		}
+		m := new(dns.Msg)
+		m.SetQuestion("example.com.", dns.TypeA)
+		m.SetEdns0(1232, false)
+		opt := m.IsEdns0()
+		opt.Option = append(opt.Option, &dns.EDNS0_LOCAL{Code: dns.EDNS0COOKIE, Data: data})
+		wire, err := m.Pack()
+		if err != nil {
+			return
+		}
+		var q query
+		if !parseQuery(wire, &q) {
+			t.Fatal("query not parsed")
+		}
+		resp := s.handle(&q, out[:0], tcp, client)
+		r := new(dns.Msg)
+		if resp == nil || r.Unpack(resp) != nil {
+			t.Fatalf("no reply, or one that does not parse, for cookie %x", data)
+		}
+		if !validCookieLen(len(data)) {
+			if r.Rcode != dns.RcodeFormatError {
+				t.Fatalf("cookie of %d octets: %s, want FORMERR", len(data), dns.RcodeToString[r.Rcode])
+			}
+			return
+		}
+		c := replyCookie(r)
+		if len(c) != 48 || c[:16] != hex.EncodeToString(data[:8]) {
+			t.Fatalf("cookie %x: reply cookie %q", data, c)
+		}
+		switch r.Rcode {
+		case dns.RcodeSuccess:
+		case dns.RcodeBadCookie:
+			if tcp {
+				t.Fatal("BADCOOKIE over TCP")
+			}
+		default:
+			t.Fatalf("cookie %x: %s", data, dns.RcodeToString[r.Rcode])
+		}
+		again := exchangeIn(t, s, cookieQuery(t, "example.com.", c), client.String(), false)
+		if again.Rcode != dns.RcodeSuccess || replyCookie(again) != c {
+			t.Fatalf("the cookie we gave (%s) was not accepted back: %s %s", c, dns.RcodeToString[again.Rcode], replyCookie(again))
+		}
+	})
 }
