@@ -88,12 +88,11 @@ func keyOf(s CookieSecret) cookieKey {
 type cookieJar struct {
 	keys    []cookieKey // keys[0] mints
 	require bool        // BADCOOKIE to UDP queries without a valid server cookie
-	now     func() time.Time
 	synced  func() bool
 }
 
 func newCookieJar(cfg *Config) *cookieJar {
-	j := &cookieJar{require: cfg.RequireCookieUDP, now: cfg.Now, synced: cfg.ClockSynced}
+	j := &cookieJar{require: cfg.RequireCookieUDP, synced: cfg.ClockSynced}
 	secrets := cfg.CookieSecrets
 	if len(secrets) == 0 {
 		secrets = []CookieSecret{NewCookieSecret()}
@@ -140,11 +139,11 @@ func (j *cookieJar) process(q *query, tcp bool) bool {
 	}
 	msg := q.msg
 	cc := msg[q.cookieOff : q.cookieOff+8]
-	now := time.Now
-	if j.now != nil {
-		now = j.now
+	ns := q.recv // set from Config.Now when that is given
+	if ns == 0 {
+		ns = time.Now().UnixNano()
 	}
-	t := uint32(now().Unix())
+	t := uint32(ns / int64(time.Second))
 	synced := j.synced == nil || j.synced()
 	copy(q.outCookie[:8], cc)
 	q.cookieState = cookieClientOnly

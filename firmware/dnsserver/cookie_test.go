@@ -146,7 +146,7 @@ func TestRFC9018Vectors(t *testing.T) {
 			if !parseQuery(cookieQuery(t, "example.com.", c.query), &q) {
 				t.Fatal("not parsed")
 			}
-			q.client = netip.MustParseAddr(c.client)
+			q.client, q.recv = netip.MustParseAddr(c.client), now.UnixNano()
 			s.jar.process(&q, true)
 			if q.cookieState != c.state {
 				t.Errorf("state %s, want %s", cookieStateNames[q.cookieState], cookieStateNames[c.state])
@@ -319,7 +319,7 @@ func TestCookieUnsyncedClock(t *testing.T) {
 	}
 	var q query
 	parseQuery(cookieQuery(t, "example.com.", c), &q)
-	q.client = netip.MustParseAddr(client1)
+	q.client, q.recv = netip.MustParseAddr(client1), now.UnixNano()
 	s.jar.process(&q, false)
 	if q.cookieState != cookieValid {
 		t.Errorf("valid cookie, unsynced: state %s", cookieStateNames[q.cookieState])
@@ -483,4 +483,27 @@ func FuzzCookie(f *testing.F) {
 			t.Fatalf("the cookie we gave (%s) was not accepted back: %s %s", c, dns.RcodeToString[again.Rcode], replyCookie(again))
 		}
 	})
+}
+
+// BenchmarkCookie: the cost of a query with a client cookie (a server
+// cookie minted) and with a valid server cookie (verified and echoed).
+func BenchmarkCookie(b *testing.B) {
+	now := time.Unix(1700000000, 0)
+	s := cookieServer(b, &now, nil, secretA)
+	out := make([]byte, 0, maxMsg)
+	a := netip.MustParseAddr(client1)
+	r := exchangeIn(b, s, cookieQuery(b, "example.com.", cc1), client1, false)
+	for _, c := range []struct{ name, cookie string }{{"none", ""}, {"client-only", cc1}, {"valid", replyCookie(r)}} {
+		wire := cookieQuery(b, "example.com.", c.cookie)
+		var q query
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				parseQuery(wire, &q)
+				if s.handle(&q, out[:0], false, a) == nil {
+					b.Fatal("no answer")
+				}
+			}
+		})
+	}
 }

@@ -108,7 +108,7 @@ type rrlTable struct {
 	entries []rrlEntry
 	sets    uint64 // a power of two
 	locks   [256]sync.Mutex
-	start   time.Time
+	start   int64 // Unix ns
 	now     func() time.Time
 }
 
@@ -150,7 +150,7 @@ func newRRL(c *RRLConfig, now func() time.Time) *rrlTable {
 	if t.now == nil {
 		t.now = time.Now
 	}
-	t.start = t.now()
+	t.start = t.now().UnixNano()
 	return t
 }
 
@@ -225,7 +225,11 @@ func (t *rrlTable) check(q *query, resp []byte) uint8 {
 	}
 	h := siphash.Hash(t.k0, t.k1, b[:n]) | 1
 	set := h & (t.sets - 1)
-	now := uint32(t.now().Sub(t.start) / time.Second)
+	ns := q.recv
+	if ns == 0 {
+		ns = t.now().UnixNano()
+	}
+	now := uint32((ns - t.start) / int64(time.Second))
 	rate := t.rate[class]
 	mu := &t.locks[set&255]
 	mu.Lock()

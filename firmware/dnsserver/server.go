@@ -290,6 +290,9 @@ func (s *Server) addCloser(c func() error) {
 func (s *Server) handle(q *query, out []byte, tcp bool, client netip.Addr) []byte {
 	s.stats.Queries.Add(1)
 	q.client = client.Unmap()
+	if s.cfg.Now != nil {
+		q.recv = s.cfg.Now().UnixNano()
+	}
 	var resp []byte
 	if s.jar != nil && (q.cookieLen != 0 || q.cookieBad) {
 		if q.cookieBad {

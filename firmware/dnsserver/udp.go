@@ -135,6 +135,7 @@ func (w *udpWorker) loop() {
 			continue
 		}
 		received := time.Now()
+		recvNano := received.UnixNano()
 		m := 0
 		for i := 0; i < n; i++ {
 			if w.rmsg[i].hdr.Flags&unix.MSG_TRUNC != 0 || int(w.rmsg[i].len) > maxUDPQuery {
@@ -147,6 +148,7 @@ func (w *udpWorker) loop() {
 				w.s.stats.Dropped.Add(1)
 				continue
 			}
+			w.q.recv = recvNano // one clock read per batch
 			var resp []byte
 			if w.q.opcode == dns.OpcodeNotify {
 				resp = w.s.notify(&w.q, w.out[m][:0], from)

@@ -34,6 +34,7 @@ type query struct {
 	cookieBad            bool
 
 	// Set while answering (server.go, cookie.go, rrl.go).
+	recv        int64      // when the query arrived (Unix ns), 0: unknown
 	client      netip.Addr // the source address, unmapped
 	cookieState uint8      // cookieNone, cookieClientOnly, ... (cookie.go)
 	badCookie   bool       // the reply is BADCOOKIE
