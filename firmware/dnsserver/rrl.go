@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -255,8 +256,8 @@ func (t *rrlTable) check(q *query, resp []byte) uint8 {
 		e.balance, e.last = int32(b), now
 	}
 	e.balance--
-	if floor := -t.window * rate; e.balance < floor {
-		e.balance = floor
+	if floor := max(-int64(t.window)*int64(rate), math.MinInt32+1); int64(e.balance) < floor {
+		e.balance = int32(floor)
 	}
 	if e.balance >= 0 {
 		mu.Unlock()
