@@ -3,6 +3,7 @@ module github.com/shoestring-dns/shoestring
 go 1.26.6
 
 require (
+	github.com/dchest/siphash v1.2.3
 	github.com/jwhited/corebgp v0.8.5
 	github.com/miekg/dns v1.1.73
 	github.com/osrg/gobgp/v4 v4.8.0
@@ -11,8 +12,6 @@ require (
 	golang.org/x/sys v0.47.0
 	gopkg.in/yaml.v3 v3.0.1
 )
-
-require github.com/dchest/siphash v1.2.3
 
 require (
 	9fans.net/go v0.0.8-0.20250307142834-96bdba94b63f // indirect

@@ -294,7 +294,7 @@ func (s *Server) handle(q *query, out []byte, tcp bool, client netip.Addr) []byt
 		q.recv = s.cfg.Now().UnixNano()
 	}
 	var resp []byte
-	if s.jar != nil && (q.cookieLen != 0 || q.cookieBad) {
+	if s.jar != nil && !q.formerr && (q.cookieLen != 0 || q.cookieBad) {
 		if q.cookieBad {
 			q.formerr = true // RFC 7873 §5.2.2
 		} else if s.jar.process(q, tcp) {
