@@ -3,6 +3,7 @@ module github.com/shoestring-dns/shoestring
 go 1.26.6
 
 require (
+	github.com/dchest/siphash v1.2.3
 	github.com/jwhited/corebgp v0.8.5
 	github.com/miekg/dns v1.1.73
 	github.com/osrg/gobgp/v4 v4.8.0

@@ -53,7 +53,7 @@ type section interface {
 var sectionKeys = []string{"secondary", "network", "bgp", "health", "system", "overlay"}
 
 func (c *Config) sections() []section {
-	return []section{&c.Secondary, &c.Network, &c.BGP, &c.Health, &c.System, &c.Overlay}
+	return []section{&c.Secondary, &c.Network, &c.BGP, &c.Health, &c.System, &c.Overlay, &c.DNS.DNSAbuse}
 }
 
 // Node says who this node is.
@@ -74,6 +74,8 @@ type DNS struct {
 	UDPWorkers     int        `yaml:"udp_workers"`
 	TCPIdleTimeout Duration   `yaml:"tcp_idle_timeout"`
 	TCPMaxConns    int        `yaml:"tcp_max_conns"`
+	// Cookies, RRL and per-client limits (dnsabuse.go).
+	DNSAbuse `yaml:",inline"`
 }
 
 // Management configures the management HTTP API and status page.

@@ -14,7 +14,25 @@ import (
 // allocate per query or per batch, or a busy node's heap (and RSS) creeps
 // up to twice its zones between collections.
 func TestUDPLoopDoesNotAllocate(t *testing.T) {
-	_, addr := startTestServer(t, parseTestZone(t, "example.com.", testZone))
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"default", Config{}},
+		// RRL on, no source over its limit, and one source over it.
+		{"rrl", Config{RRL: &RRLConfig{ResponsesPerSecond: 1000000, Slip: 2}}},
+		{"rrl-limited", Config{RRL: &RRLConfig{ResponsesPerSecond: 1, Slip: 2}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg
+			cfg.Listen, cfg.Identity, cfg.UDPWorkers = []string{"127.0.0.1:0"}, "test-node", 1
+			testUDPLoopAllocs(t, cfg)
+		})
+	}
+}
+
+func testUDPLoopAllocs(t *testing.T, cfg Config) {
+	_, addr := startTestServerWith(t, cfg, parseTestZone(t, "example.com.", testZone))
 	c, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -28,12 +46,33 @@ func TestUDPLoopDoesNotAllocate(t *testing.T) {
 		b, _ := m.Pack()
 		queries = append(queries, b)
 	}
+	// Cookie queries: a client cookie only (a server cookie is minted
+	// for each), and one with the server cookie that brought back.
+	queries = append(queries, cookieQuery(t, "example.com.", "0123456789abcdef"))
 	buf := make([]byte, 2048)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	c.Write(queries[len(queries)-1])
+	got, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(buf[:got]); err != nil || replyCookie(r) == "" {
+		t.Fatalf("no cookie in the reply: %v", err)
+	}
+	queries = append(queries, cookieQuery(t, "nope.example.com.", replyCookie(r)))
+	limited := cfg.RRL != nil && cfg.RRL.ResponsesPerSecond < 100
 	exchange := func(n int) {
 		for i := 0; i < n; i++ {
 			c.SetReadDeadline(time.Now().Add(time.Second))
 			if _, err := c.Write(queries[i%len(queries)]); err != nil {
 				t.Fatal(err)
+			}
+			if limited && i%len(queries) != len(queries)-1 {
+				// Rate limited: half the replies are dropped; the
+				// query with a valid cookie is always answered, and
+				// shows the others were handled.
+				continue
 			}
 			if _, err := c.Read(buf); err != nil {
 				t.Fatal(err)

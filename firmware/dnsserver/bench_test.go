@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -47,7 +48,7 @@ func BenchmarkHandle(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				parseQuery(wire, &q)
-				if s.handle(&q, out[:0], false) == nil {
+				if s.handle(&q, out[:0], false, netip.Addr{}) == nil {
 					b.Fatal("no answer")
 				}
 			}

@@ -86,11 +86,15 @@ func (s *Server) servePacketConn(pc net.PacketConn) {
 			continue
 		}
 		from := addrPortOf(addr)
+		if reflectorPort(from.Port()) {
+			s.stats.Dropped.Add(1)
+			continue
+		}
 		var resp []byte
 		if q.opcode == dns.OpcodeNotify {
 			resp = s.notify(&q, out[:0], from)
 		} else {
-			resp = s.handle(&q, out[:0], false)
+			resp = s.handle(&q, out[:0], false, from.Addr())
 			sh.count(&q, resp)
 			if resp != nil {
 				s.tapped(&q, resp, from, false, received)

@@ -16,6 +16,8 @@
 //   - wire.go parses queries and writes responses without dns.Msg.
 //   - udp.go (SO_REUSEPORT socket per core, recvmmsg/sendmmsg, no goroutine
 //     per query) and tcp.go (RFC 7766) move bytes.
+//   - cookie.go (DNS cookies, RFC 7873 with RFC 9018 server cookies) and
+//     rrl.go (response rate limiting) resist abuse; README.md says how.
 //   - metrics.go counts queries per worker (no shared cache lines, no
 //     allocation); tap.go hands exchanges to dnstap without waiting; conn.go
 //     serves sockets the server did not open (the tailnet's).

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -48,7 +49,7 @@ func FuzzHandle(f *testing.F) {
 			if !parseQuery(msg, &q) {
 				return
 			}
-			resp := s.handle(&q, out[:0], tcp)
+			resp := s.handle(&q, out[:0], tcp, netip.Addr{})
 			if resp == nil {
 				continue
 			}

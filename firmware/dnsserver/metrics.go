@@ -110,7 +110,12 @@ type shard struct {
 	silent atomic.Uint64         // queries that got no answer
 	lat    [nLat]atomic.Uint64
 	latSum atomic.Uint64 // nanoseconds
-	_      [64]byte      // keep the next shard's counters off this one's last line
+	// Abuse resistance: queries by cookie state, BADCOOKIE replies sent,
+	// and replies RRL limited, by class and action (slip, drop).
+	cookies   [nCookieStates]atomic.Uint64
+	badCookie atomic.Uint64
+	rrl       [nRRLClass][2]atomic.Uint64
+	_         [64]byte // keep the next shard's counters off this one's last line
 }
 
 // zoneShard is one writer's answers for one zone, by rcode: one cache line.
@@ -190,6 +195,15 @@ func (m *serverMetrics) forget(apex string) {
 // query, so it only adds to counters the calling writer owns.
 func (sh *shard) count(q *query, resp []byte) {
 	sh.qtype[qtypeIndex(q.qtype)].Add(1)
+	if q.cookieState != cookieNone {
+		sh.cookies[q.cookieState].Add(1)
+		if q.badCookie && resp != nil {
+			sh.badCookie.Add(1)
+		}
+	}
+	if q.rrlAction != rrlPass {
+		sh.rrl[q.rrlClass][q.rrlAction-1].Add(1)
+	}
 	if resp == nil {
 		sh.silent.Add(1)
 		return
@@ -228,6 +242,16 @@ type QueryMetrics struct {
 	// Serials is the serial of the snapshot each served zone is answered
 	// from now.
 	Serials map[string]uint32
+	// Cookies counts queries by cookie state (client_only, invalid,
+	// valid) and BADCOOKIE replies sent (badcookie).
+	Cookies map[string]uint64
+	// RRL counts replies rate limiting changed, by class (positive,
+	// wildcard, nxdomain, nodata, referral, error) and action (slip,
+	// drop).
+	RRL map[string]map[string]uint64
+	// TCPRefusedPerClient counts TCP connections closed at once because
+	// their client prefix was at its limit.
+	TCPRefusedPerClient uint64
 }
 
 // Histogram is a cumulative latency histogram; Buckets match
@@ -247,7 +271,10 @@ func (s *Server) QueryMetrics() QueryMetrics {
 		Unanswered: map[string]uint64{},
 		Latency:    map[string]Histogram{},
 		Serials:    map[string]uint32{},
+		Cookies:    map[string]uint64{},
+		RRL:        map[string]map[string]uint64{},
 	}
+	out.TCPRefusedPerClient = s.tcpPer.refused.Load()
 	lat := map[string]*[nLat]uint64{}
 	latSum := map[string]uint64{}
 	add := func(zone, proto string, rc int, v uint64) {
@@ -282,6 +309,24 @@ func (s *Server) QueryMetrics() QueryMetrics {
 			add("", proto, rc, sh.noZone[rc].Load())
 		}
 		out.Unanswered[proto] += sh.silent.Load()
+		for st := 1; st < nCookieStates; st++ {
+			if v := sh.cookies[st].Load(); v != 0 {
+				out.Cookies[cookieStateNames[st]] += v
+			}
+		}
+		if v := sh.badCookie.Load(); v != 0 {
+			out.Cookies["badcookie"] += v
+		}
+		for c := range sh.rrl {
+			for a, name := range [2]string{"slip", "drop"} {
+				if v := sh.rrl[c][a].Load(); v != 0 {
+					if out.RRL[rrlClassNames[c]] == nil {
+						out.RRL[rrlClassNames[c]] = map[string]uint64{}
+					}
+					out.RRL[rrlClassNames[c]][name] += v
+				}
+			}
+		}
 		for i := range sh.lat {
 			lat[proto][i] += sh.lat[i].Load()
 		}

@@ -194,7 +194,7 @@ func BenchmarkMetricsCost(b *testing.B) {
 	b.Run("answer", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			parseQuery(wire, &q)
-			s.handle(&q, out[:0], false)
+			s.handle(&q, out[:0], false, netip.Addr{})
 		}
 	})
 	b.Run("answer+metrics", func(b *testing.B) {
@@ -204,7 +204,7 @@ func BenchmarkMetricsCost(b *testing.B) {
 				received = time.Now()
 			}
 			parseQuery(wire, &q)
-			resp := s.handle(&q, out[:0], false)
+			resp := s.handle(&q, out[:0], false, netip.Addr{})
 			sh.count(&q, resp)
 			if i%batch == batch-1 {
 				sh.observe(time.Since(received), batch)

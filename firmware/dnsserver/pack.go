@@ -58,7 +58,7 @@ pack:
 	ar := counts[2]
 	out = w[:off]
 	if q.edns {
-		out = appendOPT(out, udpSize, r.rcode, q.do, nsidFor(q, nsid))
+		out = appendOPT(out, udpSize, r.rcode, q.do, nsidFor(q, nsid), q.cookieOut())
 		ar++
 	}
 	binary.BigEndian.PutUint16(out[10:], uint16(ar))

@@ -16,6 +16,9 @@ type response struct {
 	answer []dns.RR
 	ns     []dns.RR
 	extra  []dns.RR
+	// For RRL (rrl.go): the wildcard that answered and the delegation a
+	// referral came from, as wire names.
+	wild, cut string
 }
 
 // maxChain bounds CNAME/DNAME chasing inside a zone (loops included).
@@ -92,6 +95,9 @@ func (z *Zone) answerNode(r *response, n, ce *node, qname string, qtype uint16, 
 	owner := n.name()
 	if wild {
 		owner = qname
+		if r.wild == "" {
+			r.wild = n.key
+		}
 	}
 	if qtype == dns.TypeANY && len(n.sets) > 0 {
 		// RFC 8482: a minimal answer, one RRset, rather than everything.
@@ -181,6 +187,7 @@ func (z *Zone) synthDNAME(r *response, dn *node, key, qname string, qtype uint16
 func (z *Zone) referral(r *response, cut *node, do bool, depth int) {
 	if depth == 0 {
 		r.aa = false
+		r.cut = cut.key
 	}
 	name := cut.name()
 	ns := z.addSet(r, &r.ns, cut.set(dns.TypeNS), name, false)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -38,9 +39,27 @@ type Config struct {
 	TCPIdleTimeout time.Duration
 	// TCPMaxConns bounds concurrent TCP connections across all listeners.
 	TCPMaxConns int
+	// TCPMaxConnsPerClient bounds concurrent TCP connections from one
+	// client prefix (RRL's IPv4Prefix/IPv6Prefix, /24 and /56 by default).
+	TCPMaxConnsPerClient int
+	// ClientIPv4Prefix and ClientIPv6Prefix group TCP clients for that
+	// limit; default RRL's, or /24 and /56.
+	ClientIPv4Prefix, ClientIPv6Prefix int
 	// Transfers, when set, handles NOTIFY and AXFR/IXFR (transfer.go).
 	Transfers TransferHandler
 	Logger    *slog.Logger
+
+	// DNS cookies (cookie.go), on unless CookiesOff. CookieSecrets: the
+	// first mints, the others only verify; none: a random one.
+	CookiesOff       bool
+	CookieSecrets    []CookieSecret
+	RequireCookieUDP bool
+	// ClockSynced reports whether the clock can be trusted to mint
+	// cookies; nil means it can. Now replaces time.Now (tests).
+	ClockSynced func() bool
+	Now         func() time.Time
+	// RRL, when set, limits UDP responses (rrl.go).
+	RRL *RRLConfig
 }
 
 // Defaults for Config fields left zero, the config document's (package
@@ -49,6 +68,8 @@ const (
 	DefaultMaxUDPSize     = config.DefaultMaxUDPSize
 	DefaultTCPIdleTimeout = config.DefaultTCPIdleTimeout
 	DefaultTCPMaxConns    = config.DefaultTCPMaxConns
+	// DefaultTCPMaxConnsPerClient is the per-prefix TCP connection limit.
+	DefaultTCPMaxConnsPerClient = config.DefaultTCPMaxConnsPerClient
 )
 
 func (c *Config) setDefaults() {
@@ -73,6 +94,9 @@ func (c *Config) setDefaults() {
 	if c.TCPMaxConns <= 0 {
 		c.TCPMaxConns = DefaultTCPMaxConns
 	}
+	if c.TCPMaxConnsPerClient <= 0 {
+		c.TCPMaxConnsPerClient = DefaultTCPMaxConnsPerClient
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -93,6 +117,9 @@ type Server struct {
 	stats    Stats
 	metrics  *serverMetrics          // per-worker query counters (metrics.go)
 	tap      atomic.Pointer[tapSink] // dnstap, when set (tap.go)
+	jar      *cookieJar              // nil: cookies off (cookie.go)
+	rrl      *rrlTable               // nil: RRL off (rrl.go)
+	tcpPer   tcpClients              // TCP connections per client prefix (tcp.go)
 }
 
 // Stats are counters kept cheap enough for the query path.
@@ -113,6 +140,13 @@ func New(cfg Config) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, tcpSlots: make(chan struct{}, cfg.TCPMaxConns), done: make(chan struct{})}
 	s.metrics = newServerMetrics(cfg.UDPWorkers * len(cfg.Listen))
+	if !cfg.CookiesOff {
+		s.jar = newCookieJar(&s.cfg)
+	}
+	if cfg.RRL != nil {
+		s.rrl = newRRL(cfg.RRL, cfg.Now)
+	}
+	s.tcpPer.init(&s.cfg)
 	s.table.Store(&table{zones: map[string]*Zone{}})
 	return s
 }
@@ -254,10 +288,33 @@ func (s *Server) addCloser(c func() error) {
 	s.mu.Unlock()
 }
 
-// handle answers one query held in q, writing into out (capacity maxMsg).
-// It returns nil when nothing is to be sent.
-func (s *Server) handle(q *query, out []byte, tcp bool) []byte {
+// handle answers one query held in q from client, writing into out
+// (capacity maxMsg). It returns nil when nothing is to be sent.
+func (s *Server) handle(q *query, out []byte, tcp bool, client netip.Addr) []byte {
 	s.stats.Queries.Add(1)
+	q.client = client.Unmap()
+	if s.cfg.Now != nil {
+		q.recv = s.cfg.Now().UnixNano()
+	}
+	var resp []byte
+	if s.jar != nil && !q.formerr && (q.cookieLen != 0 || q.cookieBad) {
+		if q.cookieBad {
+			q.formerr = true // RFC 7873 §5.2.2
+		} else if s.jar.process(q, tcp) {
+			resp = s.badCookie(q, out)
+		}
+	}
+	if resp == nil {
+		resp = s.answer(q, out, tcp)
+	}
+	if s.rrl != nil && !tcp && resp != nil && q.cookieState != cookieValid {
+		resp = s.limit(q, resp, out)
+	}
+	return resp
+}
+
+// answer writes the reply to q, from precomputed data when it can.
+func (s *Server) answer(q *query, out []byte, tcp bool) []byte {
 	limit := maxMsg
 	if !tcp {
 		limit = 512
@@ -334,6 +391,7 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 		if !w.plain {
 			return nil
 		}
+		q.wild = w.key
 		if rs := w.set(q.qtype); rs != nil {
 			return s.emit(q, out, limit, z, rs, len(key)-len(w.key))
 		}
@@ -372,7 +430,7 @@ func (s *Server) emit(q *query, out []byte, limit int, z *Zone, rs *rrset, delta
 		}
 	}
 	if q.edns {
-		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID))
+		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID), q.cookieOut())
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
 	}
 	return out
@@ -396,7 +454,7 @@ func (s *Server) emitNegative(q *query, out []byte, limit int, z *Zone, rcode in
 		binary.BigEndian.PutUint16(out[base+int(p):], 0xC000|apexOff)
 	}
 	if q.edns {
-		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID))
+		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID), q.cookieOut())
 		out[11] = 1
 	}
 	return out
@@ -415,6 +473,9 @@ func (s *Server) slow(q *query, out []byte, limit int, tcp bool) []byte {
 		return packResponse(out, q, &response{rcode: dns.RcodeBadVers}, limit, nsid, size)
 	}
 	if q.opcode != dns.OpcodeQuery {
+		// RFC 1035 §4.1.1: of the header, only ID, opcode and RD are
+		// copied from a query the server does not implement.
+		q.cd = false
 		return packError(out, q, dns.RcodeNotImplemented, nsid, size)
 	}
 	if q.qend == 12 {
@@ -447,6 +508,7 @@ func (s *Server) slow(q *query, out []byte, limit int, tcp bool) []byte {
 		return packResponse(out, q, &response{rcode: dns.RcodeServerFailure}, limit, nsid, size)
 	}
 	r := z.resolve(key, presentation(key), q.qtype, q.do && z.signed)
+	q.wild, q.cut = r.wild, r.cut
 	return packResponse(out, q, r, limit, nsid, size)
 }
 

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -49,11 +51,19 @@ func (s *Server) serveTCPListener(ln net.Listener) {
 				c.Close()
 				continue
 			}
+			pfx, ok := s.tcpPer.acquire(c.RemoteAddr())
+			if !ok {
+				// One client prefix may not hold every slot.
+				<-s.tcpSlots
+				s.tcpPer.refused.Add(1)
+				c.Close()
+				continue
+			}
 			s.stats.TCPConns.Add(1)
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				defer func() { <-s.tcpSlots; s.stats.TCPConns.Add(-1) }()
+				defer func() { s.tcpPer.release(pfx); <-s.tcpSlots; s.stats.TCPConns.Add(-1) }()
 				s.serveTCP(c)
 			}()
 		}
@@ -98,9 +108,11 @@ func (s *Server) serveTCP(c net.Conn) {
 		case q.opcode == dns.OpcodeNotify:
 			resp = s.notify(&q, out[:0], remote)
 		case q.isTransfer() && s.cfg.Transfers != nil:
-			// A transfer is many messages; the handler writes them.
-			c.SetWriteDeadline(time.Now().Add(10 * s.cfg.TCPIdleTimeout))
-			if err := s.cfg.Transfers.Transfer(in[:n], remote, lengthPrefixed{w}); err != nil {
+			// A transfer is many messages; the handler writes them, each
+			// with its own write deadline: a transfer may take as long as
+			// it keeps moving, but a client that stops reading is dropped.
+			dw := &deadlineWriter{c: c, w: lengthPrefixed{w}, d: s.cfg.TCPIdleTimeout}
+			if err := s.cfg.Transfers.Transfer(in[:n], remote, dw); err != nil {
 				s.cfg.Logger.Info("dns: transfer ended", "from", remote, "err", err)
 				w.Flush()
 				return
@@ -111,7 +123,7 @@ func (s *Server) serveTCP(c net.Conn) {
 			continue
 		default:
 			received := time.Now()
-			resp = s.handle(&q, out[:0], true)
+			resp = s.handle(&q, out[:0], true, remote.Addr())
 			sh.count(&q, resp)
 			if resp != nil {
 				s.tapped(&q, resp, remote, true, received)
@@ -133,4 +145,83 @@ func (s *Server) serveTCP(c net.Conn) {
 			}
 		}
 	}
+}
+
+// deadlineWriter sets the connection's write deadline before each message
+// of an outbound transfer.
+type deadlineWriter struct {
+	c net.Conn
+	w io.Writer
+	d time.Duration
+}
+
+func (d *deadlineWriter) Write(msg []byte) (int, error) {
+	d.c.SetWriteDeadline(time.Now().Add(d.d))
+	return d.w.Write(msg)
+}
+
+// tcpClients counts TCP connections per client prefix, so a handful of
+// sources cannot hold every one of the TCPMaxConns slots. The map holds
+// at most TCPMaxConns prefixes: entries go when their last connection
+// closes.
+type tcpClients struct {
+	mu      sync.Mutex
+	n       map[netip.Prefix]int
+	max     int
+	p4, p6  int
+	refused atomic.Uint64
+}
+
+func (t *tcpClients) init(cfg *Config) {
+	t.n = map[netip.Prefix]int{}
+	t.max = cfg.TCPMaxConnsPerClient
+	t.p4, t.p6 = DefaultClientPrefix4, DefaultClientPrefix6
+	p4, p6 := cfg.ClientIPv4Prefix, cfg.ClientIPv6Prefix
+	if r := cfg.RRL; r != nil && p4 == 0 && p6 == 0 {
+		p4, p6 = r.IPv4Prefix, r.IPv6Prefix
+	}
+	if p4 > 0 && p4 <= 32 {
+		t.p4 = p4
+	}
+	if p6 > 0 && p6 <= 128 {
+		t.p6 = p6
+	}
+}
+
+func (t *tcpClients) prefixOf(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	bits := t.p6
+	if a.Is4() {
+		bits = t.p4
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+// acquire counts a connection from addr, or reports false when its
+// prefix is at the limit.
+func (t *tcpClients) acquire(addr net.Addr) (netip.Prefix, bool) {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return netip.Prefix{}, true // not an IP transport: not counted
+	}
+	p := t.prefixOf(ap.Addr())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n[p] >= t.max {
+		return p, false
+	}
+	t.n[p]++
+	return p, true
+}
+
+func (t *tcpClients) release(p netip.Prefix) {
+	if !p.IsValid() {
+		return
+	}
+	t.mu.Lock()
+	if t.n[p]--; t.n[p] <= 0 {
+		delete(t.n, p)
+	}
+	t.mu.Unlock()
 }

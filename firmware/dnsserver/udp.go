@@ -135,22 +135,25 @@ func (w *udpWorker) loop() {
 			continue
 		}
 		received := time.Now()
+		recvNano := received.UnixNano()
 		m := 0
 		for i := 0; i < n; i++ {
 			if w.rmsg[i].hdr.Flags&unix.MSG_TRUNC != 0 || int(w.rmsg[i].len) > maxUDPQuery {
 				w.s.stats.Dropped.Add(1)
 				continue
 			}
+			from := sockaddrToAddrPort(&w.names[i])
 			msg := w.in[i][:w.rmsg[i].len]
-			if !parseQuery(msg, &w.q) {
+			if reflectorPort(from.Port()) || !parseQuery(msg, &w.q) {
 				w.s.stats.Dropped.Add(1)
 				continue
 			}
+			w.q.recv = recvNano // one clock read per batch
 			var resp []byte
 			if w.q.opcode == dns.OpcodeNotify {
-				resp = w.s.notify(&w.q, w.out[m][:0], sockaddrToAddrPort(&w.names[i]))
+				resp = w.s.notify(&w.q, w.out[m][:0], from)
 			} else {
-				resp = w.s.handle(&w.q, w.out[m][:0], false)
+				resp = w.s.handle(&w.q, w.out[m][:0], false, from.Addr())
 				w.answered(i, resp, received)
 			}
 			if resp == nil {
@@ -318,4 +321,16 @@ func sockaddrToAddrPort(b *[unix.SizeofSockaddrInet6]byte) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])).Unmap(), port)
 	}
 	return netip.AddrPort{}
+}
+
+// reflectorPort reports whether a datagram from this source port must get
+// no reply: port 0 cannot be answered, and echo (7), daytime (13), chargen
+// (19) and time (37) answer anything sent to them, so a query spoofed
+// from one of them would start a loop between two servers.
+func reflectorPort(p uint16) bool {
+	switch p {
+	case 0, 7, 13, 19, 37:
+		return true
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/miekg/dns"
 )
@@ -25,6 +26,24 @@ type query struct {
 	nsid    bool
 	formerr bool  // answer FORMERR (malformed but has an ID to answer to)
 	zone    *Zone // the zone that answered, for the metrics (metrics.go)
+
+	// The first COOKIE option (RFC 7873): where its data is in msg and
+	// how long it is; cookieBad when its length is not one RFC 7873
+	// §5.2.2 allows.
+	cookieOff, cookieLen int
+	cookieBad            bool
+
+	// Set while answering (server.go, cookie.go, rrl.go).
+	recv        int64      // when the query arrived (Unix ns), 0: unknown
+	client      netip.Addr // the source address, unmapped
+	cookieState uint8      // cookieNone, cookieClientOnly, ... (cookie.go)
+	badCookie   bool       // the reply is BADCOOKIE
+	outCookie   [24]byte   // the COOKIE option data the reply carries
+	outCookieN  int        // its length; 0: the reply carries none
+	wild        string     // the wildcard that answered (wire), for RRL
+	cut         string     // the delegation a referral came from (wire), for RRL
+	rrlClass    uint8      // the RRL class the reply was counted in
+	rrlAction   uint8      // rrlPass, rrlSlip or rrlDrop
 }
 
 func (q *query) keyString() string { return string(q.key[:q.keyLen]) }
@@ -117,7 +136,7 @@ func parseQuery(msg []byte, q *query) bool {
 			q.udpSize = binary.BigEndian.Uint16(msg[off+2:])
 			q.version = msg[off+5]
 			q.do = msg[off+6]&0x80 != 0
-			q.parseOptions(msg[off+10 : off+10+rdlen])
+			q.parseOptions(msg[off+10:off+10+rdlen], off+10)
 		}
 		_ = rrStart
 		off += 10 + rdlen
@@ -182,7 +201,9 @@ func skipName(msg []byte, off int) (int, bool) {
 	}
 }
 
-func (q *query) parseOptions(b []byte) {
+// parseOptions reads the EDNS options; base is the offset of b in msg.
+func (q *query) parseOptions(b []byte, base int) {
+	at := base
 	for len(b) >= 4 {
 		code := binary.BigEndian.Uint16(b)
 		l := int(binary.BigEndian.Uint16(b[2:]))
@@ -190,10 +211,21 @@ func (q *query) parseOptions(b []byte) {
 			q.formerr = true
 			return
 		}
-		if code == dns.EDNS0NSID {
+		switch code {
+		case dns.EDNS0NSID:
 			q.nsid = true
+		case dns.EDNS0COOKIE:
+			// Only the first COOKIE option counts (RFC 7873 §5.2).
+			if q.cookieLen == 0 && !q.cookieBad {
+				if validCookieLen(l) {
+					q.cookieOff, q.cookieLen = at+4, l
+				} else {
+					q.cookieBad = true
+				}
+			}
 		}
 		b = b[4+l:]
+		at += 4 + l
 	}
 	if len(b) != 0 {
 		q.formerr = true
@@ -220,31 +252,53 @@ func (q *query) header(out []byte, aa, tc bool, rcode int) {
 }
 
 // appendOPT appends our OPT record: our payload size, the extended RCODE
-// bits, version 0, the DO bit echoed, and NSID when asked for and set.
-func appendOPT(out []byte, size uint16, rcode int, do bool, nsid string) []byte {
+// bits, version 0, the DO bit echoed, NSID when asked for and set, and the
+// COOKIE option when the reply carries one (cookie.go).
+func appendOPT(out []byte, size uint16, rcode int, do bool, nsid string, cookie []byte) []byte {
 	var ttl uint32 = uint32(rcode>>4) << 24
 	if do {
 		ttl |= 1 << 15
 	}
 	out = append(out, 0, 0, byte(dns.TypeOPT), byte(size>>8), byte(size))
 	out = binary.BigEndian.AppendUint32(out, ttl)
-	if nsid == "" {
-		return append(out, 0, 0)
+	rdlen := 0
+	if nsid != "" {
+		rdlen += 4 + len(nsid)
 	}
-	out = binary.BigEndian.AppendUint16(out, uint16(4+len(nsid)))
-	out = binary.BigEndian.AppendUint16(out, dns.EDNS0NSID)
-	out = binary.BigEndian.AppendUint16(out, uint16(len(nsid)))
-	return append(out, nsid...)
+	if len(cookie) != 0 {
+		rdlen += 4 + len(cookie)
+	}
+	out = binary.BigEndian.AppendUint16(out, uint16(rdlen))
+	if nsid != "" {
+		out = binary.BigEndian.AppendUint16(out, dns.EDNS0NSID)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(nsid)))
+		out = append(out, nsid...)
+	}
+	if len(cookie) != 0 {
+		out = binary.BigEndian.AppendUint16(out, dns.EDNS0COOKIE)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(cookie)))
+		out = append(out, cookie...)
+	}
+	return out
 }
 
 func optLen(q *query, nsid string) int {
 	if !q.edns {
 		return 0
 	}
+	n := 11
 	if q.nsid && nsid != "" {
-		return 11 + 4 + len(nsid)
+		n += 4 + len(nsid)
 	}
-	return 11
+	if q.outCookieN != 0 {
+		n += 4 + q.outCookieN
+	}
+	return n
+}
+
+// cookieOut is the COOKIE option data the reply to q carries, or nil.
+func (q *query) cookieOut() []byte {
+	return q.outCookie[:q.outCookieN]
 }
 
 // compressibleRdata reports how names sit in the RDATA of types whose

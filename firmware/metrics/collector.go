@@ -22,6 +22,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 // collector value (they are immutable), not kept in package variables.
 type descs struct {
 	queries, responses, unanswered, latency, fast, dropped, tcpConns, ready *prometheus.Desc
+	cookies, rrlLimited, tcpRefusedPerClient                                *prometheus.Desc
 
 	zoneSerial, zoneServed, zoneAge, zoneRecords, zoneServing, zoneProblem *prometheus.Desc
 	zoneLastCheck, zoneExpires                                             *prometheus.Desc
@@ -37,14 +38,17 @@ type descs struct {
 
 func newDescs() *descs {
 	return &descs{
-		queries:    desc("shoestring_dns_queries_total", "DNS queries received, by protocol and query type.", "protocol", "qtype"),
-		responses:  desc("shoestring_dns_responses_total", "DNS responses sent, by zone (empty outside any zone served), protocol and rcode.", "zone", "protocol", "rcode"),
-		unanswered: desc("shoestring_dns_unanswered_total", "DNS queries that got no response, by protocol.", "protocol"),
-		latency:    desc("shoestring_dns_response_duration_seconds", "Time from receiving a query to sending its response, by protocol.", "protocol"),
-		fast:       desc("shoestring_dns_fast_path_total", "Queries answered from precomputed responses."),
-		dropped:    desc("shoestring_dns_dropped_total", "Datagrams dropped unanswered (malformed, truncated, or refused by the kernel on send)."),
-		tcpConns:   desc("shoestring_dns_tcp_connections", "Open DNS TCP connections."),
-		ready:      desc("shoestring_ready", "1 once the node answers queries and its API is up."),
+		queries:             desc("shoestring_dns_queries_total", "DNS queries received, by protocol and query type.", "protocol", "qtype"),
+		responses:           desc("shoestring_dns_responses_total", "DNS responses sent, by zone (empty outside any zone served), protocol and rcode.", "zone", "protocol", "rcode"),
+		unanswered:          desc("shoestring_dns_unanswered_total", "DNS queries that got no response, by protocol.", "protocol"),
+		latency:             desc("shoestring_dns_response_duration_seconds", "Time from receiving a query to sending its response, by protocol.", "protocol"),
+		fast:                desc("shoestring_dns_fast_path_total", "Queries answered from precomputed responses."),
+		dropped:             desc("shoestring_dns_dropped_total", "Datagrams dropped unanswered (malformed, truncated, or refused by the kernel on send)."),
+		tcpConns:            desc("shoestring_dns_tcp_connections", "Open DNS TCP connections."),
+		ready:               desc("shoestring_ready", "1 once the node answers queries and its API is up."),
+		cookies:             desc("shoestring_dns_cookies_total", "DNS queries by cookie state (client_only, invalid, valid), and BADCOOKIE replies sent (badcookie).", "state"),
+		rrlLimited:          desc("shoestring_dns_rrl_limited_total", "UDP replies response rate limiting slipped (sent truncated or BADCOOKIE) or dropped, by response class.", "class", "action"),
+		tcpRefusedPerClient: desc("shoestring_dns_tcp_refused_per_client_total", "TCP connections closed at once because their client prefix held dns.tcp_max_conns_per_client already."),
 
 		zoneSerial:    desc("shoestring_zone_serial", "The zone's SOA serial in the store.", "zone"),
 		zoneServed:    desc("shoestring_zone_served_serial", "The serial of the snapshot queries for the zone are answered from now.", "zone"),
@@ -119,6 +123,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		for proto, v := range q.Unanswered {
 			counter(d.unanswered, float64(v), proto)
 		}
+		for state, v := range q.Cookies {
+			counter(d.cookies, float64(v), state)
+		}
+		for class, byAction := range q.RRL {
+			for action, v := range byAction {
+				counter(d.rrlLimited, float64(v), class, action)
+			}
+		}
+		counter(d.tcpRefusedPerClient, float64(q.TCPRefusedPerClient))
 		bounds := dnsserver.LatencyBounds()
 		for proto, h := range q.Latency {
 			buckets := make(map[float64]uint64, len(bounds))

@@ -58,6 +58,9 @@ type Options struct {
 	// Slot is the A/B slot the firmware booted from, when known (PID 1
 	// passes it), for the metrics' build label.
 	Slot string
+	// ClockSynced reports whether the clock is synchronised (PID 1's NTP
+	// client); until it is, no DNS cookie is minted. Nil: always.
+	ClockSynced func() bool
 }
 
 // ExampleZone is a zone shipped with the binary.
@@ -129,22 +132,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.sec != nil {
 		transfers = n.sec
 	}
-	var listen []string
-	for _, l := range n.cfg.DNS.Listen {
-		listen = append(listen, string(l))
-	}
-	n.dns = dnsserver.New(dnsserver.Config{
-		Listen:         listen,
-		Identity:       n.cfg.Node.Name,
-		NSID:           n.cfg.DNS.NSID,
-		Version:        n.cfg.DNS.Version,
-		MaxUDPSize:     n.cfg.DNS.MaxUDPSize,
-		UDPWorkers:     n.cfg.DNS.UDPWorkers,
-		TCPIdleTimeout: time.Duration(n.cfg.DNS.TCPIdleTimeout),
-		TCPMaxConns:    n.cfg.DNS.TCPMaxConns,
-		Logger:         n.log,
-		Transfers:      transfers,
-	})
+	dc := dnsserver.FromConfig(n.cfg)
+	dc.Logger, dc.Transfers, dc.ClockSynced = n.log, transfers, n.opts.ClockSynced
+	n.dns = dnsserver.New(dc)
 	// Serve what the store holds before anything else: a box that reboots
 	// answers at once, before any import or transfer.
 	if err := n.zones.Load(n.dns); err != nil {

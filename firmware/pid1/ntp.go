@@ -141,3 +141,13 @@ func setRTC() {
 		Mday: int32(t.Day()), Mon: int32(t.Month()) - 1, Year: int32(t.Year()) - 1900,
 	})
 }
+
+// clockSynced reports whether the clock can be trusted to stamp DNS
+// cookies other nodes verify: NTP answered, or the operator turned NTP off
+// (a box with a battery-backed RTC, or one kept right some other way).
+func (b *box) clockSynced() bool {
+	if b.cfg.System.NTP.Disabled || len(b.cfg.System.NTP.Servers) == 0 {
+		return true
+	}
+	return b.clock != nil && b.clock.status().Synced
+}

@@ -253,11 +253,12 @@ func (b *box) startNode() {
 	b.nodeSup = newSupervisor(b.log)
 	b.nodeSup.start(ctx, "node", func(ctx context.Context) error {
 		n := node.New(node.Options{
-			Config:  b.cfg,
-			Logger:  b.log,
-			Routes:  b.routes,
-			Version: b.version,
-			Slot:    b.args.Slot,
+			Config:      b.cfg,
+			Logger:      b.log,
+			Routes:      b.routes,
+			Version:     b.version,
+			Slot:        b.args.Slot,
+			ClockSynced: b.clockSynced,
 			OnReady: func(dns []string, http string) {
 				d := time.Since(bootTime())
 				b.bootToServe.CompareAndSwap(0, int64(d))
