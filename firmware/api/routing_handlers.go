@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/shoestring-dns/shoestring/firmware/bfd"
 	"github.com/shoestring-dns/shoestring/firmware/bgp"
+	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/health"
 	"github.com/shoestring-dns/shoestring/firmware/netconf"
 	"github.com/shoestring-dns/shoestring/firmware/routing"
@@ -70,7 +70,7 @@ func RoutingRoutes(mux *http.ServeMux, b RoutingBackend, log *slog.Logger) {
 			}
 			var pfx netip.Prefix
 			if req.Prefix != "" && req.Prefix != "all" {
-				p, err := parsePrefixOrAddr(req.Prefix)
+				p, err := config.ParsePrefixOrAddr(req.Prefix)
 				if err != nil {
 					writeJSON(w, http.StatusBadRequest, Error{Error: err.Error()})
 					return
@@ -90,16 +90,4 @@ func RoutingRoutes(mux *http.ServeMux, b RoutingBackend, log *slog.Logger) {
 	}
 	mux.HandleFunc("POST /api/v1/routing/drain", maint(true))
 	mux.HandleFunc("POST /api/v1/routing/restore", maint(false))
-}
-
-// parsePrefixOrAddr accepts 192.0.2.53/32 or 192.0.2.53.
-func parsePrefixOrAddr(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not a prefix", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }

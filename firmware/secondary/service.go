@@ -107,7 +107,7 @@ func NewService(sc *config.Secondary, zs Zones, opts Options) (*Service, error) 
 			rule.Key = dns.CanonicalName(r.Key)
 		}
 		for _, f := range r.From {
-			p, err := xfr.ParsePrefix(f)
+			p, err := config.ParsePrefixOrAddr(f)
 			if err != nil {
 				return nil, fmt.Errorf("secondary.outbound.allow: %q: %w", f, err)
 			}

@@ -3,8 +3,6 @@ package xfr
 import (
 	"net/netip"
 	"strings"
-
-	"github.com/shoestring-dns/shoestring/firmware/config"
 )
 
 // Rule allows outbound transfers to clients from some addresses, signed
@@ -39,8 +37,3 @@ func (a ACL) Allows(addr netip.Addr, key *Key) bool {
 	}
 	return false
 }
-
-// ParsePrefix reads an allow-list entry: config.ParsePrefixOrAddr, the
-// one parser for "a prefix or an address" (masked, IPv4-mapped forms
-// unmapped, a bare address is a host prefix).
-func ParsePrefix(s string) (netip.Prefix, error) { return config.ParsePrefixOrAddr(s) }
