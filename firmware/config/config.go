@@ -50,7 +50,7 @@ type section interface {
 }
 
 // sectionKeys are the top-level keys of sections(), in order.
-var sectionKeys = []string{"secondary", "network", "bgp", "health", "system", "overlay"}
+var sectionKeys = []string{"secondary", "network", "bgp", "health", "system", "overlay", "dns"}
 
 func (c *Config) sections() []section {
 	return []section{&c.Secondary, &c.Network, &c.BGP, &c.Health, &c.System, &c.Overlay, &c.DNS.DNSAbuse}
