@@ -46,7 +46,10 @@ func devSecondary(cfg *config.Config, secondaries, catalogs, keys []string) erro
 		sc.Catalogs = append(sc.Catalogs, config.CatalogZone{Origin: origin, Primaries: []config.Remote{r}})
 	}
 	sc.Outbound.Allow = append(sc.Outbound.Allow, config.AllowRule{From: []string{"127.0.0.0/8", "::1"}})
-	// The same checks as a config file gets (unknown keys, duplicates).
+	// The same checks as a config file gets (unknown keys, duplicates),
+	// on the document as the node will run it: with its defaults, since
+	// a duration left out is not the same as one set to 0.
+	cfg.SetDefaults()
 	b, err := cfg.Marshal()
 	if err != nil {
 		return err
