@@ -13,12 +13,16 @@ import (
 
 // BINDConfig is ISC BIND's named as a primary on 127.0.0.1: no recursion,
 // transfers to 127.0.0.1 (only signed with Key when set), IXFR computed
-// from zone file differences, NOTIFY sent at once, only to Notify.
+// from zone file differences, NOTIFY sent at once, only to Notify. With
+// Forward set it is a resolver instead, forwarding every query there
+// (and sending DNS cookies, as BIND does by default).
 type BINDConfig struct {
 	Port   int // 0: a free one (StartBIND); Write needs it set
 	Zones  []Zone
 	Notify string // host:port of a secondary to notify of changes
 	Key    *Key
+	// Forward is host:port of the only server a resolver asks.
+	Forward string
 }
 
 // Write writes named's configuration (and the zones given as Text) into
@@ -34,18 +38,25 @@ func (c BINDConfig) Write(dir string) ([]string, error) {
 		fmt.Fprintf(&conf, "key %q { algorithm %s; secret %q; };\n", c.Key.Name, c.Key.Algorithm, c.Key.Secret)
 		allow, keyRef = fmt.Sprintf("key %q;", c.Key.Name), fmt.Sprintf(" key %q", c.Key.Name)
 	}
+	role := "    recursion no;\n    notify explicit;\n"
+	if c.Forward != "" {
+		h, p, err := net.SplitHostPort(c.Forward)
+		if err != nil {
+			return nil, fmt.Errorf("bind: forward %q: %v", c.Forward, err)
+		}
+		role = fmt.Sprintf("    recursion yes;\n    allow-query { 127.0.0.1; };\n    allow-recursion { 127.0.0.1; };\n"+
+			"    qname-minimization off;\n    forward only;\n    forwarders { %s port %s; };\n    send-cookie yes;\n", h, p)
+	}
 	fmt.Fprintf(&conf, `options {
     directory %q;
     listen-on port %d { 127.0.0.1; };
     listen-on-v6 { none; };
     pid-file %q;
     session-keyfile %q;
-    recursion no;
     dnssec-validation no;
-    notify explicit;
-};
+%s};
 controls { };
-`, dir, c.Port, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"))
+`, dir, c.Port, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"), role)
 	for _, z := range c.Zones {
 		file, err := zoneFile(dir, z)
 		if err != nil {
