@@ -1,7 +1,6 @@
 package pid1
 
 import (
-	"encoding/json"
 	"net/http"
 	"os"
 	"strconv"
@@ -12,32 +11,33 @@ import (
 )
 
 // routes adds the system endpoints (firmware/api/system.go documents
-// them) to the node's management API.
-func (b *box) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/system", b.handleSystem)
-	mux.HandleFunc("GET /api/v1/system/logs", b.handleLogs)
-	mux.HandleFunc("POST /api/v1/system/reboot", func(w http.ResponseWriter, r *http.Request) {
-		action := "reboot"
-		if r.URL.Query().Get("tryboot") != "" {
-			action = "tryboot"
-		}
-		b.handlePower(w, r, action)
-	})
-	mux.HandleFunc("POST /api/v1/system/poweroff", func(w http.ResponseWriter, r *http.Request) {
-		b.handlePower(w, r, "poweroff")
-	})
+// them) to the node's management API, with the box as their backend.
+func (b *box) routes(mux *http.ServeMux) { api.SystemRoutes(mux, systemAPI{b}, b.log) }
+
+// systemAPI is the box as the system endpoints see it.
+type systemAPI struct{ b *box }
+
+func (s systemAPI) SystemInfo() api.SystemInfo { return s.b.info() }
+
+func (s systemAPI) SystemLogs(n int, since uint64) api.SystemLogs {
+	lines, next, lost := s.b.ring.since(since, n)
+	out := api.SystemLogs{Lines: make([]api.SystemLogLine, 0, len(lines)), Next: next, Lost: lost}
+	for _, l := range lines {
+		out.Lines = append(out.Lines, api.SystemLogLine{Seq: l.Seq, Text: l.Text})
+	}
+	return out
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+func (s systemAPI) DiskLogs(n int) ([]string, error) {
+	if s.b.logFile == nil {
+		return nil, api.ErrNoDiskLog
+	}
+	s.b.logFile.flush()
+	return s.b.logFile.tail(n)
 }
 
-func (b *box) handleSystem(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, b.info())
+func (s systemAPI) Power(action, reason string) bool {
+	return s.b.requestPower(powerRequest{action: action, reason: reason})
 }
 
 // info describes the box.
@@ -67,49 +67,6 @@ func (b *box) info() api.SystemInfo {
 	}
 	s.MemTotal, s.MemFree = meminfo()
 	return s
-}
-
-func (b *box) handleLogs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	n, _ := strconv.Atoi(q.Get("n"))
-	if q.Get("source") == "disk" {
-		if b.logFile == nil {
-			writeJSON(w, http.StatusNotFound, api.Error{Error: "no data partition: the log is in RAM only"})
-			return
-		}
-		if n <= 0 {
-			n = 1000
-		}
-		b.logFile.flush()
-		lines, err := b.logFile.tail(n)
-		if err != nil {
-			writeJSON(w, http.StatusInternalServerError, api.Error{Error: err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, api.SystemLogs{Lines: []api.SystemLogLine{}, Disk: lines})
-		return
-	}
-	since, _ := strconv.ParseUint(q.Get("since"), 10, 64)
-	lines, next, lost := b.ring.since(since, n)
-	out := api.SystemLogs{Lines: make([]api.SystemLogLine, 0, len(lines)), Next: next, Lost: lost}
-	for _, l := range lines {
-		out.Lines = append(out.Lines, api.SystemLogLine{Seq: l.Seq, Text: l.Text})
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (b *box) handlePower(w http.ResponseWriter, r *http.Request, action string) {
-	reason := "management API"
-	if who := r.Header.Get("X-Forwarded-For"); who != "" {
-		reason += " from " + who
-	} else if r.RemoteAddr != "" {
-		reason += " from " + r.RemoteAddr
-	}
-	if !b.requestPower(powerRequest{action: action, reason: reason}) {
-		writeJSON(w, http.StatusConflict, api.Error{Error: "already stopping"})
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": action + " requested: the node drains, then the box stops"})
 }
 
 // kernelRelease is uname -r.
