@@ -28,13 +28,14 @@ type Config struct {
 	Zones      []Zone     `yaml:"zones"`
 	// Each section below lives in its own file with its own check and
 	// defaults: secondary.go, network.go, bgp.go, health.go, system.go,
-	// overlay.go.
+	// overlay.go, ota.go.
 	Secondary Secondary `yaml:"secondary"`
 	Network   Network   `yaml:"network"`
 	BGP       BGP       `yaml:"bgp"`
 	Health    Health    `yaml:"health"`
 	System    System    `yaml:"system"`
 	Overlay   Overlay   `yaml:"overlay"`
+	OTA       OTA       `yaml:"ota"`
 
 	// zero holds the duration options written as 0 where 0 means
 	// something (zero.go), so that defaults leave them alone.
@@ -50,10 +51,10 @@ type section interface {
 }
 
 // sectionKeys are the top-level keys of sections(), in order.
-var sectionKeys = []string{"secondary", "network", "bgp", "health", "system", "overlay"}
+var sectionKeys = []string{"secondary", "network", "bgp", "health", "system", "overlay", "ota", "dns"}
 
 func (c *Config) sections() []section {
-	return []section{&c.Secondary, &c.Network, &c.BGP, &c.Health, &c.System, &c.Overlay, &c.DNS.DNSAbuse}
+	return []section{&c.Secondary, &c.Network, &c.BGP, &c.Health, &c.System, &c.Overlay, &c.OTA, &c.DNS.DNSAbuse}
 }
 
 // Node says who this node is.
