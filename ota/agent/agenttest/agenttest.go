@@ -29,6 +29,9 @@ import (
 // Board is the board of every rig and bundle here.
 const Board = "qemu-amd64"
 
+// Epoch is the bundles' build time.
+var Epoch = time.Unix(1_700_000_000, 0)
+
 // ChunkSize is the bundles' chunk size: small, so parts have many chunks.
 const ChunkSize = 4096
 
@@ -181,7 +184,7 @@ func (r *Rig) Bundle(t testing.TB, board, version string, p Parts, signer bundle
 		signer = r.Signer
 	}
 	var b bytes.Buffer
-	_, err := bundle.Create(&b, bundle.CreateOptions{Board: board, Version: version, Built: time.Unix(1_700_000_000, 0), ChunkSize: ChunkSize, Signers: []bundle.Signer{signer}}, []bundle.Source{
+	_, err := bundle.Create(&b, bundle.CreateOptions{Board: board, Version: version, Built: Epoch, ChunkSize: ChunkSize, Signers: []bundle.Signer{signer}}, []bundle.Source{
 		{Role: bundle.Kernel, Name: "vmlinux", Size: int64(len(p.Kernel)), R: bytes.NewReader(p.Kernel)},
 		{Role: bundle.Initramfs, Name: "initrd.img", Size: int64(len(p.Initramfs)), R: bytes.NewReader(p.Initramfs)},
 	})
