@@ -110,3 +110,22 @@ func TestUpdateAPIWithoutSlots(t *testing.T) {
 		t.Fatalf("slots without slots: %v", err)
 	}
 }
+
+// TestUpdateAPIRefusesEarly: a bundle refused at its manifest (wrong
+// board) is answered with 422 while the client is still sending the
+// rest of a large upload, and the client sees that answer, not a broken
+// pipe.
+func TestUpdateAPIRefusesEarly(t *testing.T) {
+	r := agenttest.New(t, board.GRUBEnv)
+	mux := http.NewServeMux()
+	api.UpdateRoutes(mux, r.Agent(t, "v1.0.0"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	p := agenttest.MakeParts(t, "v1.1.0")
+	p.Kernel = append(p.Kernel, make([]byte, 8<<20)...)
+	var ae *api.APIError
+	_, err := api.NewClient(ts.URL).Update(bytes.NewReader(r.Bundle(t, "rpi", "v1.1.0", p, nil)), false)
+	if !errors.As(err, &ae) || ae.Code != http.StatusUnprocessableEntity || !strings.Contains(ae.Body.Error, "wrong board") {
+		t.Fatalf("want 422 wrong board, got %v", err)
+	}
+}
