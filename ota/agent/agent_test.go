@@ -302,3 +302,23 @@ func TestDownloadTruncatedIsRefused(t *testing.T) {
 		t.Errorf("404 outcome %+v", o)
 	}
 }
+
+// TestBinaryNeedsInit: a signed bundle whose initramfs has no /init
+// cannot fill a binary slot; the slot is as it was.
+func TestBinaryNeedsInit(t *testing.T) {
+	r := agenttest.New(t, slot.Binary)
+	a := r.Agent(t, "v1.0.0")
+	p := agenttest.MakeParts(t, "v1.1.0")
+	p.Initramfs = []byte("070701 is not enough of an archive")
+	before := r.Hashes(t, slot.B)
+	_, err := a.Install(context.Background(), bytes.NewReader(r.Bundle(t, agenttest.Board, "v1.1.0", p, nil)), agent.Request{})
+	if err == nil || !strings.Contains(err.Error(), "initramfs") {
+		t.Fatalf("want an initramfs error, got %v", err)
+	}
+	if !reflect.DeepEqual(before, r.Hashes(t, slot.B)) {
+		t.Error("slot B changed")
+	}
+	if o, _ := a.Last(); o.Result != agent.ResultFailed {
+		t.Errorf("outcome %+v", o)
+	}
+}
