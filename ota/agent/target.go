@@ -86,6 +86,10 @@ func (t *dirTarget) Part(p bundle.Part, start int64) (bundle.PartWriter, error) 
 	if err != nil {
 		return nil, err
 	}
+	if p.Name == "cmdline.txt" {
+		// It names its slot: the installer writes it (finish).
+		return nil, fmt.Errorf("the bundle carries %s, which the installer writes for the slot it fills", p.Name)
+	}
 	path := tmpName(t.dir, p.Name)
 	flags := os.O_WRONLY | os.O_CREATE
 	if start == 0 {
