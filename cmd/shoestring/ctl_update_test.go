@@ -75,6 +75,8 @@ func TestCtlUpdateAndSlots(t *testing.T) {
 	addr := startSlotNode(t, r)
 	dir := t.TempDir()
 	p := agenttest.MakeParts(t, "v1.1.0")
+	// A kernel large enough for a few progress lines.
+	p.Kernel = append(p.Kernel, bytes.Repeat([]byte("k"), 6<<20)...)
 	good := filepath.Join(dir, "good.bundle")
 	os.WriteFile(good, r.Bundle(t, agenttest.Board, "v1.1.0", p, nil), 0o644)
 	wrongBoard := filepath.Join(dir, "rpi.bundle")
@@ -107,6 +109,7 @@ func TestCtlUpdateAndSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("ctl update:\n%s", out)
 	if !strings.Contains(out, "armed v1.1.0 → slot B") || !strings.Contains(out, "installed v1.1.0 in slot B and armed") {
 		t.Errorf("ctl update output:\n%s", out)
 	}

@@ -319,7 +319,7 @@ func (a *Agent) run(ctx context.Context, req Request, body func(*job) error) (Ou
 		}
 	}
 	a.update(func(p *Progress) {
-		p.State, p.Error, p.Slot, p.Version, p.RestartArg = Armed, "", o.Slot, o.Version, restart
+		p.State, p.Error, p.Slot, p.Version, p.RestartArg, p.Part = Armed, "", o.Slot, o.Version, restart, ""
 		if err != nil {
 			p.State, p.Error = Failed, err.Error()
 		}
