@@ -1,7 +1,8 @@
-// Package ota will hold over-the-air updates: the signed (ed25519) bundle
-// format and its verification before a byte reaches the inactive slot,
-// slot switching per boot method (board/ says which), the on-box agent
-// that commits a new slot only once the node is healthy, and fleet
-// rollout. So far only slot state exists (package ota/slot); the rest is
-// issue 10's.
+// Package ota holds over-the-air updates: the signed (ed25519) bundle
+// format and its verification before a byte reaches the inactive slot
+// (package ota/bundle), slot state per boot method (package ota/slot),
+// and the on-box agent that installs a bundle into the inactive slot and
+// arms one trial boot (package ota/agent). Still to come (issue 10): the
+// update transaction that drains, reboots once, and commits a new slot
+// only once the node is healthy, and fleet rollout. See README.md.
 package ota
