@@ -1,7 +1,8 @@
-// Package ota is the root of over-the-air updates: ota/bundle is the
-// signed (ed25519) bundle format, verified before a byte reaches the
-// inactive slot; ota/slot owns slot state for every boot method (board/
-// says which). The on-box agent that installs, tries once and commits a
-// new slot only once the node is healthy, and fleet rollout, are issue
-// 10's and 11's next steps (ota/README.md says what is done).
+// Package ota holds over-the-air updates: the signed (ed25519) bundle
+// format and its verification before a byte reaches the inactive slot
+// (package ota/bundle), slot state per boot method (package ota/slot),
+// and the on-box agent that installs a bundle into the inactive slot and
+// arms one trial boot (package ota/agent). Still to come (issue 10): the
+// update transaction that drains, reboots once, and commits a new slot
+// only once the node is healthy, and fleet rollout. See README.md.
 package ota

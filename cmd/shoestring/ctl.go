@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/firmware/config"
@@ -15,7 +17,7 @@ import (
 
 // ctlCommand is one `shoestring ctl` command. Commands live in a file per
 // subsystem (ctl_zones.go, ctl_secondary.go, ctl_routing.go,
-// ctl_system.go, ctl_overlay.go) and are gathered by ctlCommands.
+// ctl_system.go, ctl_overlay.go, ctl_update.go) and are gathered by ctlCommands.
 type ctlCommand struct {
 	args  string // argument synopsis, for the usage text
 	help  string
@@ -27,23 +29,33 @@ type ctlCommand struct {
 type ctlEnv struct {
 	c    *api.Client
 	json bool
+	out  io.Writer // os.Stdout unless a test says otherwise
+	// every is how often a long command (update) polls its progress.
+	every time.Duration
+}
+
+func (e *ctlEnv) stdout() io.Writer {
+	if e.out == nil {
+		return os.Stdout
+	}
+	return e.out
 }
 
 // print writes v as JSON with -json, or as the table the command draws.
 func (e *ctlEnv) print(v any, table func(w *tabwriter.Writer)) error {
 	if e.json || table == nil {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(e.stdout())
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(e.stdout(), 0, 4, 2, ' ', 0)
 	table(tw)
 	return tw.Flush()
 }
 
 func ctlCommands() map[string]ctlCommand {
 	all := map[string]ctlCommand{}
-	for _, group := range []map[string]ctlCommand{zoneCommands(), secondaryCommands(), routingCommands(), systemCommands(), overlayCommands()} {
+	for _, group := range []map[string]ctlCommand{zoneCommands(), secondaryCommands(), routingCommands(), systemCommands(), overlayCommands(), updateCommands()} {
 		for name, c := range group {
 			all[name] = c
 		}

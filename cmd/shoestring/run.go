@@ -8,10 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
+	"github.com/shoestring-dns/shoestring/board"
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/node"
+	"github.com/shoestring-dns/shoestring/ota/agent"
+	"github.com/shoestring-dns/shoestring/ota/slot"
 )
 
 // runMain runs a node from a config file. When the file is broken and the
@@ -23,6 +27,8 @@ func runMain(args []string) error {
 	path := fs.String("config", "", "node config file (YAML; reference: firmware/config/README.md)")
 	data := fs.String("data", "", "data directory, overriding data_dir (also where the last good config is kept)")
 	check := fs.Bool("check", false, "only check the config file and exit")
+	slots := fs.String("slots", "", "binary A/B slots directory (shoestring.A, shoestring.B, committed, try): enables updates on a plain Linux host")
+	boardName := fs.String("board", "", "with -slots: the board whose bundles this host installs (its architecture's: qemu-amd64, qemu-arm64, atom386...)")
 	fs.Parse(args)
 	if *path == "" {
 		return errors.New("run: -config FILE is required")
@@ -53,5 +59,31 @@ func runMain(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return node.New(node.Options{Config: cfg, Logger: log, Version: version}).Run(ctx)
+	opts := node.Options{Config: cfg, Logger: log, Version: version}
+	if *slots != "" {
+		if opts.OTA, err = binarySlots(*slots, *boardName, cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	return node.New(opts).Run(ctx)
+}
+
+// binarySlots is the OTA layout of a plain Linux host: the two binaries
+// in dir, the slot state in the data directory, the running slot from
+// SHOESTRING_SLOT (set by the launcher, slot.SelectBinary).
+func binarySlots(dir, boardName, dataDir string) (*agent.Layout, error) {
+	if _, err := board.Get(boardName); err != nil {
+		return nil, fmt.Errorf("run -slots needs -board: %w", err)
+	}
+	s, err := slot.New(slot.Config{Method: slot.Binary, Dir: dir, StateFile: filepath.Join(dataDir, "ota", "slots.json")})
+	if err != nil {
+		return nil, err
+	}
+	return &agent.Layout{
+		Method:  slot.Binary,
+		Slots:   s,
+		SlotDir: func(string) (string, func() error, error) { return dir, nil, nil },
+		Booted:  slot.Booted(),
+		Board:   boardName,
+	}, nil
 }

@@ -48,6 +48,13 @@ func (c *Client) do(method, path string, body []byte, out any) error {
 	if err != nil {
 		return err
 	}
+	return decodeResponse(resp, out)
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// decodeResponse reads a response: out from a 2xx, an *APIError otherwise.
+func decodeResponse(resp *http.Response, out any) error {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {

@@ -28,13 +28,14 @@ type Config struct {
 	Zones      []Zone     `yaml:"zones"`
 	// Each section below lives in its own file with its own check and
 	// defaults: secondary.go, network.go, bgp.go, health.go, system.go,
-	// overlay.go.
+	// overlay.go, ota.go.
 	Secondary Secondary `yaml:"secondary"`
 	Network   Network   `yaml:"network"`
 	BGP       BGP       `yaml:"bgp"`
 	Health    Health    `yaml:"health"`
 	System    System    `yaml:"system"`
 	Overlay   Overlay   `yaml:"overlay"`
+	OTA       OTA       `yaml:"ota"`
 
 	// zero holds the duration options written as 0 where 0 means
 	// something (zero.go), so that defaults leave them alone.
@@ -49,11 +50,18 @@ type section interface {
 	setDefaults(c *Config)
 }
 
-// sectionKeys are the top-level keys of sections(), in order.
-var sectionKeys = []string{"secondary", "network", "bgp", "health", "system", "overlay", "dns"}
+// keyedSection is a section with the top-level key its lines are found
+// under: one list, so a section cannot be added without its key.
+type keyedSection struct {
+	key string
+	section
+}
 
-func (c *Config) sections() []section {
-	return []section{&c.Secondary, &c.Network, &c.BGP, &c.Health, &c.System, &c.Overlay, &c.DNS.DNSAbuse}
+func (c *Config) sections() []keyedSection {
+	return []keyedSection{
+		{"secondary", &c.Secondary}, {"network", &c.Network}, {"bgp", &c.BGP}, {"health", &c.Health},
+		{"system", &c.System}, {"overlay", &c.Overlay}, {"ota", &c.OTA}, {"dns", &c.DNS.DNSAbuse},
+	}
 }
 
 // Node says who this node is.
@@ -227,8 +235,8 @@ func (c *Config) check(raw []byte, doc *yaml.Node) error {
 			errs = append(errs, fmt.Sprintf("line %d: zone %s: file is required", zline(z.Origin), o))
 		}
 	}
-	for i, sec := range c.sections() {
-		errs = append(errs, sec.check(c, lineFinder(raw, doc, sectionKeys[i]))...)
+	for _, sec := range c.sections() {
+		errs = append(errs, sec.check(c, lineFinder(raw, doc, sec.key))...)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))

@@ -34,6 +34,7 @@ import (
 	"github.com/shoestring-dns/shoestring/firmware/secondary"
 	"github.com/shoestring-dns/shoestring/firmware/store"
 	"github.com/shoestring-dns/shoestring/firmware/zones"
+	"github.com/shoestring-dns/shoestring/ota/agent"
 )
 
 // StoreFile is the name of the store inside the data directory.
@@ -58,6 +59,11 @@ type Options struct {
 	// Slot is the A/B slot the firmware booted from, when known (PID 1
 	// passes it), for the metrics' build label.
 	Slot string
+	// OTA, when set, is where the box's A/B slots are and how it boots
+	// (PID 1's, or binary slots beside `shoestring run`): the update
+	// endpoints install bundles into the inactive slot (package
+	// ota/agent, with the config's ota section). Nil: no updates.
+	OTA *agent.Layout
 	// ClockSynced reports whether the clock is synchronised (PID 1's NTP
 	// client); until it is, no DNS cookie is minted. Nil: always.
 	ClockSynced func() bool
@@ -189,6 +195,7 @@ func (n *Node) Run(ctx context.Context) error {
 		api.SecondaryRoutes(mux, n.sec, n.log)
 	}
 	api.RoutingRoutes(mux, n.rt, n.log)
+	api.UpdateRoutes(mux, n.newOTA(), n.log)
 	var metricsHandler http.Handler
 	if n.cfg.Overlay.MetricsOn() {
 		metricsHandler = n.newMetrics().Handler()
@@ -333,6 +340,31 @@ func (n *Node) startOverlay(ctx context.Context) {
 			n.log.Error("identity endpoint: not serving", "listen", addr, "err", err)
 		}
 	}
+}
+
+// OTAStateFile is the OTA agent's file (the last update's outcome)
+// inside the data directory.
+const OTAStateFile = "ota/update.json"
+
+// newOTA builds the OTA agent over the box's slots, nil without them.
+func (n *Node) newOTA() api.UpdateBackend {
+	if n.opts.OTA == nil {
+		return nil
+	}
+	keys, kerr := agent.LoadKeys(n.cfg.OTA.Keys)
+	if kerr != nil {
+		n.log.Error("ota: every update will be refused", "err", kerr)
+	}
+	a, err := agent.New(agent.Config{
+		Layout: *n.opts.OTA, Keys: keys, KeysError: kerr,
+		Running: n.opts.Version, AllowDowngrade: n.cfg.OTA.AllowDowngrade,
+		StateFile: filepath.Join(n.cfg.DataDir, OTAStateFile), Log: n.log,
+	})
+	if err != nil {
+		n.log.Error("ota: no updates", "err", err)
+		return nil
+	}
+	return a
 }
 
 // newMetrics builds the node's metrics, read from each subsystem at scrape.

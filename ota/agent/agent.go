@@ -1,0 +1,500 @@
+// Package agent is the on-box OTA agent. Its one job: install a signed
+// bundle into the INACTIVE slot — verified before and while it streams,
+// never held in memory, the slot's previous files untouched unless the
+// whole bundle was good — then record the new version in the slot state
+// and arm one trial boot of it.
+//
+// It does not reboot, drain or commit: the box is left Armed (Progress)
+// for the update transaction (drain, reboot once, soak, commit or fall
+// back), which is a separate step.
+//
+// A bundle comes as a stream (an upload: Install) or from a URL
+// (Download), whose interrupted transfer resumes with an HTTP range from
+// the last verified chunk written. The last update's outcome and reason
+// is kept in a small JSON file on the data partition (Config.StateFile).
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoestring-dns/shoestring/board"
+	"github.com/shoestring-dns/shoestring/ota/bundle"
+	"github.com/shoestring-dns/shoestring/ota/slot"
+)
+
+// Layout is where a box's slots are and how it boots: what PID 1 (or
+// `shoestring run` with binary slots) knows.
+type Layout struct {
+	// Method is the boot method (a board's, or slot.Binary).
+	Method board.BootMethod
+	// Slots is the slot state (slot.New).
+	Slots slot.Slots
+	// SlotDir returns the directory holding slot s's files — for GRUB,
+	// tryboot and the harness the slot's partition, mounted; for binary
+	// slots the directory holding both binaries — and a function that
+	// releases it (nil when there is nothing to release).
+	SlotDir func(s string) (dir string, release func() error, err error)
+	// Booted is the slot running now ("": unknown, the committed one).
+	Booted string
+	// Board is the board bundles must be for.
+	Board string
+	// Cmdline returns the kernel command line of slot s, written to
+	// the slot's cmdline.txt (it names its slot, so no bundle carries
+	// it); nil writes none. Not used for binary slots.
+	Cmdline func(s string) string
+}
+
+// Config configures an agent.
+type Config struct {
+	Layout
+	// Keys are the trusted public keys (LoadKeys); nil refuses every
+	// bundle, with KeysError as the reason when set.
+	Keys      *bundle.Keys
+	KeysError error
+	// Running is the running firmware's version: a bundle must be newer
+	// unless AllowDowngrade.
+	Running        string
+	AllowDowngrade bool
+	// StateFile keeps the last update's outcome (on the data partition);
+	// "" keeps it in memory only.
+	StateFile string
+	// HTTP fetches bundles for Download (default: a client without an
+	// overall timeout, as a bundle may take minutes).
+	HTTP *http.Client
+	// Resumes bounds how often one download resumes after its transfer
+	// broke (default 5).
+	Resumes int
+	Log     *slog.Logger
+}
+
+// Request says what one update may do besides the config.
+type Request struct {
+	// Source is what the log and the outcome call the bundle ("upload",
+	// a URL).
+	Source string
+	// AllowDowngrade accepts a version not newer than the running one
+	// (also when the config does not).
+	AllowDowngrade bool
+}
+
+// States of Progress.
+const (
+	Idle      = "idle"      // nothing since the node started
+	Receiving = "receiving" // verifying and writing the inactive slot
+	Armed     = "armed"     // installed and armed: the next reboot tries it once
+	Failed    = "failed"    // the last update was refused or failed; the slot is as it was
+)
+
+// Progress is what an update is doing now, or did last.
+type Progress struct {
+	State   string `json:"state"`
+	Source  string `json:"source,omitempty"`
+	Slot    string `json:"slot,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Part is the part being written.
+	Part string `json:"part,omitempty"`
+	// Bytes is how far into the bundle the install is; Total the
+	// bundle's size once its manifest is verified.
+	Bytes   int64     `json:"bytes"`
+	Total   int64     `json:"total,omitempty"`
+	Resumes int       `json:"resumes,omitempty"`
+	Started time.Time `json:"started,omitzero"`
+	Updated time.Time `json:"updated,omitzero"`
+	Error   string    `json:"error,omitempty"`
+	// RestartArg is, once Armed, the reboot(2) argument the reboot into
+	// the new slot needs (the Pi's "0 tryboot"), "" for a plain restart.
+	RestartArg string `json:"restart_arg,omitempty"`
+}
+
+// Results of an Outcome.
+const (
+	ResultInstalled = "installed" // written and armed
+	ResultRefused   = "refused"   // a bad bundle: key, corruption, truncation, board, version
+	ResultFailed    = "failed"    // could not be done (I/O, network, slot state)
+)
+
+// Outcome is how an update ended, kept in the state file.
+type Outcome struct {
+	Result  string    `json:"result"`
+	Version string    `json:"version,omitempty"`
+	Slot    string    `json:"slot,omitempty"`
+	Source  string    `json:"source,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Bytes   int64     `json:"bytes"`
+	At      time.Time `json:"at"`
+}
+
+// ErrBusy is returned while another update runs.
+var ErrBusy = errors.New("an update is already running")
+
+// RefusedError is a bundle refused as bad; the inactive slot is as it was.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return "bundle refused: " + e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// Agent installs bundles. Its methods are safe for concurrent use; one
+// update runs at a time.
+type Agent struct {
+	c    Config
+	log  *slog.Logger
+	busy sync.Mutex
+
+	mu   sync.Mutex
+	prog Progress
+	last *Outcome
+}
+
+// New returns an agent, reading the last outcome back from the state
+// file.
+func New(c Config) (*Agent, error) {
+	if c.Slots == nil || c.SlotDir == nil {
+		return nil, errors.New("ota agent: no slots")
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.HTTP == nil {
+		c.HTTP = &http.Client{}
+	}
+	if c.Resumes == 0 {
+		c.Resumes = 5
+	}
+	a := &Agent{c: c, log: c.Log, prog: Progress{State: Idle}}
+	if c.StateFile != "" {
+		var f stateFile
+		b, err := os.ReadFile(c.StateFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, err
+		default:
+			if err := json.Unmarshal(b, &f); err != nil {
+				return nil, fmt.Errorf("ota state %s: %w", c.StateFile, err)
+			}
+			a.last = f.Last
+		}
+	}
+	return a, nil
+}
+
+// LoadKeys reads ota.keys: each entry a public key ("NAME+HASH+BASE64")
+// or the absolute path of a file of keys.
+func LoadKeys(entries []string) (*bundle.Keys, error) {
+	var inline, files []string
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if strings.HasPrefix(e, "/") {
+			files = append(files, e)
+		} else {
+			inline = append(inline, e)
+		}
+	}
+	if len(inline)+len(files) == 0 {
+		return nil, errors.New("no trusted keys: set ota.keys in the node config")
+	}
+	all := inline
+	if len(files) > 0 {
+		k, err := bundle.LoadKeys(files...)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, k.List()...)
+	}
+	return bundle.ParseKeys(all...)
+}
+
+// stateFile is the agent's file on the data partition.
+type stateFile struct {
+	Format int      `json:"format"`
+	Last   *Outcome `json:"last,omitempty"`
+}
+
+// Progress returns what the current or last update is doing.
+func (a *Agent) Progress() Progress {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.prog
+}
+
+// Last returns the last update's outcome (false: none recorded).
+func (a *Agent) Last() (Outcome, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		return Outcome{}, false
+	}
+	return *a.last, true
+}
+
+// Slots returns the slot state, and the slot running now.
+func (a *Agent) Slots() (slot.State, string, error) {
+	st, err := a.c.Slots.State()
+	booted := a.c.Booted
+	if booted == "" {
+		booted = st.Committed
+	}
+	return st, booted, err
+}
+
+func (a *Agent) update(f func(p *Progress)) {
+	a.mu.Lock()
+	f(&a.prog)
+	a.prog.Updated = time.Now()
+	a.mu.Unlock()
+}
+
+// Install reads a bundle from r (an upload) and installs it into the
+// inactive slot.
+func (a *Agent) Install(ctx context.Context, r io.Reader, req Request) (Outcome, error) {
+	if req.Source == "" {
+		req.Source = "upload"
+	}
+	return a.run(ctx, req, func(j *job) error { return j.stream(ctx, r) })
+}
+
+// Download fetches a bundle from url and installs it, resuming with
+// HTTP ranges when the transfer breaks.
+func (a *Agent) Download(ctx context.Context, url string, req Request) (Outcome, error) {
+	if req.Source == "" {
+		req.Source = url
+	}
+	return a.run(ctx, req, func(j *job) error { return j.download(ctx, url) })
+}
+
+// job is one update.
+type job struct {
+	a    *Agent
+	req  Request
+	slot string
+	t    target
+	m    *bundle.Manifest
+	opts bundle.Options
+}
+
+func (a *Agent) run(ctx context.Context, req Request, body func(*job) error) (Outcome, error) {
+	if !a.busy.TryLock() {
+		return Outcome{}, ErrBusy
+	}
+	defer a.busy.Unlock()
+	start := time.Now()
+	a.update(func(p *Progress) { *p = Progress{State: Receiving, Source: req.Source, Started: start} })
+	a.log.Info("ota: update started", "source", req.Source)
+	j := &job{a: a, req: req}
+	err := j.install(ctx, body)
+	o := Outcome{Result: ResultInstalled, Source: req.Source, Slot: j.slot, At: time.Now().UTC()}
+	if j.m != nil {
+		o.Version = j.m.Version
+	}
+	a.mu.Lock()
+	o.Bytes = a.prog.Bytes
+	a.mu.Unlock()
+	if err != nil {
+		o.Result, o.Reason = ResultFailed, err.Error()
+		if bad(err) {
+			o.Result = ResultRefused
+			err = &RefusedError{Err: err}
+		}
+		a.log.Error("ota: update "+o.Result+"; the inactive slot is as it was", "source", req.Source, "slot", j.slot, "version", o.Version, "reason", o.Reason)
+	} else {
+		o.Reason = fmt.Sprintf("version %s written to slot %s and armed: the next reboot tries it once", o.Version, j.slot)
+		a.log.Info("ota: update installed", "source", req.Source, "slot", j.slot, "version", o.Version, "took", time.Since(start).Round(time.Millisecond))
+	}
+	restart := ""
+	if err == nil {
+		if st, e := a.c.Slots.State(); e == nil {
+			restart = slot.RestartArg(st)
+		}
+	}
+	a.update(func(p *Progress) {
+		p.State, p.Error, p.Slot, p.Version, p.RestartArg, p.Part = Armed, "", o.Slot, o.Version, restart, ""
+		if err != nil {
+			p.State, p.Error = Failed, err.Error()
+		}
+	})
+	a.mu.Lock()
+	a.last = &o
+	a.mu.Unlock()
+	if e := a.save(o); e != nil {
+		a.log.Error("ota: outcome not saved", "file", a.c.StateFile, "err", e)
+	}
+	return o, err
+}
+
+// bad says whether err is a bad bundle rather than a failure to install
+// a good one.
+func bad(err error) bool {
+	for _, e := range []error{bundle.ErrFormat, bundle.ErrSignature, bundle.ErrManifest, bundle.ErrBoard, bundle.ErrVersion, bundle.ErrCorrupt, bundle.ErrTruncated, bundle.ErrTrailing, errNoKeys} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+var errNoKeys = errors.New("no trusted keys")
+
+func (a *Agent) save(o Outcome) error {
+	if a.c.StateFile == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(stateFile{Format: 1, Last: &o}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(a.c.StateFile, append(b, '\n'))
+}
+
+// install picks the inactive slot, streams the bundle into temporary
+// files there (body), and only when every part is verified and written
+// replaces the slot's files and arms it.
+func (j *job) install(ctx context.Context, body func(*job) error) error {
+	a := j.a
+	if a.c.Keys == nil {
+		if a.c.KeysError != nil {
+			return fmt.Errorf("%w: %v", errNoKeys, a.c.KeysError)
+		}
+		return fmt.Errorf("%w: set ota.keys in the node config", errNoKeys)
+	}
+	st, booted, err := a.Slots()
+	if err != nil {
+		return fmt.Errorf("slot state: %w", err)
+	}
+	j.slot = slot.Other(booted)
+	if j.slot == st.Committed {
+		return fmt.Errorf("running slot %s on trial: it must be committed (or fall back) before another update", booted)
+	}
+	a.update(func(p *Progress) { p.Slot = j.slot })
+	dir, release, err := a.c.SlotDir(j.slot)
+	if err != nil {
+		return fmt.Errorf("slot %s: %w", j.slot, err)
+	}
+	if release != nil {
+		defer func() {
+			if err := release(); err != nil {
+				a.log.Warn("ota: releasing slot", "slot", j.slot, "err", err)
+			}
+		}()
+	}
+	j.opts = bundle.Options{Board: a.c.Board, Running: a.c.Running, AllowDowngrade: a.c.AllowDowngrade || j.req.AllowDowngrade}
+	j.t = newTarget(a.c.Method, dir, j.slot)
+	defer j.t.cleanup()
+	if err := body(j); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Every part is verified and on disk beside the old files. The slot
+	// is recorded empty while its files are swapped, so a cut in the
+	// middle leaves no stale version to try.
+	if err := a.c.Slots.Install(j.slot, ""); err != nil {
+		return fmt.Errorf("slot state: %w", err)
+	}
+	cmdline := ""
+	if a.c.Cmdline != nil {
+		cmdline = a.c.Cmdline(j.slot)
+	}
+	if err := j.t.finish(cmdline); err != nil {
+		return fmt.Errorf("slot %s: %w", j.slot, err)
+	}
+	if err := a.c.Slots.Install(j.slot, j.m.Version); err != nil {
+		return fmt.Errorf("slot state: %w", err)
+	}
+	if err := a.c.Slots.TryOnce(j.slot); err != nil {
+		return fmt.Errorf("arming slot %s: %w", j.slot, err)
+	}
+	return nil
+}
+
+// opened is called once the manifest is verified.
+func (j *job) opened(m *bundle.Manifest) {
+	j.m = m
+	j.t.setManifest(m)
+	j.a.update(func(p *Progress) { p.Version, p.Total = m.Version, m.Size() })
+	j.a.log.Info("ota: bundle verified", "version", m.Version, "board", m.Board, "signed_by", strings.Join(m.SignedBy, ","), "bytes", m.Size(), "slot", j.slot)
+}
+
+// stream installs a bundle read from r.
+func (j *job) stream(ctx context.Context, r io.Reader) error {
+	cr := &counter{r: r, j: j, ctx: ctx}
+	rd, err := bundle.Open(cr, j.a.c.Keys, j.opts)
+	if err != nil {
+		return err
+	}
+	j.opened(rd.Manifest())
+	return rd.Install(j.t)
+}
+
+// counter counts a bundle's bytes into Progress and stops at ctx's end.
+type counter struct {
+	r   io.Reader
+	j   *job
+	ctx context.Context
+	// base is where in the bundle r starts (a resumed download).
+	base, n int64
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	part := ""
+	if c.j.t != nil {
+		part = c.j.t.current()
+	}
+	c.j.a.update(func(pr *Progress) { pr.Bytes, pr.Part = c.base+c.n, part })
+	return n, err
+}
+
+// writeAtomic writes a file crash-safely: temp file, fsync, rename, fsync
+// of the directory.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
