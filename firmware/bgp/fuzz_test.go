@@ -92,6 +92,20 @@ func FuzzUpdate(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0, 0, 0, 0, 33, 1, 2, 3, 4, 5}, []byte{})
+	// The capabilities of the captured OPENs (optional parameters of
+	// type 2).
+	for _, open := range bgpSeeds(f, "FuzzUpdate", gbgp.BGP_MSG_OPEN) {
+		if len(open) < 10 || len(open) < 10+int(open[9]) {
+			continue
+		}
+		var c []byte
+		for p := open[10 : 10+int(open[9])]; len(p) >= 2 && len(p) >= 2+int(p[1]); p = p[2+int(p[1]):] {
+			if p[0] == 2 {
+				c = append(c, p[2:2+int(p[1])]...)
+			}
+		}
+		caps = c
+	}
 	for _, b := range bgpSeeds(f, "FuzzUpdate", gbgp.BGP_MSG_UPDATE) {
 		f.Add(b, caps)
 	}
