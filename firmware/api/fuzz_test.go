@@ -35,9 +35,19 @@ func call(mux http.Handler, method, path string, body []byte) (int, string) {
 	return rec.Code, rec.Body.String()
 }
 
-// checkJSONError: every failed call answers with an Error body.
+// muxNotFound: the mux's 404, the handler never ran.
+func muxNotFound(code int, body string) bool {
+	return code == http.StatusNotFound && body == "404 page not found\n"
+}
+
+// checkJSONError: every failed call answers with an Error body, except
+// the mux's own 404 for a path no route matches (an origin with an
+// escaped "/" in it).
 func checkJSONError(t *testing.T, code int, body string) {
 	t.Helper()
+	if muxNotFound(code, body) {
+		return
+	}
 	var e Error
 	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error == "" {
 		t.Fatalf("%d with a body that is not an Error: %q", code, body)
@@ -215,7 +225,7 @@ func FuzzAddSecondary(f *testing.F) {
 			if code >= 400 {
 				checkJSONError(t, code, resp)
 			}
-			if code >= 400 && json.Unmarshal(body, &req) != nil && code != 400 {
+			if code >= 400 && !muxNotFound(code, resp) && json.Unmarshal(body, &req) != nil && code != 400 {
 				t.Fatalf("malformed JSON: %d", code)
 			}
 			if after := m.Origins(); !reflect.DeepEqual(before, after) {
