@@ -1,19 +1,50 @@
 #!/bin/bash
 # Runs every Go fuzz target in the module for a short time each
-# (FUZZTIME, default 10s); fails when any target finds a failure.
-# Fuzzing takes one target per go test invocation.
+# (FUZZTIME, default 10s); fails when any target finds a failure, when the
+# list of targets cannot be read, and when fewer targets than MIN_TARGETS
+# are found (a target that disappears, or a package that stops building,
+# is noticed rather than silently skipped).
+# Fuzzing takes one target per go test invocation; one worker each
+# (FUZZPARALLEL, default 1) keeps it from competing with other tests.
 set -eo pipefail
 t=${FUZZTIME:-10s}
+par=${FUZZPARALLEL:-1}
+# The targets there are today; raise it when adding one.
+min=${MIN_TARGETS:-14}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for pkg in $(go list ./...); do
-	for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
-		echo "fuzz $pkg $f ($t)"
-		if ! go test -run '^$' -fuzz "^$f\$" -fuzztime "$t" "$pkg" >"$log" 2>&1; then
-			grep -v '^fuzz: elapsed' "$log"
-			echo "FAIL: fuzz $pkg $f"
-			exit 1
-		fi
-		grep -v '^fuzz: elapsed' "$log" || true
+
+pkgs=$(go list -f '{{.ImportPath}} {{.Dir}}' ./...) || { echo "FAIL: fuzz: cannot list packages"; exit 1; }
+targets=()
+while read -r pkg dir; do
+	# Only packages with a *_test.go that declares a fuzz target are
+	# listed: go test -list compiles the package's tests.
+	grep -qs '^func Fuzz' "$dir"/*_test.go || continue
+	if ! out=$(go test -list '^Fuzz' "$pkg" 2>&1); then
+		echo "$out"
+		echo "FAIL: fuzz: cannot list the fuzz targets of $pkg"
+		exit 1
+	fi
+	for f in $(grep '^Fuzz' <<<"$out" || true); do
+		targets+=("$pkg $f")
 	done
+done <<<"$pkgs"
+if [ "${#targets[@]}" -lt "$min" ]; then
+	printf '%s\n' "${targets[@]}"
+	echo "FAIL: fuzz: ${#targets[@]} targets found, at least $min expected (MIN_TARGETS)"
+	exit 1
+fi
+echo "fuzz: ${#targets[@]} targets, $t each"
+
+start=$(date +%s)
+for tg in "${targets[@]}"; do
+	read -r pkg f <<<"$tg"
+	echo "fuzz $pkg $f ($t)"
+	if ! go test -run '^$' -fuzz "^$f\$" -fuzztime "$t" -parallel "$par" "$pkg" >"$log" 2>&1; then
+		grep -v '^fuzz: elapsed' "$log"
+		echo "FAIL: fuzz $pkg $f"
+		exit 1
+	fi
+	grep -v '^fuzz: elapsed' "$log" || true
 done
+echo "fuzz: ${#targets[@]} targets passed in $(($(date +%s) - start))s"
