@@ -40,9 +40,10 @@ func (b *box) otaLayout() (*agent.Layout, string) {
 		Booted:  b.args.Slot,
 		Board:   b.board.Name,
 	}
-	if b.board.Boot == board.Tryboot {
-		// The Pi reads cmdline.txt from the slot's partition, and it
-		// names its slot: the installer writes it for the slot it fills.
+	if b.board.Boot == board.Tryboot || b.board.Boot == board.Harness {
+		// The Pi (and the QEMU harness, which boots the same way) reads
+		// cmdline.txt from the slot's partition, and it names its slot:
+		// the installer writes it for the slot it fills.
 		bd, err := board.Get(b.board.Name)
 		if err != nil {
 			return nil, "no updates: " + err.Error()
