@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,9 +18,9 @@ import (
 // in ota.keys, installs a bundle of the same image signed with that key
 // through the management API (over the tailnet), and checks that PID 1's
 // agent wrote slot B and armed it for one try: the slot state through the
-// API, the files on slot B's partition after a clean poweroff. The reboot
-// into slot B, soak and commit are the update transaction's, not tested
-// here.
+// API, the files on slot B's partition after a clean poweroff; then that
+// the next boot comes from slot B, counted as the trial's first. Soak,
+// commit and fallback are the update transaction's, not tested here.
 func TestOTAInstall(t *testing.T) {
 	b, err := board.Get("qemu-amd64")
 	if err != nil {
@@ -139,7 +140,6 @@ func TestOTAInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer im.Close()
 	for _, f := range []string{res.Kernel, res.Initrd} {
 		want, err := os.ReadFile(f)
 		if err != nil {
@@ -150,7 +150,41 @@ func TestOTAInstall(t *testing.T) {
 			t.Errorf("slot B %s: %d bytes, want %d (%v)", filepath.Base(f), len(got), len(want), err)
 		}
 	}
-	t.Logf("API up %s after the image build; %.0f MB bundle installed in %s", toAPI.Round(time.Millisecond), float64(fileSize(bundleFile))/1e6, took.Round(time.Millisecond))
+	// The harness, like the Pi, boots the slot's cmdline.txt: written
+	// for slot B.
+	cl, err := im.ReadFile(board.PartSlotB, "cmdline.txt")
+	if err != nil || !strings.Contains(string(cl), "shoestring.slot=B") {
+		t.Errorf("slot B cmdline.txt: %q (%v)", cl, err)
+	}
+	im.Close()
+	if t.Failed() {
+		return
+	}
+
+	// The armed trial: the next boot comes from slot B, and PID 1 counts
+	// it. (The image stamps its own version, so the slot, not the
+	// version, is what tells the new firmware runs.)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel2()
+	bt2 := startBoot(t, b, disk, filepath.Join(dir, "console-2.log"), nil)
+	bt2.api = bt.api
+	if bt2.vm.Slot.Slot != "B" {
+		t.Fatalf("after the update the harness booted slot %s, want B", bt2.vm.Slot.Slot)
+	}
+	if err := waitAPI(ctx2, bt2.api, bt2.vm.Done()); err != nil {
+		t.Fatalf("slot B: management API over the tailnet: %v", err)
+	}
+	toAPI2 := bt2.since()
+	if sys, err := bt2.api.System(); err != nil || sys.Slot != "B" {
+		t.Errorf("slot B boot: system slot %q (%v)", sys.Slot, err)
+	}
+	s, err = bt2.api.Slots()
+	if err != nil || s.Booted != "B" || s.Committed != "A" || s.Trial != "B" || s.Boots != 1 || s.Slots[1].Version != "v1.0.0" || !s.Slots[1].Running {
+		t.Errorf("slots on the trial boot: %+v (%v)", s, err)
+	}
+	bt2.poweroff(t)
+	t.Logf("API up %s after the image build; %.0f MB bundle installed in %s; trial boot of slot B: API up %s after QEMU started",
+		toAPI.Round(time.Millisecond), float64(fileSize(bundleFile))/1e6, took.Round(time.Millisecond), toAPI2)
 }
 
 func fileSize(p string) int64 {
