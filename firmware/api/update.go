@@ -131,11 +131,14 @@ func NewSlotsStatus(b UpdateBackend) (SlotsStatus, error) {
 }
 
 // UpdateRoutes adds the update endpoints to mux; b nil (a node without
-// A/B slots) answers them with 404.
-func UpdateRoutes(mux *http.ServeMux, b UpdateBackend, log *slog.Logger) {
+// A/B slots) answers them with 404 and why: off, or a generic reason.
+func UpdateRoutes(mux *http.ServeMux, b UpdateBackend, off string, log *slog.Logger) {
+	if off == "" {
+		off = "this node has no A/B slots to update (a development run, or a host without binary slots)"
+	}
 	none := func(w http.ResponseWriter) bool {
 		if b == nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: "this node has no A/B slots to update (a development run, or a host without binary slots)"})
+			writeJSON(w, http.StatusNotFound, Error{Error: off})
 			return true
 		}
 		return false

@@ -35,7 +35,7 @@ func TestUpdateAPI(t *testing.T) {
 	a := r.Agent(t, "v1.0.0")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mux := http.NewServeMux()
-	api.UpdateRoutes(mux, a, log)
+	api.UpdateRoutes(mux, a, "", log)
 	policy := access.Policy{Admin: []string{"admin@example.com"}, Read: []string{"reader@example.com"}}
 	admin := httptest.NewServer(access.Guard(mux, who("admin@example.com"), policy, log))
 	defer admin.Close()
@@ -102,12 +102,20 @@ func TestUpdateAPI(t *testing.T) {
 
 func TestUpdateAPIWithoutSlots(t *testing.T) {
 	mux := http.NewServeMux()
-	api.UpdateRoutes(mux, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api.UpdateRoutes(mux, nil, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	var ae *api.APIError
 	if _, err := api.NewClient(ts.URL).Slots(); !errors.As(err, &ae) || ae.Code != http.StatusNotFound {
 		t.Fatalf("slots without slots: %v", err)
+	}
+	// PID 1 says why a box has no updates.
+	mux = http.NewServeMux()
+	api.UpdateRoutes(mux, nil, "no updates without the data partition", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ts2 := httptest.NewServer(mux)
+	defer ts2.Close()
+	if _, err := api.NewClient(ts2.URL).UpdateStatus(); !errors.As(err, &ae) || ae.Code != http.StatusNotFound || !strings.Contains(err.Error(), "without the data partition") {
+		t.Fatalf("update status without a data partition: %v", err)
 	}
 }
 
@@ -118,7 +126,7 @@ func TestUpdateAPIWithoutSlots(t *testing.T) {
 func TestUpdateAPIRefusesEarly(t *testing.T) {
 	r := agenttest.New(t, board.GRUBEnv)
 	mux := http.NewServeMux()
-	api.UpdateRoutes(mux, r.Agent(t, "v1.0.0"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api.UpdateRoutes(mux, r.Agent(t, "v1.0.0"), "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	p := agenttest.MakeParts(t, "v1.1.0")

@@ -64,6 +64,9 @@ type Options struct {
 	// endpoints install bundles into the inactive slot (package
 	// ota/agent, with the config's ota section). Nil: no updates.
 	OTA *agent.Layout
+	// OTAOff, with OTA nil, says why there are no updates (PID 1 on a
+	// box without a data partition); the update endpoints answer it.
+	OTAOff string
 	// ClockSynced reports whether the clock is synchronised (PID 1's NTP
 	// client); until it is, no DNS cookie is minted. Nil: always.
 	ClockSynced func() bool
@@ -195,7 +198,7 @@ func (n *Node) Run(ctx context.Context) error {
 		api.SecondaryRoutes(mux, n.sec, n.log)
 	}
 	api.RoutingRoutes(mux, n.rt, n.log)
-	api.UpdateRoutes(mux, n.newOTA(), n.log)
+	api.UpdateRoutes(mux, n.newOTA(), n.opts.OTAOff, n.log)
 	var metricsHandler http.Handler
 	if n.cfg.Overlay.MetricsOn() {
 		metricsHandler = n.newMetrics().Handler()

@@ -251,6 +251,12 @@ func (b *box) startNode() {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.stopNode = cancel
 	b.nodeSup = newSupervisor(b.log)
+	ota, otaOff := b.otaLayout()
+	if ota == nil {
+		b.log.Warn("over-the-air updates off", "why", otaOff)
+	} else {
+		b.log.Info("over-the-air updates on", "method", ota.Method, "booted", ota.Booted)
+	}
 	b.nodeSup.start(ctx, "node", func(ctx context.Context) error {
 		n := node.New(node.Options{
 			Config:      b.cfg,
@@ -258,6 +264,8 @@ func (b *box) startNode() {
 			Routes:      b.routes,
 			Version:     b.version,
 			Slot:        b.args.Slot,
+			OTA:         ota,
+			OTAOff:      otaOff,
 			ClockSynced: b.clockSynced,
 			OnReady: func(dns []string, http string) {
 				d := time.Since(bootTime())

@@ -23,6 +23,8 @@ func (b *box) withSlots(fn func(slot.Slots) error) error {
 	if b.disk == "" {
 		return fmt.Errorf("no boot disk")
 	}
+	slotMu.Lock()
+	defer slotMu.Unlock()
 	state := ""
 	if b.dataDev != "" {
 		state = slotStateFile
