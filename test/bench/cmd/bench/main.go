@@ -72,6 +72,7 @@ func run() int {
 	flag.DurationVar(&o.stopGrace, "stop-grace", 10*time.Second, "how long a server may take to exit after SIGTERM")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (zone, queries, configs, logs); it is always kept after a failure")
 	xo := xfrFlags(flag.CommandLine) // xfr.go: the AXFR benchmark
+	ao := ampFlags(flag.CommandLine) // amp.go: the amplification benchmark
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./test/bench/cmd/bench [flags]\n\n"+
 			"Benchmarks Shoestring, NSD and Knot with dnsperf; see test/bench/README.md.\n\n")
@@ -115,6 +116,18 @@ func run() int {
 		}
 		os.RemoveAll(o.root)
 	}()
+
+	if ao.on {
+		ok = o.amplification(ctx, ao)
+		if ctx.Err() != nil {
+			ok = true
+			return 130
+		}
+		if !ok {
+			return 1
+		}
+		return 0
+	}
 
 	var rows []*bench.Row
 	if !xo.only {
