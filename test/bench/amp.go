@@ -253,13 +253,17 @@ func PrintAmp(w io.Writer, rs []AmpResult, ours, ref string) {
 			r.Queries, r.Responses, r.TC, r.BytesIn, r.BytesOut, r.PacketRatio(), r.Ratio(), r.WireRatio(), vs)
 	}
 	tw.Flush()
+	said := map[string]bool{}
 	for _, r := range rs {
 		if r.Err != nil {
 			rrl := "off"
 			if r.RRL {
 				rrl = "on"
 			}
-			fmt.Fprintf(w, "\n%s, %s, RRL %s: %v\n", r.Server, r.Class, rrl, r.Err)
+			if k := r.Server + rrl; !said[k] {
+				said[k] = true
+				fmt.Fprintf(w, "\n%s, RRL %s: %v\n", r.Server, rrl, r.Err)
+			}
 		}
 	}
 }

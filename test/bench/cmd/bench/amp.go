@@ -60,6 +60,9 @@ func (o *options) amplification(ctx context.Context, a *ampOptions) bool {
 	ok := true
 	var rs []bench.AmpResult
 	for _, name := range o.serverNames {
+		if name == "shoestring-rrl" {
+			continue // the same server: here every server runs with RRL off and on
+		}
 		for _, rrl := range []bool{false, true} {
 			var l *refserver.RRL
 			if rrl {
