@@ -32,6 +32,7 @@ func devMain(args []string) error {
 	httpAddr := fs.String("http", config.DefaultManagement, "management API and status page address")
 	nsid := fs.String("nsid", "", "NSID and CHAOS id.server identity (default: host name)")
 	ver := fs.String("version-bind", "", "answer for CHAOS version.bind (default: hidden)")
+	rrl := fs.Int("rrl", 0, "response rate limiting: replies per second per client /24 and response class (0: off); slip 2, window 15s")
 	var listen, zones, secondaries, catalogs, tsigKeys listFlag
 	fs.Var(&listen, "listen", "DNS address host:port, UDP and TCP (repeatable; default 127.0.0.1:5353 and [::1]:5353)")
 	fs.Var(&zones, "zone", "ORIGIN=FILE: import a zone file at start (repeatable)")
@@ -47,6 +48,10 @@ func devMain(args []string) error {
 	cfg.Node.Name = *nsid
 	cfg.DNS.Version = *ver
 	cfg.Management.Listen = config.HostPort(*httpAddr)
+	if *rrl > 0 {
+		cfg.DNS.RRL.Enabled = true
+		cfg.DNS.RRL.ResponsesPerSecond = *rrl
+	}
 	if len(listen) == 0 {
 		listen = listFlag{"127.0.0.1:5353"}
 		if ipv6Loopback() {

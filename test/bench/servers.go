@@ -24,7 +24,10 @@ type Server interface {
 // like the others it serves from one core; it reads the zone file
 // directly, with no nsd.db to compile first. Response rate limiting is off
 // and responses minimal, as they are by default in Knot.
-type NSD struct{ Bin string }
+type NSD struct {
+	Bin string
+	RRL *refserver.RRL // nil: rate limiting off
+}
 
 // Name implements Server.
 func (NSD) Name() string { return "nsd" }
@@ -32,21 +35,24 @@ func (NSD) Name() string { return "nsd" }
 // Command implements Server.
 func (n NSD) Command(dir, zoneFile string, port int) ([]string, []string, error) {
 	argv, err := refserver.NSDConfig{Port: port, Zones: []refserver.Zone{{Origin: Origin, File: zoneFile}},
-		RRLOff: true, MinimalResponses: true, RefuseTransfers: true}.Write(dir)
+		RRLOff: true, RRL: n.RRL, MinimalResponses: true, RefuseTransfers: true}.Write(dir)
 	return withBin(argv, n.Bin), nil, err
 }
 
 // Knot is CZ.NIC's Knot DNS with one UDP, one TCP and one background
 // worker. The journal is off and the zone file is never written back, so
 // Knot does no more work than NSD to load and serve the same file.
-type Knot struct{ Bin string }
+type Knot struct {
+	Bin string
+	RRL *refserver.RRL // nil: rate limiting off (as by default)
+}
 
 // Name implements Server.
 func (Knot) Name() string { return "knot" }
 
 // Command implements Server.
 func (k Knot) Command(dir, zoneFile string, port int) ([]string, []string, error) {
-	argv, err := refserver.KnotConfig{Port: port, Zones: []refserver.Zone{{Origin: Origin, File: zoneFile}}, Workers: 1, RefuseTransfers: true}.Write(dir)
+	argv, err := refserver.KnotConfig{Port: port, Zones: []refserver.Zone{{Origin: Origin, File: zoneFile}}, Workers: 1, RefuseTransfers: true, RRL: k.RRL}.Write(dir)
 	return withBin(argv, k.Bin), nil, err
 }
 
@@ -65,6 +71,9 @@ func withBin(argv []string, bin string) []string {
 type Shoestring struct {
 	Bin    string
 	NoZone bool
+	// RRL turns response rate limiting on (`dev -rrl`: window 15 s,
+	// IPv4 /24, slip 2, the only slip it can be given).
+	RRL *refserver.RRL
 }
 
 // Name implements Server.
@@ -80,6 +89,12 @@ func (s Shoestring) Command(dir, zoneFile string, port int) ([]string, []string,
 		return nil, nil, err
 	}
 	argv := []string{s.Bin, "dev", "-data", data, "-listen", "127.0.0.1:" + strconv.Itoa(port), "-http", "127.0.0.1:0"}
+	if s.RRL != nil {
+		if s.RRL.Slip != 2 {
+			return nil, nil, fmt.Errorf("shoestring dev: RRL slip %d: only the default 2 can be set", s.RRL.Slip)
+		}
+		argv = append(argv, "-rrl", strconv.Itoa(s.RRL.ResponsesPerSecond))
+	}
 	if !s.NoZone {
 		argv = append(argv, "-zone", Origin+"="+zoneFile)
 	}

@@ -39,6 +39,18 @@ type KnotConfig struct {
 	// knotc), so that zones can be added and removed at run time with
 	// knotc, the way an operator adds a catalog member.
 	Editable bool
+	// RRL, when set, loads the rrl module for every zone (Knot groups
+	// IPv4 sources by /24 and has no window setting).
+	RRL *RRL
+}
+
+// RRL is response rate limiting for a reference server, in the terms
+// NSD and Knot share: replies per second per client prefix and response
+// class, and slip (every Nth limited reply goes out truncated; 0 drops
+// them all).
+type RRL struct {
+	ResponsesPerSecond int
+	Slip               int
 }
 
 // Knot is a running knotd.
@@ -97,6 +109,9 @@ log:
 	if c.SemanticChecks {
 		checks = "on"
 	}
+	if c.RRL != nil {
+		fmt.Fprintf(&conf, "mod-rrl:\n  - id: bench\n    rate-limit: %d\n    slip: %d\n", c.RRL.ResponsesPerSecond, c.RRL.Slip)
+	}
 	fmt.Fprintf(&conf, `template:
   - id: default
     storage: %q
@@ -108,6 +123,9 @@ log:
 `, filepath.Join(dir, "zones"), journal, checks)
 	if !c.RefuseTransfers {
 		conf.WriteString("    acl: xfr\n")
+	}
+	if c.RRL != nil {
+		conf.WriteString("    global-module: mod-rrl/bench\n")
 	}
 	if c.Notify != "" {
 		conf.WriteString("    notify: downstream\n")

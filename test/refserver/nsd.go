@@ -27,6 +27,8 @@ type NSDConfig struct {
 	// from one client address it would drop most NXDOMAIN and wildcard
 	// answers.
 	RRLOff bool
+	// RRL, when set, limits responses like this (RRLOff is then ignored).
+	RRL *RRL
 	// MinimalResponses answers like Knot does by default (no NS or glue
 	// with positive answers), so both send the same bytes per query.
 	MinimalResponses bool
@@ -61,7 +63,11 @@ func (c NSDConfig) Write(dir string) ([]string, error) {
 	if c.Identity != "" {
 		fmt.Fprintf(&conf, "    nsid: \"ascii_%s\"\n    identity: %q\n    hide-identity: no\n    hide-version: yes\n", c.Identity, c.Identity)
 	}
-	if c.RRLOff {
+	if c.RRL != nil {
+		// NSD has no window setting; its prefix length is the default /24.
+		fmt.Fprintf(&conf, "    rrl-ratelimit: %d\n    rrl-slip: %d\n    rrl-ipv4-prefix-length: 24\n    rrl-whitelist-ratelimit: %d\n",
+			c.RRL.ResponsesPerSecond, c.RRL.Slip, c.RRL.ResponsesPerSecond)
+	} else if c.RRLOff {
 		conf.WriteString("    rrl-ratelimit: 0\n    rrl-whitelist-ratelimit: 0\n")
 	}
 	if c.MinimalResponses {

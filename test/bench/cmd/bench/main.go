@@ -54,7 +54,7 @@ func logf(format string, args ...any) {
 func run() int {
 	var o options
 	flag.StringVar(&o.bin, "bin", "out/shoestring", "Shoestring binary (`make build` writes out/shoestring)")
-	flag.StringVar(&o.servers, "servers", "shoestring,nsd,knot", "comma-separated servers to benchmark, in this order")
+	flag.StringVar(&o.servers, "servers", "shoestring,shoestring-rrl,nsd,knot", "comma-separated servers to benchmark, in this order (shoestring-rrl: Shoestring with RRL on and no source over its limit, for its cost)")
 	flag.BoolVar(&o.refOnly, "ref-only", false, "benchmark only NSD and Knot (no Shoestring)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured dnsperf run per server")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured dnsperf run before each measured one")
@@ -72,6 +72,7 @@ func run() int {
 	flag.DurationVar(&o.stopGrace, "stop-grace", 10*time.Second, "how long a server may take to exit after SIGTERM")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (zone, queries, configs, logs); it is always kept after a failure")
 	xo := xfrFlags(flag.CommandLine) // xfr.go: the AXFR benchmark
+	ao := ampFlags(flag.CommandLine) // amp.go: the amplification benchmark
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./test/bench/cmd/bench [flags]\n\n"+
 			"Benchmarks Shoestring, NSD and Knot with dnsperf; see test/bench/README.md.\n\n")
@@ -116,6 +117,18 @@ func run() int {
 		os.RemoveAll(o.root)
 	}()
 
+	if ao.on {
+		ok = o.amplification(ctx, ao)
+		if ctx.Err() != nil {
+			ok = true
+			return 130
+		}
+		if !ok {
+			return 1
+		}
+		return 0
+	}
+
 	var rows []*bench.Row
 	if !xo.only {
 		rows = o.bench(ctx)
@@ -127,6 +140,7 @@ func run() int {
 	if !xo.only {
 		fmt.Println()
 		bench.Print(os.Stdout, rows, "shoestring", []string{"nsd", "knot"})
+		printRRLCost(rows)
 	}
 	ok = true
 	for _, r := range rows {
@@ -173,7 +187,7 @@ func (o *options) setup() error {
 		}
 		seen[s] = true
 		switch s {
-		case "shoestring":
+		case "shoestring", "shoestring-rrl":
 			if o.refOnly {
 				continue
 			}
@@ -181,7 +195,7 @@ func (o *options) setup() error {
 		case "":
 			continue
 		default:
-			return fmt.Errorf("unknown server %q in -servers (shoestring, nsd, knot)", s)
+			return fmt.Errorf("unknown server %q in -servers (shoestring, shoestring-rrl, nsd, knot)", s)
 		}
 		o.serverNames = append(o.serverNames, s)
 	}
@@ -247,6 +261,8 @@ func (o *options) server(name string) (bench.Server, error) {
 	switch name {
 	case "shoestring":
 		return bench.Shoestring{Bin: o.bin}, nil
+	case "shoestring-rrl":
+		return bench.Shoestring{Bin: o.bin, RRL: &refserver.RRL{ResponsesPerSecond: rrlCostLimit, Slip: 2}}, nil
 	case "nsd":
 		p, err := bench.LookTool("nsd")
 		return bench.NSD{Bin: p}, err
@@ -445,7 +461,7 @@ func (o *options) bench(ctx context.Context) []*bench.Row {
 		if in.proc == nil {
 			continue
 		}
-		if _, ok := in.srv.(bench.Shoestring); ok {
+		if s, ok := in.srv.(bench.Shoestring); ok && s.RRL == nil {
 			if err := o.restartFromStore(ctx, in); err != nil {
 				in.row.StoreErr = err
 				logf("%s: restart from the store FAILED: %v", in.row.Name, firstLine(err))
@@ -460,6 +476,36 @@ func (o *options) bench(ctx context.Context) []*bench.Row {
 		rows[i] = in.row
 	}
 	return rows
+}
+
+// rrlCostLimit is shoestring-rrl's responses per second: far above what
+// dnsperf's one /24 sends even to the bucket all NXDOMAIN answers share,
+// so RRL does all its work (classify, hash, look up, refill, pay) and
+// limits nothing.
+const rrlCostLimit = 10_000_000
+
+// printRRLCost prints Shoestring's CPU per query with RRL on (no source
+// over its limit) against off, from the same run. The bar is 5%.
+func printRRLCost(rows []*bench.Row) {
+	var off, on *bench.Row
+	for _, r := range rows {
+		switch r.Name {
+		case "shoestring":
+			off = r
+		case "shoestring-rrl":
+			on = r
+		}
+	}
+	if off == nil || on == nil || !off.OK() || !on.OK() {
+		return
+	}
+	a, b := off.CPUPerQuery(), on.CPUPerQuery()
+	verdict := "within 5%"
+	if b > a*1.05 {
+		verdict = "OVER the 5% bar (rerun with -runs 5 on a quiet machine before believing it)"
+	}
+	fmt.Printf("\nRRL cost: Shoestring CPU %.2f µs/q with RRL on (%d/s, no source over it), %.2f µs/q off: %.3fx, %s\n",
+		b, rrlCostLimit, a, b/a, verdict)
 }
 
 func firstLine(err error) string {
