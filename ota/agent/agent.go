@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -354,7 +353,7 @@ func (a *Agent) save(o Outcome) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(a.c.StateFile, append(b, '\n'))
+	return slot.WriteAtomic(a.c.StateFile, append(b, '\n'), 0o644)
 }
 
 // install picks the inactive slot, streams the bundle into temporary
@@ -459,35 +458,6 @@ func (c *counter) Read(p []byte) (int, error) {
 	}
 	c.j.a.update(func(pr *Progress) { pr.Bytes, pr.Part = c.base+c.n, part })
 	return n, err
-}
-
-// writeAtomic writes a file crash-safely: temp file, fsync, rename, fsync
-// of the directory.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
 }
 
 func syncDir(dir string) error {

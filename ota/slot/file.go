@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 )
 
-// writeAtomic replaces a file so that a power cut leaves the old or the
+// WriteAtomic replaces a file so that a power cut leaves the old or the
 // new contents, never a mix: write a temporary file beside it, fsync it,
 // rename it over the old one, fsync the directory (the rename is only
 // durable once the directory is). Used for the state file (ext4) and
-// the flag files; on FAT, files whose size does not change are better
+// the flag files, and by the update agent for its own state; on FAT, files whose size does not change are better
 // rewritten in place (writeInPlace).
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
+func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -84,7 +84,7 @@ func writeSameSize(path string, data []byte) error {
 	if st, err := os.Stat(path); err == nil && st.Size() == int64(len(data)) {
 		return writeInPlace(path, data)
 	}
-	return writeAtomic(path, data, 0o644)
+	return WriteAtomic(path, data, 0o644)
 }
 
 // removeSync removes a file (absent is fine) and makes that durable.

@@ -169,7 +169,7 @@ func (a *autobootLoader) arm(slot string) error {
 		return err
 	}
 	if a.flagFile {
-		return writeAtomic(filepath.Join(a.dir, TrybootFlag), []byte("try the [tryboot] partition once\n"), 0o644)
+		return WriteAtomic(filepath.Join(a.dir, TrybootFlag), []byte("try the [tryboot] partition once\n"), 0o644)
 	}
 	return nil
 }
@@ -235,7 +235,7 @@ func (h *binaryLoader) read() (string, string, error) {
 func (h *binaryLoader) keepsTry() bool { return true }
 
 func (h *binaryLoader) arm(slot string) error {
-	return writeAtomic(filepath.Join(h.dir, "try"), []byte(slot+"\n"), 0o644)
+	return WriteAtomic(filepath.Join(h.dir, "try"), []byte(slot+"\n"), 0o644)
 }
 
 func (h *binaryLoader) disarm() error { return removeSync(filepath.Join(h.dir, "try")) }

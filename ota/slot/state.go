@@ -203,5 +203,5 @@ func (s *switcher) save(r record) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.file, append(b, '\n'), 0o644)
+	return WriteAtomic(s.file, append(b, '\n'), 0o644)
 }
