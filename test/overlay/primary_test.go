@@ -1,10 +1,8 @@
 package overlay
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -59,7 +57,7 @@ func TestPrimaryOverTheTailnet(t *testing.T) {
 	l := newTestcontrolLab(t)
 	ops := l.client("ops", "tag:ops")
 	primary := l.client("primary")
-	forwardDNS(t, l.ctx, primary, ns)
+	forwardDNS(t, primary, ns)
 
 	// Not reachable but over the tailnet: the host resolves no tailnet
 	// name, and Knot's namespace has no way in but the forwarder.
@@ -262,7 +260,7 @@ func (n *testNetns) waitSerial(t *testing.T, addr, origin string, serial uint32)
 
 // forwardDNS makes tn (a tailnet member) forward DNS on its tailnet
 // addresses, TCP and UDP port 53, to 127.0.0.1:53 in ns.
-func forwardDNS(t *testing.T, ctx context.Context, tn *overlay.Tailnet, ns *testNetns) {
+func forwardDNS(t *testing.T, tn *overlay.Tailnet, ns *testNetns) {
 	t.Helper()
 	const target = "127.0.0.1:53"
 	ln, err := tn.Listen("tcp", ":53")
@@ -270,29 +268,7 @@ func forwardDNS(t *testing.T, ctx context.Context, tn *overlay.Tailnet, ns *test
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				up, err := ns.dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				done := make(chan struct{}, 2)
-				go func() { io.Copy(up, c); done <- struct{}{} }()
-				go func() { io.Copy(c, up); done <- struct{}{} }()
-				select {
-				case <-done:
-				case <-ctx.Done():
-				}
-			}()
-		}
-	}()
+	go pipeTCP(ln, func() (net.Conn, error) { return ns.dial("tcp", target) })
 	v4, v6 := tn.Addrs()
 	for _, a := range []string{v4.String(), v6.String()} {
 		pc, err := tn.ListenPacket("udp", net.JoinHostPort(a, "53"))
