@@ -95,7 +95,7 @@ type bootSlots struct{ b *box }
 func (s bootSlots) Method() board.BootMethod { return s.b.board.Boot }
 
 func (s bootSlots) State() (st slot.State, err error) {
-	err = s.b.withSlots(func(x slot.Slots) error { st, err = x.State(); return err })
+	err = s.b.readSlots(func(x slot.Slots) error { st, err = x.State(); return err })
 	return st, err
 }
 

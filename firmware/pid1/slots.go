@@ -19,7 +19,14 @@ var slotStateFile = filepath.Join(permDir, "ota", "slots.json")
 // switch (grubenv, autoboot.txt, the harness's flag), and runs fn with
 // the board's slot state; the state file is kept only when the data
 // partition is mounted.
-func (b *box) withSlots(fn func(slot.Slots) error) error {
+func (b *box) withSlots(fn func(slot.Slots) error) error { return b.mountSlots(false, fn) }
+
+// readSlots is withSlots for a call that only reads (the state shown by
+// `ctl slots`): the boot partition is mounted read-only and nothing is
+// flushed, so a status poll costs the SD card no writes.
+func (b *box) readSlots(fn func(slot.Slots) error) error { return b.mountSlots(true, fn) }
+
+func (b *box) mountSlots(readOnly bool, fn func(slot.Slots) error) error {
 	if b.disk == "" {
 		return fmt.Errorf("no boot disk")
 	}
@@ -37,10 +44,19 @@ func (b *box) withSlots(fn func(slot.Slots) error) error {
 		return err
 	}
 	dev := partitionDevice(b.disk, board.PartBoot)
-	if err := unix.Mount(dev, bootDir, "vfat", unix.MS_NOATIME|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, "flush"); err != nil {
+	flags := uintptr(unix.MS_NOATIME | unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC)
+	if readOnly {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount(dev, bootDir, "vfat", flags, "flush"); err != nil {
 		return fmt.Errorf("mount %s: %w", dev, err)
 	}
-	defer func() { unix.Sync(); unix.Unmount(bootDir, 0) }()
+	defer func() {
+		if !readOnly {
+			unix.Sync()
+		}
+		unix.Unmount(bootDir, 0)
+	}()
 	return fn(s)
 }
 
