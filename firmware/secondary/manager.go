@@ -551,6 +551,9 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 // persisted, and transferred at once.
 func (m *Manager) AddZone(origin string, primaries []string) error {
 	origin = zone.Canonical(origin)
+	if _, ok := dns.IsDomainName(origin); !ok {
+		return fmt.Errorf("%q is not a zone name", origin)
+	}
 	remotes, err := m.parseRemotes(primaries)
 	if err != nil {
 		return err
