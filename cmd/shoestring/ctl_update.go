@@ -15,7 +15,7 @@ import (
 // a bundle into the inactive slot, and show both slots.
 func updateCommands() map[string]ctlCommand {
 	return map[string]ctlCommand{
-		"update": {args: "[-allow-downgrade] FILE|URL", help: "install a bundle into the inactive slot and arm one trial boot (a URL is fetched by the node)", nargs: -1, run: ctlUpdate},
+		"update": {args: "[-allow-downgrade] [-no-reboot] FILE|URL", help: "install a bundle into the inactive slot, then drain and reboot into it once; it is committed after its soak, or the box falls back (a URL is fetched by the node)", nargs: -1, run: ctlUpdate},
 		"slots": {help: "both A/B slots: version, state, the trial and its boots, the last update's outcome", nargs: 0, run: func(e *ctlEnv, _ []string) error {
 			s, err := e.c.Slots()
 			if err != nil {
@@ -29,11 +29,12 @@ func updateCommands() map[string]ctlCommand {
 func ctlUpdate(e *ctlEnv, args []string) error {
 	fs := flag.NewFlagSet("update", flag.ContinueOnError)
 	allow := fs.Bool("allow-downgrade", false, "install even when the bundle's version is not newer than the running one")
+	noReboot := fs.Bool("no-reboot", false, "leave the new slot armed: its trial starts at the next reboot")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: shoestring ctl update [-allow-downgrade] FILE|URL")
+		return fmt.Errorf("usage: shoestring ctl update [-allow-downgrade] [-no-reboot] FILE|URL")
 	}
 	src := fs.Arg(0)
 	type result struct {
@@ -43,7 +44,7 @@ func ctlUpdate(e *ctlEnv, args []string) error {
 	done := make(chan result, 1)
 	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
 		go func() {
-			s, err := e.c.UpdateURL(src, *allow)
+			s, err := e.c.UpdateURLWith(api.UpdateRequest{URL: src, AllowDowngrade: *allow, NoReboot: *noReboot})
 			done <- result{s, err}
 		}()
 	} else {
@@ -53,7 +54,7 @@ func ctlUpdate(e *ctlEnv, args []string) error {
 		}
 		defer f.Close()
 		go func() {
-			s, err := e.c.Update(f, *allow)
+			s, err := e.c.UpdateWith(f, api.UpdateRequest{AllowDowngrade: *allow, NoReboot: *noReboot})
 			done <- result{s, err}
 		}()
 	}
@@ -75,7 +76,11 @@ func ctlUpdate(e *ctlEnv, args []string) error {
 				return e.print(r.s, nil)
 			}
 			fmt.Fprintln(out, progressLine(r.s))
-			fmt.Fprintf(out, "installed %s in slot %s and armed: the next reboot tries it once (reboot with drain, soak and commit are not automatic yet)\n", r.s.Version, r.s.Slot)
+			if r.s.State == "rebooting" {
+				fmt.Fprintf(out, "installed %s in slot %s: the node drains and reboots into it once; it is committed after its soak or falls back (see shoestring ctl slots)\n", r.s.Version, r.s.Slot)
+			} else {
+				fmt.Fprintf(out, "installed %s in slot %s and armed: the next reboot tries it once, then soaks and commits it or falls back\n", r.s.Version, r.s.Slot)
+			}
 			return nil
 		case <-tick.C:
 			s, err := e.c.UpdateStatus()
@@ -126,6 +131,9 @@ func slotsTable(w *tabwriter.Writer, s api.SlotsStatus) {
 	}
 	if s.Trial != "" {
 		fmt.Fprintf(w, "on trial\tslot %s, %d boot(s)\n", s.Trial, s.Boots)
+	}
+	for _, b := range s.Bad {
+		fmt.Fprintf(w, "refused\t%s (failed its trial %s): %s\n", b.Version, rtAgo(b.At), b.Reason)
 	}
 	if o := s.Last; o != nil {
 		fmt.Fprintf(w, "last update\t%s %s (slot %s, %s, from %s): %s\n", o.Result, rtDash(o.Version), rtDash(o.Slot), rtAgo(o.At), rtDash(o.Source), o.Reason)

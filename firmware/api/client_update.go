@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 )
 
 // UpdateStatus returns the progress of the current or last update.
@@ -22,9 +23,22 @@ func (c *Client) Slots() (SlotsStatus, error) {
 // installed and armed, or refused. It is not bounded by the client's
 // timeout: a bundle may take minutes.
 func (c *Client) Update(r io.Reader, allowDowngrade bool) (UpdateStatus, error) {
+	return c.UpdateWith(r, UpdateRequest{AllowDowngrade: allowDowngrade})
+}
+
+// UpdateWith is Update with the request's options (its URL unused):
+// allow_downgrade, no_reboot.
+func (c *Client) UpdateWith(r io.Reader, o UpdateRequest) (UpdateStatus, error) {
+	q := url.Values{}
+	if o.AllowDowngrade {
+		q.Set("allow_downgrade", "1")
+	}
+	if o.NoReboot {
+		q.Set("no_reboot", "1")
+	}
 	path := "/api/v1/update"
-	if allowDowngrade {
-		path += "?allow_downgrade=1"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	var s UpdateStatus
 	return s, c.send("POST", path, "application/octet-stream", r, &s)
@@ -32,7 +46,12 @@ func (c *Client) Update(r io.Reader, allowDowngrade bool) (UpdateStatus, error) 
 
 // UpdateURL has the node download a bundle from url and install it.
 func (c *Client) UpdateURL(url string, allowDowngrade bool) (UpdateStatus, error) {
-	b, err := json.Marshal(UpdateRequest{URL: url, AllowDowngrade: allowDowngrade})
+	return c.UpdateURLWith(UpdateRequest{URL: url, AllowDowngrade: allowDowngrade})
+}
+
+// UpdateURLWith has the node download and install the bundle at o.URL.
+func (c *Client) UpdateURLWith(o UpdateRequest) (UpdateStatus, error) {
+	b, err := json.Marshal(o)
 	if err != nil {
 		return UpdateStatus{}, err
 	}

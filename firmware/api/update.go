@@ -18,10 +18,12 @@ import (
 
 // The update endpoints (package ota/agent does the work):
 //
-//	POST /api/v1/update   body: the bundle (streamed; ?allow_downgrade=1), or
-//	                      JSON UpdateRequest {"url": ...}; answers when the
-//	                      bundle is installed and armed (UpdateStatus) or
-//	                      refused (422), 409 while another update runs
+//	POST /api/v1/update   body: the bundle (streamed; ?allow_downgrade=1,
+//	                      ?no_reboot=1), or JSON UpdateRequest {"url": ...};
+//	                      answers when the bundle is installed and armed
+//	                      (UpdateStatus; unless no_reboot, the box then
+//	                      drains and reboots into it once) or refused
+//	                      (422), 409 while another update runs
 //	GET  /api/v1/update   UpdateStatus: progress of the current or last update
 //	GET  /api/v1/slots    SlotsStatus: both slots, the trial, the last outcome
 //
@@ -34,30 +36,46 @@ type UpdateBackend interface {
 	Progress() agent.Progress
 	Last() (agent.Outcome, bool)
 	Slots() (st slot.State, booted string, err error)
+	Bad() []agent.BadVersion
 }
 
 // UpdateRequest is the JSON body of POST /api/v1/update for a download.
 type UpdateRequest struct {
 	URL            string `json:"url"`
 	AllowDowngrade bool   `json:"allow_downgrade,omitempty"`
+	// NoReboot leaves the box armed: the trial starts at the next reboot.
+	NoReboot bool `json:"no_reboot,omitempty"`
 }
 
-// UpdateOutcome is how the last update ended: installed, refused (a bad
-// bundle; the inactive slot is as it was) or failed.
+// UpdateOutcome is how the last update ended: installed (armed),
+// refused (a bad bundle, or a version that failed its trial before; the
+// inactive slot is as it was), failed, trying (booted on trial, soaking),
+// committed, or rolled_back (the trial failed: the reason says how).
 type UpdateOutcome struct {
-	Result  string    `json:"result"`
-	Version string    `json:"version,omitempty"`
-	Slot    string    `json:"slot,omitempty"`
-	Source  string    `json:"source,omitempty"`
-	Reason  string    `json:"reason,omitempty"`
-	Bytes   int64     `json:"bytes"`
+	Result  string            `json:"result"`
+	Version string            `json:"version,omitempty"`
+	Slot    string            `json:"slot,omitempty"`
+	Source  string            `json:"source,omitempty"`
+	Reason  string            `json:"reason,omitempty"`
+	Bytes   int64             `json:"bytes"`
+	At      time.Time         `json:"at"`
+	Started time.Time         `json:"started,omitzero"`
+	Serials map[string]uint32 `json:"serials_before,omitempty"`
+}
+
+// BadVersion is a version that failed its trial: refused if offered
+// again.
+type BadVersion struct {
+	Version string    `json:"version"`
+	Reason  string    `json:"reason"`
 	At      time.Time `json:"at"`
 }
 
 // UpdateStatus is the progress of the current or last update.
 type UpdateStatus struct {
 	// State: idle, receiving, armed (installed; the next reboot tries it
-	// once), failed.
+	// once), rebooting (draining, then the trial boot), soaking (this
+	// boot is the trial), failed.
 	State   string    `json:"state"`
 	Source  string    `json:"source,omitempty"`
 	Slot    string    `json:"slot,omitempty"`
@@ -96,6 +114,8 @@ type SlotsStatus struct {
 	Boots int            `json:"boots"`
 	Slots []SlotInfo     `json:"slots"`
 	Last  *UpdateOutcome `json:"last,omitempty"`
+	// Bad are the versions refused because they failed their trial.
+	Bad []BadVersion `json:"bad,omitempty"`
 }
 
 func updateOutcome(b UpdateBackend) *UpdateOutcome {
@@ -123,6 +143,9 @@ func NewSlotsStatus(b UpdateBackend) (SlotsStatus, error) {
 	}
 	s := SlotsStatus{Method: string(st.Method), Committed: st.Committed, Booted: booted, Try: st.Try,
 		Trial: st.Trial, Boots: st.Boots, Last: updateOutcome(b)}
+	for _, v := range b.Bad() {
+		s.Bad = append(s.Bad, BadVersion(v))
+	}
 	for _, n := range []string{slot.A, slot.B} {
 		i := st.Slots[n]
 		s.Slots = append(s.Slots, SlotInfo{Name: n, Version: i.Version, Status: string(i.Status), Reason: i.Reason, Changed: i.Changed, Running: n == booted})
@@ -176,11 +199,12 @@ func UpdateRoutes(mux *http.ServeMux, b UpdateBackend, off string, log *slog.Log
 				return
 			}
 			log.Info("update: download requested", "url", req.URL, "from", r.RemoteAddr)
-			_, err = b.Download(r.Context(), req.URL, agent.Request{AllowDowngrade: req.AllowDowngrade})
+			_, err = b.Download(r.Context(), req.URL, agent.Request{AllowDowngrade: req.AllowDowngrade, NoReboot: req.NoReboot})
 		} else {
 			allow, _ := strconv.ParseBool(r.URL.Query().Get("allow_downgrade"))
+			noReboot, _ := strconv.ParseBool(r.URL.Query().Get("no_reboot"))
 			log.Info("update: upload", "from", r.RemoteAddr, "bytes", r.ContentLength)
-			_, err = b.Install(r.Context(), r.Body, agent.Request{Source: "upload from " + r.RemoteAddr, AllowDowngrade: allow})
+			_, err = b.Install(r.Context(), r.Body, agent.Request{Source: "upload from " + r.RemoteAddr, AllowDowngrade: allow, NoReboot: noReboot})
 		}
 		var refused *agent.RefusedError
 		switch {

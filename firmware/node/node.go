@@ -198,7 +198,12 @@ func (n *Node) Run(ctx context.Context) error {
 		api.SecondaryRoutes(mux, n.sec, n.log)
 	}
 	api.RoutingRoutes(mux, n.rt, n.log)
-	api.UpdateRoutes(mux, n.newOTA(), n.opts.OTAOff, n.log)
+	ota := n.newOTA()
+	if ota != nil {
+		api.UpdateRoutes(mux, ota, n.opts.OTAOff, n.log)
+	} else {
+		api.UpdateRoutes(mux, nil, n.opts.OTAOff, n.log)
+	}
 	var metricsHandler http.Handler
 	if n.cfg.Overlay.MetricsOn() {
 		metricsHandler = n.newMetrics().Handler()
@@ -229,6 +234,11 @@ func (n *Node) Run(ctx context.Context) error {
 	n.ready.Store(true)
 	if n.opts.OnReady != nil {
 		n.opts.OnReady(n.dns.Addrs(), n.httpAddr)
+	}
+	if ota != nil {
+		// A firmware booted on trial proves itself before it is
+		// committed (package ota/agent decides; the node only answers).
+		go ota.Soak(life, agent.TrialChecks{Health: n.Health, SelfTest: n.selfTest})
 	}
 	<-ctx.Done()
 	n.log.Info("stopping: draining first")
@@ -349,8 +359,18 @@ func (n *Node) startOverlay(ctx context.Context) {
 // inside the data directory.
 const OTAStateFile = "ota/update.json"
 
+// selfTest asks this node's DNS server for every zone's SOA
+// (health.SelfTest), for the OTA commit.
+func (n *Node) selfTest(ctx context.Context, serials map[string]uint32) error {
+	addr, err := health.SelfAddr(n.dns.Addrs())
+	if err != nil {
+		return err
+	}
+	return health.SelfTest(ctx, addr, n.cfg.DNS.NSID, serials)
+}
+
 // newOTA builds the OTA agent over the box's slots, nil without them.
-func (n *Node) newOTA() api.UpdateBackend {
+func (n *Node) newOTA() *agent.Agent {
 	if n.opts.OTA == nil {
 		return nil
 	}
@@ -361,6 +381,7 @@ func (n *Node) newOTA() api.UpdateBackend {
 	a, err := agent.New(agent.Config{
 		Layout: *n.opts.OTA, Keys: keys, KeysError: kerr,
 		Running: n.opts.Version, AllowDowngrade: n.cfg.OTA.AllowDowngrade,
+		Soak: time.Duration(n.cfg.OTA.Soak), Serials: n.dns.Serials,
 		StateFile: filepath.Join(n.cfg.DataDir, OTAStateFile), Log: n.log,
 	})
 	if err != nil {

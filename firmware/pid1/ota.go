@@ -39,6 +39,9 @@ func (b *box) otaLayout() (*agent.Layout, string) {
 		SlotDir: b.mountSlot,
 		Booted:  b.args.Slot,
 		Board:   b.board.Name,
+		// The update transaction's reboots (into the new slot once; back
+		// from a failed soak) are planned stops: the node drains first.
+		Reboot: func(reason string) { b.requestPower(powerRequest{action: "reboot", reason: reason}) },
 	}
 	if b.board.Boot == board.Tryboot || b.board.Boot == board.Harness {
 		// The Pi (and the QEMU harness, which boots the same way) reads

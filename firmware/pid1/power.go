@@ -49,13 +49,19 @@ func (b *box) shutdown(r powerRequest) {
 		b.log.Info("node stopped", "took", time.Since(start).Round(time.Millisecond))
 	}
 	restart := ""
-	if r.action == "tryboot" {
+	switch r.action {
+	case "tryboot":
 		arg, err := b.armTryboot()
 		if err != nil {
 			b.log.Error("cannot arm a trial boot of the other slot; plain reboot", "err", err)
 			r.action = "reboot"
 		}
 		restart = arg
+	case "reboot":
+		// An armed trial (an update just installed) needs the Pi's flag
+		// with the reboot; a trial running now is re-armed, so that a
+		// deliberate reboot does not cost it (trialRebootArg).
+		restart = b.trialRebootArg()
 	}
 	if b.dataDev != "" {
 		if err := saveClock(clockFile()); err != nil {

@@ -4,9 +4,13 @@
 // whole bundle was good — then record the new version in the slot state
 // and arm one trial boot of it.
 //
-// It does not reboot, drain or commit: the box is left Armed (Progress)
-// for the update transaction (drain, reboot once, soak, commit or fall
-// back), which is a separate step.
+// It also runs the rest of the update transaction (trial.go): after a
+// good install it asks the box to drain and reboot once into the new
+// slot (Layout.Reboot), having recorded the zone serials served before;
+// on the trial boot it soaks the new firmware and commits it, or marks
+// it bad and reboots into the old slot. A version that failed its trial
+// (here, or by the boot loader falling back) is remembered on the data
+// partition and refused if it is offered again.
 //
 // A bundle comes as a stream (an upload: Install) or from a URL
 // (Download), whose interrupted transfer resumes with an HTTP range from
@@ -53,6 +57,11 @@ type Layout struct {
 	// the slot's cmdline.txt (it names its slot, so no bundle carries
 	// it); nil writes none. Not used for binary slots.
 	Cmdline func(s string) string
+	// Reboot asks the box to drain and reboot (PID 1: a planned stop;
+	// binary slots: the service exits and systemd starts it again), and
+	// returns at once. Nil: an install leaves the box armed, and a
+	// failed soak waits for the next reboot to fall back.
+	Reboot func(reason string)
 }
 
 // Config configures an agent.
@@ -75,6 +84,13 @@ type Config struct {
 	// Resumes bounds how often one download resumes after its transfer
 	// broke (default 5).
 	Resumes int
+	// Soak is how long a new firmware on trial must stay healthy before
+	// it is committed (ota.soak; default 60 s).
+	Soak time.Duration
+	// Serials returns the zones served now and their serials: recorded
+	// before an update reboots, and required again (or newer) at the end
+	// of the trial's soak. Nil: no zone is checked.
+	Serials func() map[string]uint32
 	Log     *slog.Logger
 }
 
@@ -86,6 +102,9 @@ type Request struct {
 	// AllowDowngrade accepts a version not newer than the running one
 	// (also when the config does not).
 	AllowDowngrade bool
+	// NoReboot leaves the box armed after the install: the trial starts
+	// at the next reboot, whenever the operator makes it.
+	NoReboot bool
 }
 
 // States of Progress.
@@ -93,6 +112,7 @@ const (
 	Idle      = "idle"      // nothing since the node started
 	Receiving = "receiving" // verifying and writing the inactive slot
 	Armed     = "armed"     // installed and armed: the next reboot tries it once
+	Rebooting = "rebooting" // installed and armed; draining and rebooting into it
 	Failed    = "failed"    // the last update was refused or failed; the slot is as it was
 )
 
@@ -119,9 +139,12 @@ type Progress struct {
 
 // Results of an Outcome.
 const (
-	ResultInstalled = "installed" // written and armed
-	ResultRefused   = "refused"   // a bad bundle: key, corruption, truncation, board, version
-	ResultFailed    = "failed"    // could not be done (I/O, network, slot state)
+	ResultInstalled  = "installed"   // written and armed
+	ResultRefused    = "refused"     // a bad bundle: key, corruption, truncation, board, version, a version that failed before
+	ResultFailed     = "failed"      // could not be done (I/O, network, slot state)
+	ResultTrying     = "trying"      // booted on trial, soaking
+	ResultCommitted  = "committed"   // passed its soak: the new committed version
+	ResultRolledBack = "rolled_back" // failed its trial (soak, panic, hang, crash): marked bad, the old slot serves
 )
 
 // Outcome is how an update ended, kept in the state file.
@@ -133,7 +156,24 @@ type Outcome struct {
 	Reason  string    `json:"reason,omitempty"`
 	Bytes   int64     `json:"bytes"`
 	At      time.Time `json:"at"`
+	// Started is when the install began; the time to commit is
+	// measured from it.
+	Started time.Time `json:"started,omitzero"`
+	// Serials are the zones served, and their serials, when the update
+	// rebooted: the trial must serve each at least at that serial.
+	Serials map[string]uint32 `json:"serials_before,omitempty"`
 }
+
+// BadVersion is a version that failed its trial, kept so that it is
+// never tried again, and why.
+type BadVersion struct {
+	Version string    `json:"version"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// ErrBadVersion refuses a bundle whose version failed its trial before.
+var ErrBadVersion = errors.New("version failed its trial before")
 
 // ErrBusy is returned while another update runs.
 var ErrBusy = errors.New("an update is already running")
@@ -154,6 +194,7 @@ type Agent struct {
 	mu   sync.Mutex
 	prog Progress
 	last *Outcome
+	bad  []BadVersion
 }
 
 // New returns an agent, reading the last outcome back from the state
@@ -183,8 +224,11 @@ func New(c Config) (*Agent, error) {
 			if err := json.Unmarshal(b, &f); err != nil {
 				return nil, fmt.Errorf("ota state %s: %w", c.StateFile, err)
 			}
-			a.last = f.Last
+			a.last, a.bad = f.Last, f.Bad
 		}
+	}
+	if err := a.reconcile(); err != nil {
+		a.log.Error("ota: slot state not read; bad versions not updated", "err", err)
 	}
 	return a, nil
 }
@@ -217,8 +261,9 @@ func LoadKeys(entries []string) (*bundle.Keys, error) {
 
 // stateFile is the agent's file on the data partition.
 type stateFile struct {
-	Format int      `json:"format"`
-	Last   *Outcome `json:"last,omitempty"`
+	Format int          `json:"format"`
+	Last   *Outcome     `json:"last,omitempty"`
+	Bad    []BadVersion `json:"bad,omitempty"`
 }
 
 // Progress returns what the current or last update is doing.
@@ -273,6 +318,13 @@ func (a *Agent) Download(ctx context.Context, url string, req Request) (Outcome,
 	return a.run(ctx, req, func(j *job) error { return j.download(ctx, url) })
 }
 
+// Bad returns the versions that failed their trial.
+func (a *Agent) Bad() []BadVersion {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]BadVersion(nil), a.bad...)
+}
+
 // job is one update.
 type job struct {
 	a    *Agent
@@ -293,7 +345,7 @@ func (a *Agent) run(ctx context.Context, req Request, body func(*job) error) (Ou
 	a.log.Info("ota: update started", "source", req.Source)
 	j := &job{a: a, req: req}
 	err := j.install(ctx, body)
-	o := Outcome{Result: ResultInstalled, Source: req.Source, Slot: j.slot, At: time.Now().UTC()}
+	o := Outcome{Result: ResultInstalled, Source: req.Source, Slot: j.slot, At: time.Now().UTC(), Started: start.UTC()}
 	if j.m != nil {
 		o.Version = j.m.Version
 	}
@@ -309,6 +361,9 @@ func (a *Agent) run(ctx context.Context, req Request, body func(*job) error) (Ou
 		a.log.Error("ota: update "+o.Result+"; the inactive slot is as it was", "source", req.Source, "slot", j.slot, "version", o.Version, "reason", o.Reason)
 	} else {
 		o.Reason = fmt.Sprintf("version %s written to slot %s and armed: the next reboot tries it once", o.Version, j.slot)
+		if a.c.Serials != nil {
+			o.Serials = a.c.Serials()
+		}
 		a.log.Info("ota: update installed", "source", req.Source, "slot", j.slot, "version", o.Version, "took", time.Since(start).Round(time.Millisecond))
 	}
 	restart := ""
@@ -323,19 +378,29 @@ func (a *Agent) run(ctx context.Context, req Request, body func(*job) error) (Ou
 			p.State, p.Error = Failed, err.Error()
 		}
 	})
+	a.record(o)
+	if err == nil && !req.NoReboot && a.c.Reboot != nil {
+		a.update(func(p *Progress) { p.State = Rebooting })
+		a.log.Info("ota: draining and rebooting into the new slot once", "slot", o.Slot, "version", o.Version)
+		a.c.Reboot(fmt.Sprintf("update to %s: trial boot of slot %s", o.Version, o.Slot))
+	}
+	return o, err
+}
+
+// record makes o the last outcome and saves it.
+func (a *Agent) record(o Outcome) {
 	a.mu.Lock()
 	a.last = &o
 	a.mu.Unlock()
-	if e := a.save(o); e != nil {
+	if e := a.save(); e != nil {
 		a.log.Error("ota: outcome not saved", "file", a.c.StateFile, "err", e)
 	}
-	return o, err
 }
 
 // bad says whether err is a bad bundle rather than a failure to install
 // a good one.
 func bad(err error) bool {
-	for _, e := range []error{bundle.ErrFormat, bundle.ErrSignature, bundle.ErrManifest, bundle.ErrBoard, bundle.ErrVersion, bundle.ErrCorrupt, bundle.ErrTruncated, bundle.ErrTrailing, errNoKeys} {
+	for _, e := range []error{ErrBadVersion, bundle.ErrFormat, bundle.ErrSignature, bundle.ErrManifest, bundle.ErrBoard, bundle.ErrVersion, bundle.ErrCorrupt, bundle.ErrTruncated, bundle.ErrTrailing, errNoKeys} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -345,11 +410,15 @@ func bad(err error) bool {
 
 var errNoKeys = errors.New("no trusted keys")
 
-func (a *Agent) save(o Outcome) error {
+// save writes the last outcome and the bad versions.
+func (a *Agent) save() error {
 	if a.c.StateFile == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(stateFile{Format: 1, Last: &o}, "", "  ")
+	a.mu.Lock()
+	f := stateFile{Format: 1, Last: a.last, Bad: a.bad}
+	b, err := json.MarshalIndent(f, "", "  ")
+	a.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -418,12 +487,19 @@ func (j *job) install(ctx context.Context, body func(*job) error) error {
 	return nil
 }
 
-// opened is called once the manifest is verified.
-func (j *job) opened(m *bundle.Manifest) {
+// opened is called once the manifest is verified, before anything is
+// written: a version that failed its trial before is refused here.
+func (j *job) opened(m *bundle.Manifest) error {
 	j.m = m
+	for _, b := range j.a.Bad() {
+		if b.Version == m.Version {
+			return fmt.Errorf("%w: %s (%s); build and sign a new version", ErrBadVersion, m.Version, b.Reason)
+		}
+	}
 	j.t.setManifest(m)
 	j.a.update(func(p *Progress) { p.Version, p.Total = m.Version, m.Size() })
 	j.a.log.Info("ota: bundle verified", "version", m.Version, "board", m.Board, "signed_by", strings.Join(m.SignedBy, ","), "bytes", m.Size(), "slot", j.slot)
+	return nil
 }
 
 // stream installs a bundle read from r.
@@ -433,7 +509,9 @@ func (j *job) stream(ctx context.Context, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	j.opened(rd.Manifest())
+	if err := j.opened(rd.Manifest()); err != nil {
+		return err
+	}
 	return rd.Install(j.t)
 }
 

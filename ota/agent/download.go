@@ -51,7 +51,10 @@ func (j *job) download(ctx context.Context, url string) error {
 		resp.Body.Close()
 		return err
 	}
-	j.opened(rd.Manifest())
+	if err := j.opened(rd.Manifest()); err != nil {
+		resp.Body.Close()
+		return err
+	}
 	err = rd.Install(j.t)
 	resp.Body.Close()
 	for resumes := 0; err != nil; {
