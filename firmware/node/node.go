@@ -382,6 +382,11 @@ func (n *Node) newOTA() *agent.Agent {
 		Layout: *n.opts.OTA, Keys: keys, KeysError: kerr,
 		Running: n.opts.Version, AllowDowngrade: n.cfg.OTA.AllowDowngrade,
 		Soak: time.Duration(n.cfg.OTA.Soak), Serials: n.dns.Serials,
+		OnCommit: func() {
+			if err := store.DropSnapshots(filepath.Join(n.cfg.DataDir, StoreFile)); err != nil {
+				n.log.Warn("ota: store snapshots not dropped", "err", err)
+			}
+		},
 		StateFile: filepath.Join(n.cfg.DataDir, OTAStateFile), Log: n.log,
 	})
 	if err != nil {

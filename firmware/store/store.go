@@ -33,9 +33,10 @@ import (
 )
 
 // formatVersion is the layout this code reads and writes. A later
-// firmware that changes the layout migrates the file and bumps it; an
-// older firmware (after an OTA rollback) then refuses the file instead of
-// misreading it.
+// firmware that changes the layout migrates the file and bumps it, after
+// a snapshot; an older firmware (after an OTA rollback) restores its
+// snapshot, or refuses a newer file with none, instead of misreading it
+// (schema.go).
 const formatVersion = 1
 
 var (
@@ -95,7 +96,9 @@ type Store struct {
 // Open opens the store at path, creating the file and its directory if
 // needed. If another process has it open, Open fails after a second with
 // ErrLocked rather than hang the boot.
-func Open(path string, opts Options) (*Store, error) {
+func Open(path string, opts Options) (*Store, error) { return openSchema(path, opts, current) }
+
+func openSchema(path string, opts Options, sc schema) (*Store, error) {
 	if opts.JournalLimit <= 0 {
 		opts.JournalLimit = 64
 	}
@@ -105,6 +108,40 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	db, err := openDB(path)
+	if err != nil {
+		return nil, err
+	}
+	v, err := fileFormat(db)
+	if err == nil && v > sc.version {
+		// A newer firmware migrated the file: this one was rolled back to.
+		db.Close()
+		restored, rerr := sc.restoreSnapshot(path, v)
+		switch {
+		case rerr != nil:
+			return nil, fmt.Errorf("store: %s: format %d is newer than this firmware's %d; restoring its snapshot: %w", path, v, sc.version, rerr)
+		case !restored:
+			return nil, fmt.Errorf("store: %s: store format [%d], this firmware reads only format %d, and there is no snapshot %s to go back to", path, v, sc.version, snapshotPath(path, sc.version))
+		}
+		if db, err = openDB(path); err != nil {
+			return nil, err
+		}
+		v, err = fileFormat(db)
+	}
+	if err == nil && v != 0 && v < sc.version {
+		err = sc.migrateFile(db, path, v)
+	}
+	if err == nil {
+		err = checkFormat(db, sc.version)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	return &Store{db: db, opts: opts}, nil
+}
+
+func openDB(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: time.Second,
 		// The freelist is written with every commit (NoFreelistSync off):
@@ -124,24 +161,20 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if err := checkFormat(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: %s: %w", path, err)
-	}
-	return &Store{db: db, opts: opts}, nil
+	return db, nil
 }
 
 // checkFormat refuses a file written in a format this code does not know,
 // and sets up a new one. A file already set up is only read: no commit,
 // so no SD write, per boot.
-func checkFormat(db *bolt.DB) error {
+func checkFormat(db *bolt.DB, version byte) error {
 	ready := false
 	err := db.View(func(tx *bolt.Tx) error {
 		sb := tx.Bucket(bucketStore)
 		if sb == nil {
 			return nil
 		}
-		if err := versionOK(sb.Get(keyFormat)); err != nil {
+		if err := versionOK(sb.Get(keyFormat), version); err != nil {
 			return err
 		}
 		ready = true
@@ -153,29 +186,29 @@ func checkFormat(db *bolt.DB) error {
 	if err != nil || ready {
 		return err
 	}
-	return db.Update(initFormat)
+	return db.Update(func(tx *bolt.Tx) error { return initFormat(tx, version) })
 }
 
-func versionOK(v []byte) error {
-	if len(v) != 1 || v[0] != formatVersion {
-		return fmt.Errorf("store format %v, this firmware reads only format %d", v, formatVersion)
+func versionOK(v []byte, version byte) error {
+	if len(v) != 1 || v[0] != version {
+		return fmt.Errorf("store format %v, this firmware reads only format %d", v, version)
 	}
 	return nil
 }
 
 // initFormat creates the top-level buckets of a new file.
-func initFormat(tx *bolt.Tx) error {
+func initFormat(tx *bolt.Tx, version byte) error {
 	sb := tx.Bucket(bucketStore)
 	if sb == nil {
 		var err error
 		if sb, err = tx.CreateBucket(bucketStore); err != nil {
 			return err
 		}
-		if err := sb.Put(keyFormat, []byte{formatVersion}); err != nil {
+		if err := sb.Put(keyFormat, []byte{version}); err != nil {
 			return err
 		}
 	}
-	if err := versionOK(sb.Get(keyFormat)); err != nil {
+	if err := versionOK(sb.Get(keyFormat), version); err != nil {
 		return err
 	}
 	for _, name := range topBuckets {

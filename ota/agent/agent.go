@@ -91,7 +91,11 @@ type Config struct {
 	// before an update reboots, and required again (or newer) at the end
 	// of the trial's soak. Nil: no zone is checked.
 	Serials func() map[string]uint32
-	Log     *slog.Logger
+	// OnCommit runs once a trial is committed: what the old firmware
+	// would have needed to roll back to (the store's pre-migration
+	// snapshot) can go.
+	OnCommit func()
+	Log      *slog.Logger
 }
 
 // Request says what one update may do besides the config.

@@ -119,6 +119,9 @@ func (a *Agent) commit(o Outcome, s string, soakStart time.Time) error {
 		a.log.Error("ota: commit failed", "slot", s, "err", err)
 		return err
 	}
+	if a.c.OnCommit != nil {
+		a.c.OnCommit()
+	}
 	o.Result, o.At = ResultCommitted, time.Now().UTC()
 	o.Reason = fmt.Sprintf("version %s in slot %s passed its soak and is committed", o.Version, s)
 	if !o.Started.IsZero() {

@@ -245,6 +245,11 @@ func (s *switcher) RecordBoot(booted string) (State, error) {
 	if t := r.Trial; t != "" {
 		i := r.Slots[t]
 		reason := fmt.Sprintf("trial of slot %s (version %q) ended without a commit after %d boot(s) of it: booted the committed slot %s again", t, i.Version, r.Boots, booted)
+		if r.Boots == 0 {
+			// PID 1 never recorded a boot of it: the kernel panicked, or
+			// /init died, before the first thing PID 1 does with a disk.
+			reason = fmt.Sprintf("trial of slot %s (version %q) ended without a commit: it never reached PID 1's first step (kernel panic, or /init died at once); booted the committed slot %s again", t, i.Version, booted)
+		}
 		if err := s.markBad(&r, try, t, reason); err != nil {
 			return r.State, err
 		}

@@ -3,38 +3,62 @@ package qemu
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/u-root/u-root/pkg/cpio"
+
 	"github.com/shoestring-dns/shoestring/board"
+	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/ota/bundle"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
-// TestOTAInstall boots the qemu-amd64 image with a public key provisioned
-// in ota.keys, installs a bundle of the same image signed with that key
-// through the management API (over the tailnet), and checks that PID 1's
-// agent wrote slot B and armed it for one try: the slot state through the
-// API, the files on slot B's partition after a clean poweroff; then that
-// the next boot comes from slot B, counted as the trial's first. Soak,
-// commit and fallback are the update transaction's, not tested here.
-func TestOTAInstall(t *testing.T) {
+// TestOTA updates one booted qemu-amd64 box (the harness plays the
+// Pi-style tryboot firmware) through the management API over the
+// tailnet, three times on the same disk, each update a reboot the node
+// makes itself (QEMU runs with -no-reboot, so a reboot ends QEMU and the
+// test boots the disk again, the harness choosing the slot):
+//
+//  1. a good update (v1.0.0 into slot B): the node drains, reboots once
+//     into B, soaks ota.soak (10 s here), checks every health part, its
+//     zones' serials and every zone's SOA from itself, and commits B; a
+//     plain reboot stays on B;
+//  2. a bundle whose /init exits at once (v1.1.0 into slot A): the kernel
+//     panics, panic=10 resets the box, the one-shot try is spent and the
+//     harness boots committed B, whose PID 1 marks A bad with the reason;
+//     the same bundle offered again is refused;
+//  3. a firmware that boots but fails its soak (v1.2.0, the good image,
+//     into slot A, booted while its BGP peer cannot reach it: the session
+//     never comes up): at the end of the soak the node marks A bad with
+//     the failing check and reboots into B by itself; offered again, it
+//     is refused.
+//
+// It measures the time from the upload to the commit, and from each bad
+// image's start to the old slot answering DNS again.
+func TestOTA(t *testing.T) {
 	b, err := board.Get("qemu-amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
 	requireTools(t, b)
+	testenv.RequireTool(t, "go")
 	tn := startTailnet(t)
 	res := buildImage(t, b, filepath.Join(testenv.RepoRoot(), "out", "test"))
-	start := time.Now()
+	dir := t.TempDir()
 
 	// A signing key of the test's own, its public half trusted by the
-	// node's config; the bundle is the image's own kernel and initramfs
-	// as v1.0.0 (newer than the image's "qemu-test", a development
-	// version).
+	// node's config. The versions are newer than the image's own
+	// ("qemu-test", a development version), which every boot reports,
+	// whichever slot it came from: the slot tells the firmware apart.
 	priv, pub, err := bundle.GenerateKey("qemu-test")
 	if err != nil {
 		t.Fatal(err)
@@ -43,29 +67,13 @@ func TestOTAInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	var parts []bundle.Source
-	for _, p := range []struct {
-		role bundle.Role
-		file string
-	}{{bundle.Kernel, res.Kernel}, {bundle.Initramfs, res.Initrd}} {
-		f, err := os.Open(p.file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		fi, _ := f.Stat()
-		parts = append(parts, bundle.Source{Role: p.role, Name: filepath.Base(p.file), Size: fi.Size(), R: f})
-	}
-	bundleFile := filepath.Join(dir, "update.bundle")
-	bf, err := os.Create(bundleFile)
+	initrd, err := os.ReadFile(res.Initrd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bundle.Create(bf, bundle.CreateOptions{Board: b.Name, Version: "v1.0.0", Built: testEpoch(), Signers: []bundle.Signer{signer}}, parts); err != nil {
-		t.Fatal(err)
-	}
-	bf.Close()
+	good := makeBundle(t, dir, b.Name, "v1.0.0", signer, res.Kernel, initrd)
+	panicky := makeBundle(t, dir, b.Name, "v1.1.0", signer, res.Kernel, exitingInitramfs(t, dir))
+	soakFails := makeBundle(t, dir, b.Name, "v1.2.0", signer, res.Kernel, initrd)
 
 	disk := filepath.Join(dir, "disk.img")
 	if err := CopyDisk(res.Disk, disk, 1<<30); err != nil {
@@ -75,12 +83,9 @@ func TestOTAInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if im.Exists(board.PartSlotB, filepath.Base(res.Kernel)) {
-		t.Fatalf("slot B of a fresh image is not empty")
-	}
 	name := "test-ota-" + b.Name
 	for file, text := range map[string]string{
-		"node.yaml":         nodeYAML(name, ntpServer(t), tn.guestControlURL) + "ota:\n  keys: [\"" + pub + "\"]\n",
+		"node.yaml":         nodeYAML(name, ntpServer(t), tn.guestControlURL) + "ota:\n  keys: [\"" + pub + "\"]\n  soak: 10s\n",
 		"example.test.zone": zoneText,
 		"tailnet.authkey":   tailnetKey + "\n",
 	} {
@@ -90,101 +95,258 @@ func TestOTAInstall(t *testing.T) {
 	}
 	im.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	bt := startBoot(t, b, disk, filepath.Join(dir, "console.log"), nil)
-	bt.api = tn.apiClient(name)
-	if err := waitAPI(ctx, bt.api, bt.vm.Done()); err != nil {
-		t.Fatalf("management API over the tailnet: %v", err)
-	}
-	toAPI := time.Since(start)
-	s, err := bt.api.Slots()
-	if err != nil {
-		t.Fatalf("slots before the update: %v", err)
-	}
-	if s.Method != string(board.Harness) || s.Booted != "A" || s.Committed != "A" || s.Trial != "" {
-		t.Errorf("slots before the update: %+v", s)
-	}
-
-	// The upload: some 70 MB through the tailnet.
-	up := *bt.api
-	hc := *bt.api.HTTP
-	hc.Timeout = 4 * time.Minute
-	up.HTTP = &hc
-	bf, err = os.Open(bundleFile)
+	ports, err := refserver.Ports(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bf.Close()
-	upStart := time.Now()
-	u, err := up.Update(bf, false)
-	if err != nil {
-		t.Fatalf("update: %v", err)
+	dnsPort, bgpPort := ports[0], ports[1]
+	fwd := []Forward{{"udp", dnsPort, 53, ""}, {"tcp", dnsPort, 53, ""}, {"tcp", bgpPort, 179, ""}}
+	// The BGP peer cannot reach the node: no forward to its port 179.
+	fwdNoBGP := fwd[:2]
+	br := startBIRD(t, bgpPort)
+	c := tn.apiClient(name)
+	n := 0
+	bootDisk := func(f []Forward) *boot {
+		n++
+		bt := startBoot(t, b, disk, filepath.Join(dir, fmt.Sprintf("console-%d.log", n)), f)
+		bt.api, bt.dnsAddr = c, fmt.Sprintf("127.0.0.1:%d", dnsPort)
+		return bt
 	}
-	took := time.Since(upStart)
-	if u.State != "armed" || u.Slot != "B" || u.Version != "v1.0.0" || u.Last == nil || u.Last.Result != "installed" {
-		t.Errorf("update: %+v", u)
+	// up waits until a boot answers DNS and its API, and BGP when
+	// reachable.
+	up := func(bt *boot, bgp bool) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		if err := bt.waitAnswer(ctx, "www.example.test.", "192.0.2.80"); err != nil {
+			t.Fatalf("boot of slot %s: %v", bt.vm.Slot.Slot, err)
+		}
+		if bgp {
+			if err := bt.waitBGP(ctx, br); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := waitAPI(ctx, c, bt.vm.Done()); err != nil {
+			t.Fatalf("boot of slot %s: management API over the tailnet: %v", bt.vm.Slot.Slot, err)
+		}
 	}
-	s, err = bt.api.Slots()
-	if err != nil {
-		t.Fatalf("slots after the update: %v", err)
+	// rebooted waits for the node to reboot (QEMU exits) by itself.
+	rebooted := func(bt *boot, within time.Duration) {
+		t.Helper()
+		if err := bt.vm.Wait(within); err != nil {
+			t.Fatalf("slot %s did not reboot: %v", bt.vm.Slot.Slot, err)
+		}
 	}
-	if s.Committed != "A" || s.Booted != "A" || s.Trial != "B" || s.Try != "B" || s.Boots != 0 || len(s.Slots) != 2 ||
-		s.Slots[1].Version != "v1.0.0" || s.Slots[1].Status != "trying" || !s.Slots[0].Running {
-		t.Errorf("slots after the update: %+v", s)
+	slots := func() api.SlotsStatus {
+		t.Helper()
+		s, err := c.Slots()
+		if err != nil {
+			t.Fatalf("slots: %v", err)
+		}
+		return s
 	}
-	bt.poweroff(t)
-
-	// Slot B's partition holds the bundle's kernel and initramfs.
-	im, err = OpenImage(disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{res.Kernel, res.Initrd} {
-		want, err := os.ReadFile(f)
+	upload := func(file string) (api.UpdateStatus, error) {
+		f, err := os.Open(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := im.ReadFile(board.PartSlotB, filepath.Base(f))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("slot B %s: %d bytes, want %d (%v)", filepath.Base(f), len(got), len(want), err)
+		defer f.Close()
+		return c.Update(f, false)
+	}
+	refused := func(file, want string) {
+		t.Helper()
+		_, err := upload(file)
+		var ae *api.APIError
+		if !errors.As(err, &ae) || ae.Code != http.StatusUnprocessableEntity || !strings.Contains(ae.Body.Error, want) {
+			t.Errorf("%s offered again: %v, want 422 naming %q", filepath.Base(file), err, want)
 		}
 	}
-	// The harness, like the Pi, boots the slot's cmdline.txt: written
-	// for slot B.
-	cl, err := im.ReadFile(board.PartSlotB, "cmdline.txt")
-	if err != nil || !strings.Contains(string(cl), "shoestring.slot=B") {
-		t.Errorf("slot B cmdline.txt: %q (%v)", cl, err)
-	}
-	im.Close()
-	if t.Failed() {
-		return
-	}
 
-	// The armed trial: the next boot comes from slot B, and PID 1 counts
-	// it. (The image stamps its own version, so the slot, not the
-	// version, is what tells the new firmware runs.)
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel2()
-	bt2 := startBoot(t, b, disk, filepath.Join(dir, "console-2.log"), nil)
-	bt2.api = bt.api
-	if bt2.vm.Slot.Slot != "B" {
-		t.Fatalf("after the update the harness booted slot %s, want B", bt2.vm.Slot.Slot)
+	// 1. The good update.
+	bt := bootDisk(fwd)
+	if bt.vm.Slot.Slot != "A" {
+		t.Fatalf("fresh image: harness booted slot %s", bt.vm.Slot.Slot)
 	}
-	if err := waitAPI(ctx2, bt2.api, bt2.vm.Done()); err != nil {
-		t.Fatalf("slot B: management API over the tailnet: %v", err)
+	up(bt, true)
+	if s := slots(); s.Method != string(board.Harness) || s.Booted != "A" || s.Committed != "A" || s.Trial != "" {
+		t.Errorf("slots before the update: %+v", s)
 	}
-	toAPI2 := bt2.since()
-	if sys, err := bt2.api.System(); err != nil || sys.Slot != "B" {
-		t.Errorf("slot B boot: system slot %q (%v)", sys.Slot, err)
+	start := time.Now()
+	u, err := upload(good)
+	if err != nil {
+		t.Fatalf("update: %v", err)
 	}
-	s, err = bt2.api.Slots()
-	if err != nil || s.Booted != "B" || s.Committed != "A" || s.Trial != "B" || s.Boots != 1 || s.Slots[1].Version != "v1.0.0" || !s.Slots[1].Running {
-		t.Errorf("slots on the trial boot: %+v (%v)", s, err)
+	installed := time.Since(start)
+	if u.State != "rebooting" || u.Slot != "B" || u.Version != "v1.0.0" || u.Last == nil || u.Last.Result != "installed" || u.Last.Serials["example.test."] != 2026010101 {
+		t.Errorf("update: %+v", u)
 	}
-	bt2.poweroff(t)
-	t.Logf("API up %s after the image build; %.0f MB bundle installed in %s; trial boot of slot B: API up %s after QEMU started",
-		toAPI.Round(time.Millisecond), float64(fileSize(bundleFile))/1e6, took.Round(time.Millisecond), toAPI2)
+	rebooted(bt, 2*time.Minute)
+	for _, want := range []string{"draining and rebooting into the new slot once", "drained", "data partition unmounted cleanly"} {
+		if !strings.Contains(bt.console.String(), want) {
+			t.Errorf("console of the update's reboot lacks %q", want)
+		}
+	}
+	bt = bootDisk(fwd)
+	if bt.vm.Slot.Slot != "B" {
+		t.Fatalf("after the update the harness booted slot %s, want B", bt.vm.Slot.Slot)
+	}
+	up(bt, true)
+	s := slots()
+	for deadline := time.Now().Add(2 * time.Minute); s.Committed != "B" && time.Now().Before(deadline); s = slots() {
+		time.Sleep(time.Second)
+	}
+	toCommit := time.Since(start)
+	if s.Committed != "B" || s.Booted != "B" || s.Trial != "" || s.Slots[1].Status != "committed" || s.Slots[1].Version != "v1.0.0" ||
+		s.Slots[0].Status != "previous" || s.Last == nil || s.Last.Result != "committed" {
+		t.Fatalf("slots after the soak: %+v", s)
+	}
+	if sys, err := c.System(); err != nil || sys.Slot != "B" {
+		t.Errorf("system after the commit: slot %q (%v)", sys.Slot, err)
+	}
+	if !strings.Contains(bt.console.String(), "trial passed; committed") {
+		t.Errorf("console lacks the commit")
+	}
+	// A plain reboot stays on the committed slot.
+	if err := c.Reboot(false); err != nil {
+		t.Fatalf("reboot: %v", err)
+	}
+	rebooted(bt, 2*time.Minute)
+	bt = bootDisk(fwd)
+	if bt.vm.Slot.Slot != "B" {
+		t.Fatalf("a reboot after the commit booted slot %s, want B", bt.vm.Slot.Slot)
+	}
+	up(bt, true)
+
+	// 2. A bundle whose /init exits at once: a kernel panic.
+	if u, err := upload(panicky); err != nil || u.Slot != "A" || u.State != "rebooting" {
+		t.Fatalf("update to the panicking image: %+v %v", u, err)
+	}
+	rebooted(bt, 2*time.Minute)
+	bad := bootDisk(fwd)
+	if bad.vm.Slot.Slot != "A" {
+		t.Fatalf("the trial of the panicking image booted slot %s, want A", bad.vm.Slot.Slot)
+	}
+	badStart := bad.vm.Started
+	rebooted(bad, 2*time.Minute)
+	if out := bad.console.String(); !strings.Contains(out, "Kernel panic") {
+		t.Errorf("the panicking image's console shows no kernel panic")
+	}
+	bt = bootDisk(fwd)
+	if bt.vm.Slot.Slot != "B" {
+		t.Fatalf("after the panic the harness booted slot %s, want B", bt.vm.Slot.Slot)
+	}
+	up(bt, true)
+	panicToServe := time.Since(badStart)
+	s = slots()
+	if s.Committed != "B" || s.Slots[0].Status != "bad" || s.Slots[0].Version != "v1.1.0" || !strings.Contains(s.Slots[0].Reason, "never reached PID 1") ||
+		s.Last == nil || s.Last.Result != "rolled_back" || s.Last.Version != "v1.1.0" {
+		t.Errorf("slots after the panic: %+v", s)
+	}
+	refused(panicky, "failed its trial before")
+
+	// 3. A firmware that boots but fails its soak: its BGP session never
+	// comes up.
+	if u, err := upload(soakFails); err != nil || u.Slot != "A" || u.State != "rebooting" {
+		t.Fatalf("update to v1.2.0: %+v %v", u, err)
+	}
+	rebooted(bt, 2*time.Minute)
+	bad = bootDisk(fwdNoBGP)
+	if bad.vm.Slot.Slot != "A" {
+		t.Fatalf("the trial of v1.2.0 booted slot %s, want A", bad.vm.Slot.Slot)
+	}
+	badStart = bad.vm.Started
+	rebooted(bad, 3*time.Minute)
+	if out := bad.console.String(); !strings.Contains(out, "trial failed; marking the slot bad") {
+		t.Errorf("v1.2.0's console lacks the failed soak")
+	}
+	bt = bootDisk(fwd)
+	if bt.vm.Slot.Slot != "B" {
+		t.Fatalf("after the failed soak the harness booted slot %s, want B", bt.vm.Slot.Slot)
+	}
+	up(bt, true)
+	soakToServe := time.Since(badStart)
+	s = slots()
+	if s.Committed != "B" || s.Slots[0].Status != "bad" || s.Slots[0].Version != "v1.2.0" || !strings.Contains(s.Slots[0].Reason, "soak failed: bgp") ||
+		s.Last == nil || s.Last.Result != "rolled_back" || len(s.Bad) != 2 {
+		t.Errorf("slots after the failed soak: %+v", s)
+	}
+	refused(soakFails, "soak failed")
+	bt.poweroff(t)
+
+	t.Logf("bundles: good %.1f MB, panicking %.1f MB; good update: installed in %s, committed %s after the upload started (soak 10 s); "+
+		"kernel panic: serving on the old slot %s after the bad image started (panic=10 included); failed soak: serving on the old slot %s after the bad image started",
+		float64(fileSize(good))/1e6, float64(fileSize(panicky))/1e6, installed.Round(time.Second), toCommit.Round(time.Second),
+		panicToServe.Round(time.Second), soakToServe.Round(time.Second))
+}
+
+// makeBundle signs a bundle of a kernel file and an initramfs.
+func makeBundle(t *testing.T, dir, boardName, version string, signer bundle.Signer, kernel string, initrd []byte) string {
+	t.Helper()
+	k, err := os.Open(kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	fi, err := k.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := []bundle.Source{
+		{Role: bundle.Kernel, Name: filepath.Base(kernel), Size: fi.Size(), R: k},
+		{Role: bundle.Initramfs, Name: "initrd.img", Size: int64(len(initrd)), R: bytes.NewReader(initrd)},
+	}
+	path := filepath.Join(dir, version+".bundle")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := bundle.Create(f, bundle.CreateOptions{Board: boardName, Version: version, Built: testEpoch(), Signers: []bundle.Signer{signer}}, parts); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// exitingInitramfs is an initramfs whose /init is a static program that
+// exits at once: the kernel panics ("Attempted to kill init!").
+func exitingInitramfs(t *testing.T, dir string) []byte {
+	t.Helper()
+	src := filepath.Join(dir, "exiting")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module exiting\n\ngo 1.22\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "exiting.bin")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the exiting /init: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := cpio.Newc.Writer(&buf)
+	for _, r := range []cpio.Record{
+		cpio.Directory("dev", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.StaticRecord(data, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755}),
+	} {
+		if err := w.WriteRecord(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func fileSize(p string) int64 {
