@@ -19,6 +19,7 @@ Usage:
   shoestring dev  [flags]          a node on loopback, no config needed (make run)
   shoestring run  -config FILE     a node described by a config file
   shoestring ctl  [-api ADDR] CMD  talk to a node's management API
+  shoestring launch -slots DIR -- run ...   start the committed (or trial) binary slot (systemd ExecStart)
   shoestring bundle CMD            make, sign and check OTA bundles (keygen, create, verify, info)
   shoestring version
 
@@ -49,6 +50,8 @@ func main() {
 		err = runMain(args)
 	case "ctl":
 		err = ctlMain(args)
+	case "launch":
+		err = launchMain(args)
 	case "bundle":
 		os.Exit(bundleRun(args, os.Stdout, os.Stderr))
 	case "version", "-version", "--version":

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/shoestring-dns/shoestring/board"
@@ -60,18 +61,39 @@ func runMain(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := node.Options{Config: cfg, Logger: log, Version: version}
+	var restart atomic.Pointer[string]
 	if *slots != "" {
-		if opts.OTA, err = binarySlots(*slots, *boardName, cfg.DataDir); err != nil {
+		if opts.OTA, err = binarySlots(*slots, *boardName, cfg.DataDir, log); err != nil {
 			return err
 		}
+		// The update transaction's restarts: the node drains and exits,
+		// and systemd starts the launcher again (Restart=always), which
+		// picks the armed slot, or the committed one.
+		opts.OTA.Reboot = func(reason string) { restart.Store(&reason); stop() }
 	}
-	return node.New(opts).Run(ctx)
+	err = node.New(opts).Run(ctx)
+	if opts.OTA != nil {
+		// A planned stop during a trial (systemctl restart, a host
+		// reboot) re-arms it, so it does not count as a failed trial.
+		if kept, kerr := slot.KeepTrial(opts.OTA.Slots, opts.OTA.Booted); kerr != nil {
+			log.Error("trial not re-armed; the next start runs the committed slot", "err", kerr)
+		} else if kept {
+			log.Info("stopped during a trial: re-armed, the next start goes on with it", "slot", opts.OTA.Booted)
+		}
+	}
+	if err == nil {
+		if why := restart.Load(); why != nil {
+			// Non-zero, so a unit with Restart=on-failure restarts too.
+			return fmt.Errorf("restarting for the update: %s", *why)
+		}
+	}
+	return err
 }
 
 // binarySlots is the OTA layout of a plain Linux host: the two binaries
 // in dir, the slot state in the data directory, the running slot from
 // SHOESTRING_SLOT (set by the launcher, slot.SelectBinary).
-func binarySlots(dir, boardName, dataDir string) (*agent.Layout, error) {
+func binarySlots(dir, boardName, dataDir string, log *slog.Logger) (*agent.Layout, error) {
 	if _, err := board.Get(boardName); err != nil {
 		return nil, fmt.Errorf("run -slots needs -board: %w", err)
 	}
@@ -79,11 +101,24 @@ func binarySlots(dir, boardName, dataDir string) (*agent.Layout, error) {
 	if err != nil {
 		return nil, err
 	}
+	booted := slot.Booted()
+	if booted != "" {
+		// As PID 1 does at every boot: count a trial's starts, and mark
+		// a trial bad that ended without a commit (the launcher fell
+		// back to the committed binary).
+		st, err := s.RecordBoot(booted)
+		if err != nil {
+			return nil, fmt.Errorf("slot state: %w", err)
+		}
+		log.Info("slots", "booted", booted, "committed", st.Committed, "trial", st.Trial, "boots", st.Boots)
+	} else {
+		log.Warn("run -slots without " + slot.SlotEnv + ": start it with `shoestring launch`; this run counts as the committed slot")
+	}
 	return &agent.Layout{
 		Method:  slot.Binary,
 		Slots:   s,
 		SlotDir: func(string) (string, func() error, error) { return dir, nil, nil },
-		Booted:  slot.Booted(),
+		Booted:  booted,
 		Board:   boardName,
 	}, nil
 }

@@ -100,43 +100,24 @@ func (b *box) armTryboot() (restartArg string, err error) {
 	return restartArg, err
 }
 
-// maxTrialBoots bounds the deliberate reboots a trial survives: a
-// firmware that keeps asking to reboot before its soak ends is not
-// given a trial for ever.
-const maxTrialBoots = 3
-
-// trialRebootArg prepares a planned reboot: when this boot is a trial
-// that is neither committed nor failed, the slot is armed once more (the
-// switcher keeps its boot count), so the reboot comes back to it rather
-// than counting as a failed trial; up to maxTrialBoots boots of it. It
+// trialRebootArg prepares a planned reboot: a trial running now is
+// re-armed (slot.KeepTrial), so a deliberate reboot does not cost it. It
 // returns the reboot(2) argument an armed trial needs (the Pi's flag).
-// A slot marked bad (a failed soak) is not re-armed: the reboot goes
-// back to the committed slot.
 func (b *box) trialRebootArg() string {
 	if b.args.Slot == "" || b.disk == "" {
 		return ""
 	}
 	arg := ""
 	err := b.withSlots(func(s slot.Slots) error {
-		st, err := s.State()
+		kept, err := slot.KeepTrial(s, b.args.Slot)
 		if err != nil {
-			return err
+			b.log.Error("trial not re-armed; the reboot goes back to the committed slot", "slot", b.args.Slot, "err", err)
+		} else if kept {
+			b.log.Info("deliberate reboot during a trial: re-armed, the trial goes on", "slot", b.args.Slot)
 		}
-		me := b.args.Slot
-		if me != st.Committed && st.Trial == me && st.Slots[me].Status == slot.Trying {
-			if st.Boots >= maxTrialBoots {
-				b.log.Warn("trial rebooted too often; the reboot goes back to the committed slot", "slot", me, "boots", st.Boots)
-			} else if err := s.TryOnce(me); err != nil {
-				b.log.Error("trial slot not re-armed; the reboot goes back to the committed slot", "slot", me, "err", err)
-			} else {
-				b.log.Info("deliberate reboot during a trial: re-armed, the trial goes on", "slot", me, "boots", st.Boots)
-			}
-			if st, err = s.State(); err != nil {
-				return err
-			}
-		}
+		st, err := s.State()
 		arg = slot.RestartArg(st)
-		return nil
+		return err
 	})
 	if err != nil {
 		b.log.Error("slot state before the reboot", "err", err)

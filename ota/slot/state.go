@@ -205,3 +205,29 @@ func (s *switcher) save(r record) error {
 	}
 	return WriteAtomic(s.file, append(b, '\n'), 0o644)
 }
+
+// MaxTrialBoots bounds the planned restarts a trial survives
+// (KeepTrial): a firmware that keeps restarting before its soak ends is
+// not given a trial for ever.
+const MaxTrialBoots = 3
+
+// KeepTrial is called before a planned reboot (or a planned restart of
+// a binary slot): when booted is on trial, neither committed nor failed,
+// it is armed once more, keeping its boot count, so that the restart
+// comes back to it instead of counting as a failed trial — up to
+// MaxTrialBoots boots. A slot marked bad (a failed soak) is left alone:
+// the restart goes back to the committed slot. It says whether it
+// re-armed.
+func KeepTrial(s Slots, booted string) (bool, error) {
+	st, err := s.State()
+	if err != nil || booted == "" || booted == st.Committed || st.Trial != booted || st.Slots[booted].Status != Trying {
+		return false, err
+	}
+	if st.Boots >= MaxTrialBoots {
+		return false, fmt.Errorf("slot %s restarted %d times on trial: not re-armed", booted, st.Boots)
+	}
+	if err := s.TryOnce(booted); err != nil {
+		return false, err
+	}
+	return true, nil
+}

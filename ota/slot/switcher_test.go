@@ -345,3 +345,47 @@ func TestCmdlineSlot(t *testing.T) {
 		t.Fatal("SHOESTRING_SLOT not read")
 	}
 }
+
+// TestKeepTrial: a planned reboot during a trial re-arms it, so the boot
+// loader comes back to the trial slot (boots counted on), up to
+// MaxTrialBoots; a slot marked bad is not re-armed, and the reboot goes
+// back to the committed slot.
+func TestKeepTrial(t *testing.T) {
+	for _, m := range methods {
+		t.Run(string(m), func(t *testing.T) {
+			r := newRig(t, m)
+			must(t, r.s.Install(B, "v2"))
+			must(t, r.s.TryOnce(B))
+			booted := r.boot(t, RestartArg(state(t, r.s)))
+			if booted != B {
+				t.Fatalf("armed trial booted %s", booted)
+			}
+			_, err := r.s.RecordBoot(B)
+			must(t, err)
+			for boots := 1; boots < MaxTrialBoots; boots++ {
+				kept, err := KeepTrial(r.s, B)
+				if err != nil || !kept {
+					t.Fatalf("boot %d: KeepTrial %v %v", boots, kept, err)
+				}
+				if got := r.boot(t, RestartArg(state(t, r.s))); got != B {
+					t.Fatalf("deliberate reboot %d of the trial booted %s", boots, got)
+				}
+				st, err := r.s.RecordBoot(B)
+				must(t, err)
+				if st.Boots != boots+1 || st.Trial != B || st.Slots[B].Status != Trying {
+					t.Fatalf("after deliberate reboot %d: %+v", boots, st)
+				}
+			}
+			if kept, err := KeepTrial(r.s, B); kept || err == nil {
+				t.Errorf("trial re-armed past MaxTrialBoots: %v %v", kept, err)
+			}
+			must(t, r.s.MarkBad(B, "soak failed"))
+			if kept, err := KeepTrial(r.s, B); kept || err != nil {
+				t.Errorf("bad slot: KeepTrial %v %v", kept, err)
+			}
+			if got := r.boot(t, RestartArg(state(t, r.s))); got != A {
+				t.Errorf("reboot after a failed soak booted %s", got)
+			}
+		})
+	}
+}
