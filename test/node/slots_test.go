@@ -1,0 +1,232 @@
+package node_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/ota/bundle"
+	"github.com/shoestring-dns/shoestring/test/testenv"
+)
+
+// TestRunBinarySlots updates a plain host's node — `shoestring launch`
+// under a loop that plays systemd's Restart=always — with the same
+// signed bundles a box takes: a good one is installed into slot B, the
+// node restarts into it, soaks and commits it (the committed symlink
+// moves); a bundle whose binary exits at once is tried once, the
+// launcher falls back to B, B's start marks it bad, and it is refused
+// when offered again.
+func TestRunBinarySlots(t *testing.T) {
+	bin := testenv.Binary(t)
+	dir := t.TempDir()
+	slots := filepath.Join(dir, "slots")
+	os.MkdirAll(slots, 0o755)
+	self, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(slots, "shoestring.A"), self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("shoestring.A", filepath.Join(slots, "committed")); err != nil {
+		t.Fatal(err)
+	}
+	priv, pub, err := bundle.GenerateKey("host-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _, err := bundle.ParseSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := hostBundle(t, dir, "v1.0.0", signer, self)
+	bad := hostBundle(t, dir, "v1.1.0", signer, exitingBinary(t, dir))
+
+	zoneFile := filepath.Join(dir, "example.org.zone")
+	os.WriteFile(zoneFile, []byte("$TTL 300\n@ IN SOA ns1 h 5 3600 900 1209600 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.44\n"), 0o644)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mgmt := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfgFile := filepath.Join(dir, "node.yaml")
+	os.WriteFile(cfgFile, []byte(fmt.Sprintf(`node:
+  name: host-test
+data_dir: %s
+dns:
+  listen: ["%s"]
+management:
+  listen: "%s"
+zones:
+  - origin: example.org
+    file: %s
+ota:
+  keys: ["%s"]
+  soak: 5s
+`, filepath.Join(dir, "data"), addr, mgmt, zoneFile, pub)), 0o644)
+	c := api.NewClient("http://" + mgmt)
+
+	// launch runs the service once, as systemd's ExecStart.
+	type run struct {
+		cmd  *exec.Cmd
+		log  *testenv.SyncBuffer
+		done chan error
+	}
+	n := 0
+	launch := func() *run {
+		n++
+		r := &run{log: &testenv.SyncBuffer{}, done: make(chan error, 1)}
+		r.cmd = exec.Command(bin, "launch", "-slots", slots, "--", "run", "-config", cfgFile, "-slots", slots, "-board", "qemu-amd64")
+		r.cmd.Stderr = r.log
+		if err := r.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { r.done <- r.cmd.Wait() }()
+		i := n
+		t.Cleanup(func() {
+			r.cmd.Process.Kill()
+			<-r.done
+			if t.Failed() {
+				t.Logf("start %d log:\n%s", i, r.log.String())
+			}
+		})
+		return r
+	}
+	exited := func(r *run, within time.Duration) error {
+		t.Helper()
+		select {
+		case err := <-r.done:
+			r.done <- err
+			return err
+		case <-time.After(within):
+			t.Fatalf("the node did not exit within %s", within)
+			return nil
+		}
+	}
+	waitAPI := func() api.SlotsStatus {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			s, err := c.Slots()
+			if err == nil {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("slots: %v", err)
+			}
+		}
+	}
+
+	r := launch()
+	waitAnswer(t, addr, "www.example.org.", "192.0.2.44")
+	if s := waitAPI(); s.Method != "binary" || s.Booted != "A" || s.Committed != "A" {
+		t.Fatalf("slots before the update: %+v", s)
+	}
+	start := time.Now()
+	f, _ := os.Open(good)
+	u, err := c.Update(f, false)
+	f.Close()
+	if err != nil || u.State != "rebooting" || u.Slot != "B" {
+		t.Fatalf("update: %+v %v", u, err)
+	}
+	if err := exited(r, 30*time.Second); err == nil {
+		t.Errorf("the node exited 0 to restart for the update; systemd's Restart=on-failure would not restart it")
+	}
+	r = launch()
+	waitAnswer(t, addr, "www.example.org.", "192.0.2.44")
+	s := waitAPI()
+	for deadline := time.Now().Add(30 * time.Second); s.Committed != "B" && time.Now().Before(deadline); s = waitAPI() {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if s.Committed != "B" || s.Booted != "B" || s.Slots[1].Version != "v1.0.0" || s.Last == nil || s.Last.Result != "committed" {
+		t.Fatalf("after the soak: %+v", s)
+	}
+	toCommit := time.Since(start)
+	if l, err := os.Readlink(filepath.Join(slots, "committed")); err != nil || l != "shoestring.B" {
+		t.Errorf("committed symlink: %q %v", l, err)
+	}
+
+	// A binary that exits at once: tried once, then the launcher runs
+	// the committed one again.
+	f, _ = os.Open(bad)
+	u, err = c.Update(f, false)
+	f.Close()
+	if err != nil || u.Slot != "A" {
+		t.Fatalf("update to the exiting binary: %+v %v", u, err)
+	}
+	exited(r, 30*time.Second)
+	r = launch()
+	exited(r, 10*time.Second) // the trial binary exits at once
+	r = launch()
+	waitAnswer(t, addr, "www.example.org.", "192.0.2.44")
+	s = waitAPI()
+	if s.Booted != "B" || s.Committed != "B" || s.Slots[0].Status != "bad" || s.Slots[0].Version != "v1.1.0" ||
+		s.Last == nil || s.Last.Result != "rolled_back" || len(s.Bad) != 1 {
+		t.Errorf("after the exiting binary: %+v", s)
+	}
+	f, _ = os.Open(bad)
+	_, err = c.Update(f, false)
+	f.Close()
+	var ae *api.APIError
+	if !errors.As(err, &ae) || ae.Code != http.StatusUnprocessableEntity || !strings.Contains(ae.Body.Error, "failed its trial before") {
+		t.Errorf("the bad version offered again: %v", err)
+	}
+	t.Logf("host update committed %s after the upload started (soak 5 s)", toCommit.Round(100*time.Millisecond))
+}
+
+// hostBundle is a bundle for binary slots: its initramfs holds init, the
+// binary; the kernel part is verified and dropped on a host.
+func hostBundle(t *testing.T, dir, version string, signer bundle.Signer, init []byte) string {
+	t.Helper()
+	var buf bytes.Buffer
+	w := cpio.Newc.Writer(&buf)
+	if err := w.WriteRecord(cpio.StaticRecord(init, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755})); err != nil {
+		t.Fatal(err)
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		t.Fatal(err)
+	}
+	kernel := []byte("no kernel on a host")
+	path := filepath.Join(dir, version+".bundle")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = bundle.Create(f, bundle.CreateOptions{Board: "qemu-amd64", Version: version, Built: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Signers: []bundle.Signer{signer}},
+		[]bundle.Source{
+			{Role: bundle.Kernel, Name: "vmlinux", Size: int64(len(kernel)), R: bytes.NewReader(kernel)},
+			{Role: bundle.Initramfs, Name: "initrd.img", Size: int64(buf.Len()), R: bytes.NewReader(buf.Bytes())},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// exitingBinary is a program that exits at once.
+func exitingBinary(t *testing.T, dir string) []byte {
+	t.Helper()
+	src := filepath.Join(dir, "exiting")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module exiting\n\ngo 1.22\n"), 0o644)
+	out := filepath.Join(dir, "exiting.bin")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the exiting binary: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
