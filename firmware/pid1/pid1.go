@@ -31,6 +31,9 @@ type box struct {
 	disk        string // the boot disk
 	dataDev     string // the data partition, when mounted
 	dataProblem string
+	// onTrial: this boot is an OTA trial (RecordBoot said so): the
+	// watchdog's boot grace is cut short (startWatchdog).
+	onTrial bool
 
 	cfg         *config.Config
 	cfgSource   string
@@ -211,6 +214,15 @@ func (b *box) startWatchdog() {
 	}
 	w := &watchdog{dev: dev, timeout: time.Duration(b.cfg.System.Watchdog.Timeout),
 		grace: time.Duration(b.cfg.System.Watchdog.BootGrace), log: b.log}
+	if b.onTrial {
+		// A trial that is not serving by the time its soak would have
+		// decided (two soaks after the node is up) has failed anyway:
+		// a hang is reset then, not after the whole boot grace, and the
+		// boot loader falls back.
+		if g := trialGrace(time.Duration(b.cfg.OTA.Soak)); g < w.grace {
+			w.grace = g
+		}
+	}
 	if err := w.open(); err != nil {
 		b.log.Error("watchdog not armed", "device", dev, "err", err)
 		return
@@ -283,6 +295,10 @@ func (b *box) startNode() {
 		return n.Run(ctx)
 	})
 }
+
+// trialGrace is the watchdog's boot grace on a trial boot: the soak's
+// decision time (two soaks) and a minute to boot and load the store.
+func trialGrace(soak time.Duration) time.Duration { return 2*soak + time.Minute }
 
 func humanBytes(n uint64) string {
 	switch {

@@ -74,6 +74,7 @@ func (b *box) recordBoot() {
 			return err
 		}
 		b.log.Info("slots", "booted", st.Booted, "committed", st.Committed, "trial", st.Trial, "boots", st.Boots)
+		b.onTrial = st.Booted != st.Committed && st.Trial == st.Booted
 		if t := before.Trial; t != "" && st.Slots[t].Status == slot.Bad {
 			b.log.Error("trial boot failed; back on the committed slot", "slot", t, "reason", st.Slots[t].Reason)
 		}

@@ -40,12 +40,22 @@ import (
 //     into slot A, booted while its BGP peer cannot reach it: the session
 //     never comes up): at the end of the soak the node marks A bad with
 //     the failing check and reboots into B by itself; offered again, it
-//     is refused.
+//     is refused;
+//  4. the watchdog: the box rebooted with a config whose DNS listen
+//     address is not on it (the node never gets healthy) and no boot
+//     grace is reset by the i6300esb within its 10 s timeout.
 //
 // It measures the time from the upload to the commit, and from each bad
 // image's start to the old slot answering DNS again.
+//
+// SHOESTRING_OTA_BOARD=atom64 runs it on the atom64 image instead: real
+// GRUB under SeaBIOS, grubenv's try_slot (slower; not in make test).
 func TestOTA(t *testing.T) {
-	b, err := board.Get("qemu-amd64")
+	name := "qemu-amd64"
+	if v := os.Getenv("SHOESTRING_OTA_BOARD"); v != "" {
+		name = v
+	}
+	b, err := board.Get(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,9 +81,10 @@ func TestOTA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := makeBundle(t, dir, b.Name, "v1.0.0", signer, res.Kernel, initrd)
-	panicky := makeBundle(t, dir, b.Name, "v1.1.0", signer, res.Kernel, exitingInitramfs(t, dir))
-	soakFails := makeBundle(t, dir, b.Name, "v1.2.0", signer, res.Kernel, initrd)
+	initrdName := filepath.Base(res.Initrd)
+	good := makeBundle(t, dir, b.Name, "v1.0.0", signer, res.Kernel, initrdName, initrd)
+	panicky := makeBundle(t, dir, b.Name, "v1.1.0", signer, res.Kernel, initrdName, exitingInitramfs(t, dir))
+	soakFails := makeBundle(t, dir, b.Name, "v1.2.0", signer, res.Kernel, initrdName, initrd)
 
 	disk := filepath.Join(dir, "disk.img")
 	if err := CopyDisk(res.Disk, disk, 1<<30); err != nil {
@@ -83,7 +94,7 @@ func TestOTA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "test-ota-" + b.Name
+	name = "test-ota-" + b.Name
 	for file, text := range map[string]string{
 		"node.yaml":         nodeYAML(name, ntpServer(t), tn.guestControlURL) + "ota:\n  keys: [\"" + pub + "\"]\n  soak: 10s\n",
 		"example.test.zone": zoneText,
@@ -130,6 +141,19 @@ func TestOTA(t *testing.T) {
 			t.Fatalf("boot of slot %s: management API over the tailnet: %v", bt.vm.Slot.Slot, err)
 		}
 	}
+	// booted is the slot a boot came from: the harness's choice, or with
+	// a real boot loader what the node says (once it is up).
+	booted := func(bt *boot) string {
+		t.Helper()
+		if !b.QEMU.Firmware {
+			return bt.vm.Slot.Slot
+		}
+		sys, err := c.System()
+		if err != nil {
+			t.Fatalf("system: %v", err)
+		}
+		return sys.Slot
+	}
 	// rebooted waits for the node to reboot (QEMU exits) by itself.
 	rebooted := func(bt *boot, within time.Duration) {
 		t.Helper()
@@ -164,11 +188,11 @@ func TestOTA(t *testing.T) {
 
 	// 1. The good update.
 	bt := bootDisk(fwd)
-	if bt.vm.Slot.Slot != "A" {
-		t.Fatalf("fresh image: harness booted slot %s", bt.vm.Slot.Slot)
-	}
 	up(bt, true)
-	if s := slots(); s.Method != string(board.Harness) || s.Booted != "A" || s.Committed != "A" || s.Trial != "" {
+	if got := booted(bt); got != "A" {
+		t.Fatalf("fresh image: booted slot %s", got)
+	}
+	if s := slots(); s.Method != string(b.Boot.Method) || s.Booted != "A" || s.Committed != "A" || s.Trial != "" {
 		t.Errorf("slots before the update: %+v", s)
 	}
 	start := time.Now()
@@ -187,10 +211,10 @@ func TestOTA(t *testing.T) {
 		}
 	}
 	bt = bootDisk(fwd)
-	if bt.vm.Slot.Slot != "B" {
-		t.Fatalf("after the update the harness booted slot %s, want B", bt.vm.Slot.Slot)
-	}
 	up(bt, true)
+	if got := booted(bt); got != "B" {
+		t.Fatalf("after the update the box booted slot %s, want B", got)
+	}
 	s := slots()
 	for deadline := time.Now().Add(2 * time.Minute); s.Committed != "B" && time.Now().Before(deadline); s = slots() {
 		time.Sleep(time.Second)
@@ -212,10 +236,10 @@ func TestOTA(t *testing.T) {
 	}
 	rebooted(bt, 2*time.Minute)
 	bt = bootDisk(fwd)
-	if bt.vm.Slot.Slot != "B" {
-		t.Fatalf("a reboot after the commit booted slot %s, want B", bt.vm.Slot.Slot)
-	}
 	up(bt, true)
+	if got := booted(bt); got != "B" {
+		t.Fatalf("a reboot after the commit booted slot %s, want B", got)
+	}
 
 	// 2. A bundle whose /init exits at once: a kernel panic.
 	if u, err := upload(panicky); err != nil || u.Slot != "A" || u.State != "rebooting" {
@@ -223,7 +247,7 @@ func TestOTA(t *testing.T) {
 	}
 	rebooted(bt, 2*time.Minute)
 	bad := bootDisk(fwd)
-	if bad.vm.Slot.Slot != "A" {
+	if !b.QEMU.Firmware && bad.vm.Slot.Slot != "A" {
 		t.Fatalf("the trial of the panicking image booted slot %s, want A", bad.vm.Slot.Slot)
 	}
 	badStart := bad.vm.Started
@@ -232,10 +256,10 @@ func TestOTA(t *testing.T) {
 		t.Errorf("the panicking image's console shows no kernel panic")
 	}
 	bt = bootDisk(fwd)
-	if bt.vm.Slot.Slot != "B" {
-		t.Fatalf("after the panic the harness booted slot %s, want B", bt.vm.Slot.Slot)
-	}
 	up(bt, true)
+	if got := booted(bt); got != "B" {
+		t.Fatalf("after the panic the box booted slot %s, want B", got)
+	}
 	panicToServe := time.Since(badStart)
 	s = slots()
 	if s.Committed != "B" || s.Slots[0].Status != "bad" || s.Slots[0].Version != "v1.1.0" || !strings.Contains(s.Slots[0].Reason, "never reached PID 1") ||
@@ -251,7 +275,7 @@ func TestOTA(t *testing.T) {
 	}
 	rebooted(bt, 2*time.Minute)
 	bad = bootDisk(fwdNoBGP)
-	if bad.vm.Slot.Slot != "A" {
+	if !b.QEMU.Firmware && bad.vm.Slot.Slot != "A" {
 		t.Fatalf("the trial of v1.2.0 booted slot %s, want A", bad.vm.Slot.Slot)
 	}
 	badStart = bad.vm.Started
@@ -260,10 +284,10 @@ func TestOTA(t *testing.T) {
 		t.Errorf("v1.2.0's console lacks the failed soak")
 	}
 	bt = bootDisk(fwd)
-	if bt.vm.Slot.Slot != "B" {
-		t.Fatalf("after the failed soak the harness booted slot %s, want B", bt.vm.Slot.Slot)
-	}
 	up(bt, true)
+	if got := booted(bt); got != "B" {
+		t.Fatalf("after the failed soak the box booted slot %s, want B", got)
+	}
 	soakToServe := time.Since(badStart)
 	s = slots()
 	if s.Committed != "B" || s.Slots[0].Status != "bad" || s.Slots[0].Version != "v1.2.0" || !strings.Contains(s.Slots[0].Reason, "soak failed: bgp") ||
@@ -273,14 +297,41 @@ func TestOTA(t *testing.T) {
 	refused(soakFails, "soak failed")
 	bt.poweroff(t)
 
-	t.Logf("bundles: good %.1f MB, panicking %.1f MB; good update: installed in %s, committed %s after the upload started (soak 10 s); "+
-		"kernel panic: serving on the old slot %s after the bad image started (panic=10 included); failed soak: serving on the old slot %s after the bad image started",
-		float64(fileSize(good))/1e6, float64(fileSize(panicky))/1e6, installed.Round(time.Second), toCommit.Round(time.Second),
-		panicToServe.Round(time.Second), soakToServe.Round(time.Second))
+	// 4. The watchdog: a node that never becomes healthy (its DNS
+	// listen address is not on the box, so the server cannot start) is
+	// not fed, and the i6300esb resets the box within its timeout.
+	im, err = OpenImage(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(nodeYAML(name, ntpServer(t), tn.guestControlURL), `"10.53.0.53:53"]`, `"10.99.0.1:53"]`, 1) +
+		"  watchdog: {timeout: 10s, boot_grace: 0s}\n"
+	if err := im.WriteFile(board.PartBoot, "provision/node.yaml", []byte(broken)); err != nil {
+		t.Fatal(err)
+	}
+	im.Close()
+	bt = bootDisk(fwd)
+	wctx, wcancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer wcancel()
+	if _, err := bt.console.WaitFor(wctx, "watchdog: node unhealthy, not feeding", 0); err != nil {
+		t.Fatalf("the unhealthy node's watchdog: %v", err)
+	}
+	starved := time.Now()
+	rebooted(bt, 2*time.Minute)
+	toReset := time.Since(starved)
+	if toReset > 10*time.Second+5*time.Second {
+		t.Errorf("watchdog reset %s after feeding stopped, timeout 10 s", toReset.Round(100*time.Millisecond))
+	}
+
+	t.Logf("%s: bundles: good %.1f MB, panicking %.1f MB; good update: installed in %s, committed %s after the upload started (soak 10 s); "+
+		"kernel panic: serving on the old slot %s after the bad image started (panic=10 included); failed soak: serving on the old slot %s after the bad image started; "+
+		"watchdog (timeout 10 s): reset %s after it was last fed",
+		b.Name, float64(fileSize(good))/1e6, float64(fileSize(panicky))/1e6, installed.Round(time.Second), toCommit.Round(time.Second),
+		panicToServe.Round(time.Second), soakToServe.Round(time.Second), toReset.Round(100*time.Millisecond))
 }
 
 // makeBundle signs a bundle of a kernel file and an initramfs.
-func makeBundle(t *testing.T, dir, boardName, version string, signer bundle.Signer, kernel string, initrd []byte) string {
+func makeBundle(t *testing.T, dir, boardName, version string, signer bundle.Signer, kernel, initrdName string, initrd []byte) string {
 	t.Helper()
 	k, err := os.Open(kernel)
 	if err != nil {
@@ -293,7 +344,7 @@ func makeBundle(t *testing.T, dir, boardName, version string, signer bundle.Sign
 	}
 	parts := []bundle.Source{
 		{Role: bundle.Kernel, Name: filepath.Base(kernel), Size: fi.Size(), R: k},
-		{Role: bundle.Initramfs, Name: "initrd.img", Size: int64(len(initrd)), R: bytes.NewReader(initrd)},
+		{Role: bundle.Initramfs, Name: initrdName, Size: int64(len(initrd)), R: bytes.NewReader(initrd)},
 	}
 	path := filepath.Join(dir, version+".bundle")
 	f, err := os.Create(path)
