@@ -45,6 +45,10 @@ import (
 //     address is not on it (the node never gets healthy) and no boot
 //     grace is reset by the i6300esb within its 10 s timeout.
 //
+// Between 1 and 2 QEMU is killed halfway through writing slot A (a
+// power cut): the box boots B, nothing armed, slot A's record unchanged,
+// and A takes the next update.
+//
 // It measures the time from the upload to the commit, and from each bad
 // image's start to the old slot answering DNS again.
 //
@@ -239,6 +243,35 @@ func TestOTA(t *testing.T) {
 	up(bt, true)
 	if got := booted(bt); got != "B" {
 		t.Fatalf("a reboot after the commit booted slot %s, want B", got)
+	}
+
+	// A power cut while the inactive slot is written: the box boots the
+	// committed slot, nothing is armed, and the slot takes the next
+	// update.
+	before := slots()
+	cut, err := os.Open(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cut.Close()
+	go c.Update(cut, false) // ends with QEMU
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		p, err := c.UpdateStatus()
+		if err == nil && p.State == "receiving" && p.Total > 0 && p.Bytes > p.Total/2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upload never got halfway: %+v %v", p, err)
+		}
+	}
+	bt.vm.Kill()
+	bt = bootDisk(fwd)
+	up(bt, true)
+	if got := booted(bt); got != "B" {
+		t.Fatalf("after a power cut during the install the box booted slot %s, want B", got)
+	}
+	if s := slots(); s.Committed != "B" || s.Try != "" || s.Trial != "" || s.Slots[0] != before.Slots[0] {
+		t.Errorf("after a power cut during the install: %+v, slot A before: %+v", s, before.Slots[0])
 	}
 
 	// 2. A bundle whose /init exits at once: a kernel panic.
