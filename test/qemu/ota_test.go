@@ -28,7 +28,8 @@ import (
 // makes itself (QEMU runs with -no-reboot, so a reboot ends QEMU and the
 // test boots the disk again, the harness choosing the slot):
 //
-//  1. a good update (v1.0.0 into slot B): the node drains, reboots once
+//  1. a good update (v1.0.0 into slot B): the node drains (BIRD sees
+//     GRACEFUL_SHUTDOWN, then the withdrawal, before QEMU exits), reboots once
 //     into B, soaks ota.soak (10 s here), checks every health part, its
 //     zones' serials and every zone's SOA from itself, and commits B; a
 //     plain reboot stays on B;
@@ -199,6 +200,7 @@ func TestOTA(t *testing.T) {
 	if s := slots(); s.Method != string(b.Boot.Method) || s.Booted != "A" || s.Committed != "A" || s.Trial != "" {
 		t.Errorf("slots before the update: %+v", s)
 	}
+	drain := watchDrain(br, bt.vm.Done())
 	start := time.Now()
 	u, err := upload(good)
 	if err != nil {
@@ -213,6 +215,11 @@ func TestOTA(t *testing.T) {
 		if !strings.Contains(bt.console.String(), want) {
 			t.Errorf("console of the update's reboot lacks %q", want)
 		}
+	}
+	// BIRD saw the drain before the box went down: the route with
+	// GRACEFUL_SHUTDOWN, then withdrawn, while the session was up.
+	if d := <-drain; d.gshut.IsZero() || d.withdrawn.IsZero() || !d.gshut.Before(d.withdrawn) || !d.withdrawn.Before(d.exit) {
+		t.Errorf("drain at BIRD: GRACEFUL_SHUTDOWN at %v, withdrawn at %v, QEMU exited at %v", d.gshut, d.withdrawn, d.exit)
 	}
 	bt = bootDisk(fwd)
 	up(bt, true)
@@ -361,6 +368,37 @@ func TestOTA(t *testing.T) {
 		"watchdog (timeout 10 s): reset %s after it was last fed",
 		b.Name, float64(fileSize(good))/1e6, float64(fileSize(panicky))/1e6, installed.Round(time.Second), toCommit.Round(time.Second),
 		panicToServe.Round(time.Second), soakToServe.Round(time.Second), toReset.Round(100*time.Millisecond))
+}
+
+type drainSeen struct{ gshut, withdrawn, exit time.Time }
+
+// watchDrain polls BIRD until the VM exits: when the node's prefix first
+// carried GRACEFUL_SHUTDOWN (65535,0), and when it was then withdrawn.
+func watchDrain(br *bird, exited <-chan struct{}) <-chan drainSeen {
+	ch := make(chan drainSeen, 1)
+	go func() {
+		var d drainSeen
+		for {
+			select {
+			case <-exited:
+				d.exit = time.Now()
+				ch <- d
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			out, err := br.birdc("show", "route", "all", "protocol", "node")
+			if err != nil {
+				continue
+			}
+			switch {
+			case d.gshut.IsZero() && strings.Contains(out, "(65535,0)"):
+				d.gshut = time.Now()
+			case !d.gshut.IsZero() && d.withdrawn.IsZero() && !strings.Contains(out, "10.53.0.0/24"):
+				d.withdrawn = time.Now()
+			}
+		}
+	}()
+	return ch
 }
 
 // makeBundle signs a bundle of a kernel file and an initramfs.
