@@ -199,6 +199,8 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	api.RoutingRoutes(mux, n.rt, n.log)
 	ota := n.newOTA()
+	// A nil *agent.Agent must reach UpdateRoutes as a nil interface (its
+	// "no updates here" answer), not as a typed nil.
 	if ota != nil {
 		api.UpdateRoutes(mux, ota, n.opts.OTAOff, n.log)
 	} else {

@@ -64,7 +64,7 @@ func fileFormat(db *bolt.DB) (byte, error) {
 	return v, err
 }
 
-// migrate brings a file of an older format to sc's: a snapshot first
+// migrateFile brings a file of an older format to sc's: a snapshot first
 // (a consistent copy from a read transaction, synced), then every step
 // in one write transaction, so a cut leaves the old format or the new.
 func (sc schema) migrateFile(db *bolt.DB, path string, from byte) error {
