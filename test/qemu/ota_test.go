@@ -337,14 +337,15 @@ func TestOTA(t *testing.T) {
 	refused(soakFails, "soak failed")
 	bt.poweroff(t)
 
-	// 4. The watchdog: a node that never becomes healthy (its DNS
-	// listen address is not on the box, so the server cannot start) is
-	// not fed, and the i6300esb resets the box within its timeout.
+	// 4. The watchdog: a node that never becomes healthy (one of its DNS
+	// listen addresses is not on the box, so the server cannot start; the
+	// config is valid, so there is no falling back to the last good one)
+	// is not fed, and the i6300esb resets the box within its timeout.
 	im, err = OpenImage(disk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := strings.Replace(nodeYAML(name, ntpServer(t), tn.guestControlURL), `"10.53.0.53:53"]`, `"10.99.0.1:53"]`, 1) +
+	broken := strings.Replace(nodeYAML(name, ntpServer(t), tn.guestControlURL), `"10.53.0.53:53"]`, `"10.53.0.53:53", "10.99.0.1:53"]`, 1) +
 		"  watchdog: {timeout: 10s, boot_grace: 0s}\n"
 	if err := im.WriteFile(board.PartBoot, "provision/node.yaml", []byte(broken)); err != nil {
 		t.Fatal(err)
