@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,8 +376,8 @@ system:
 	if err != nil {
 		t.Fatalf("the unhealthy node's watchdog: %v", err)
 	}
-	starvedAt := make(chan time.Time, 1)
-	starvedAt <- time.Now()
+	var starvedAt atomic.Int64
+	starvedAt.Store(time.Now().UnixNano())
 	go func() {
 		for {
 			next, err := bt.console.WaitFor(wctx, starving, off)
@@ -384,12 +385,11 @@ system:
 				return
 			}
 			off = next
-			<-starvedAt
-			starvedAt <- time.Now()
+			starvedAt.Store(time.Now().UnixNano())
 		}
 	}()
 	rebooted(bt, 2*time.Minute)
-	toReset := time.Since(<-starvedAt)
+	toReset := time.Since(time.Unix(0, starvedAt.Load()))
 	if toReset > 10*time.Second+5*time.Second {
 		t.Errorf("watchdog reset %s after feeding stopped, timeout 10 s", toReset.Round(100*time.Millisecond))
 	}
