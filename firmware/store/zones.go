@@ -204,6 +204,37 @@ func (s *Store) ForEachZone(fn func(*zone.Zone, Info) error) error {
 	})
 }
 
+// ReadZone reads a stored zone record by record, in the store's order
+// (RRsets in key order: a name after its ancestors, a name's RRsets
+// together), without decoding any into dns.RR: this is how snapshots are
+// built, so that a big zone is never held twice. start is called first
+// with the zone's info; each is then called for every record with the
+// owner in wire form, the type, the TTL and the RDATA (names
+// uncompressed). The slices are the store's memory, valid only during
+// the call. It all happens in one read transaction, which must not be
+// held up long: each must not block. ErrNotFound when there is no such
+// zone.
+func (s *Store) ReadZone(origin string, start func(Info), each func(owner []byte, t uint16, ttl uint32, rdata []byte)) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		info, err := zoneInfo(tx, origin)
+		if err != nil {
+			return err
+		}
+		start(info)
+		err = forEachPrefixed(tx.Bucket(bucketSets), zonePrefix(info.Origin), func(k, v []byte) error {
+			t := setType(k)
+			return decodeSetNamed(v, false, func(owner []byte, _ string, _ uint16, ttl uint32, rdata []byte) error {
+				each(owner, t, ttl, rdata)
+				return nil
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("%w (zone %s)", err, info.Origin)
+		}
+		return nil
+	})
+}
+
 // zoneInfo reads a zone's info.
 func zoneInfo(tx *bolt.Tx, origin string) (Info, error) {
 	origin = zone.Canonical(origin)

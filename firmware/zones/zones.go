@@ -109,28 +109,31 @@ func (zs *Zones) changedLocked(c Change) {
 // Load builds snapshots of every zone in the store, using every core, and
 // serves them on srv, from which on every change is served there. Call it
 // once, before the server starts: a box that reboots answers at once,
-// from the store, before any import or transfer.
+// from the store, before any import or transfer. Each snapshot is built
+// straight from the store's records (see build), so a big zone costs its
+// snapshot and little more; memory the load used is handed back after.
 func (zs *Zones) Load(srv Server) error {
-	type job struct {
-		z    *zone.Zone
-		info store.Info
+	infos, err := zs.store.List()
+	if err != nil {
+		return fmt.Errorf("loading zones from store: %w", err)
 	}
-	jobs := make(chan job, 64)
+	jobs := make(chan store.Info)
 	var (
 		mu    sync.Mutex
 		snaps []*dnsserver.Zone
 		wg    sync.WaitGroup
+		big   bool
 	)
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
-				s, err := dnsserver.Build(j.z)
+			for info := range jobs {
+				s, err := zs.build(info.Origin)
 				mu.Lock()
 				if err != nil {
-					zs.setProblem(j.info.Origin, err.Error())
-					zs.log.Error("zone in store does not build; not served", "zone", j.info.Origin, "err", err)
+					zs.setProblem(info.Origin, err.Error())
+					zs.log.Error("zone in store does not build; not served", "zone", info.Origin, "err", err)
 				} else {
 					snaps = append(snaps, s)
 				}
@@ -138,20 +141,57 @@ func (zs *Zones) Load(srv Server) error {
 			}
 		}()
 	}
-	err := zs.store.ForEachZone(func(z *zone.Zone, info store.Info) error {
-		jobs <- job{z, info}
-		return nil
-	})
+	for _, info := range infos {
+		if info.Records > BigZone {
+			// One big zone at a time, not one per core, under the
+			// memory target: each needs scratch the size of its records.
+			big = true
+			s, err := func() (*dnsserver.Zone, error) {
+				defer zs.bigZoneMode()()
+				return zs.build(info.Origin)
+			}()
+			mu.Lock()
+			if err != nil {
+				zs.setProblem(info.Origin, err.Error())
+				zs.log.Error("zone in store does not build; not served", "zone", info.Origin, "err", err)
+			} else {
+				snaps = append(snaps, s)
+			}
+			mu.Unlock()
+			continue
+		}
+		jobs <- info
+	}
 	close(jobs)
 	wg.Wait()
-	if err != nil {
-		return fmt.Errorf("loading zones from store: %w", err)
-	}
 	zs.mu.Lock()
 	zs.srv = srv
 	zs.mu.Unlock()
 	srv.Replace(snaps)
+	if big {
+		ReleaseMemory()
+	}
 	return nil
+}
+
+// build builds the snapshot of a stored zone from the store's records.
+func (zs *Zones) build(origin string) (*dnsserver.Zone, error) {
+	var b *dnsserver.Builder
+	var berr error
+	err := zs.store.ReadZone(origin, func(info store.Info) {
+		b, berr = dnsserver.NewBuilder(info.Origin, info.Records)
+	}, func(owner []byte, t uint16, ttl uint32, rdata []byte) {
+		if berr == nil {
+			b.Add(owner, t, ttl, rdata)
+		}
+	})
+	if err == nil {
+		err = berr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.Finish()
 }
 
 // ImportConfigured imports the zone files the config names. A file that
