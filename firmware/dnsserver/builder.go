@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -25,7 +26,23 @@ type Builder struct {
 	nsec3s    []*dns.NSEC3
 	nsec3sigs []*dns.RRSIG
 	key       []byte // scratch: a lower-cased owner
+	names     []byte // the chunk node names are allocated from
 	err       error
+}
+
+// nameChunk is the size of the blocks node names are kept in.
+const nameChunk = 64 << 10
+
+// intern returns w as a string in the builder's name chunks: one
+// allocation per 64 KiB of names rather than one per name. The bytes are
+// never written again once a string refers to them.
+func (b *Builder) intern(w []byte) string {
+	if cap(b.names)-len(b.names) < len(w) {
+		b.names = make([]byte, 0, max(nameChunk, len(w)))
+	}
+	start := len(b.names)
+	b.names = append(b.names, w...)
+	return unsafe.String(&b.names[start], len(w))
 }
 
 // buildEnt is one record in the arena on its way into an RRset.
@@ -48,6 +65,7 @@ func NewBuilder(origin string, records int) (*Builder, error) {
 			origin: presentation(apex),
 			apex:   apex,
 			index:  make(map[string]int32, records/2+1),
+			nodes:  make([]node, 0, records/2+1),
 		},
 		ents: make([]buildEnt, 0, records),
 		key:  make([]byte, 0, 256),
@@ -92,14 +110,14 @@ func (b *Builder) Add(owner []byte, t uint16, ttl uint32, rdata []byte) {
 	lower(b.key)
 	idx, ok := z.index[string(b.key)]
 	if !ok {
-		w := string(b.key)
-		if w != z.apex && !isBelow(w, z.apex) {
-			b.err = fmt.Errorf("zone %s: %s is outside the zone", z.origin, presentation(w))
+		if !isBelow(string(b.key), z.apex) && string(b.key) != z.apex {
+			b.err = fmt.Errorf("zone %s: %s is outside the zone", z.origin, presentation(string(b.key)))
 			return
 		}
+		w := b.intern(b.key)
 		idx = z.addNode(w)
 		for p := w; p != z.apex; {
-			p = parentName(p)
+			p = parentName(p) // a suffix of w: no new name to keep
 			if _, ok := z.index[p]; ok {
 				break
 			}
@@ -167,6 +185,25 @@ func (b *Builder) Finish() (*Zone, error) {
 			z.arena = append(z.arena, old[off:int(off)+n]...)
 		}
 	}
+	// Every RRset goes in one slice, each node's a window of it: nodes
+	// come in any order, so first count each node's RRsets.
+	counts := make([]int32, len(z.nodes))
+	for i := range ents {
+		if i == 0 || ents[i].node != ents[i-1].node || ents[i].t != ents[i-1].t {
+			counts[ents[i].node]++
+		}
+	}
+	total := 0
+	for _, c := range counts {
+		total += int(c)
+	}
+	allSets := make([]rrset, total)
+	start := 0
+	for i, c := range counts {
+		z.nodes[i].sets = allSets[start : start : start+int(c)]
+		start += int(c)
+	}
+	counts = nil
 	for i := 0; i < len(ents); {
 		j := i
 		for j < len(ents) && ents[j].node == ents[i].node && ents[j].t == ents[i].t {
@@ -184,7 +221,7 @@ func (b *Builder) Finish() (*Zone, error) {
 				s.n++
 			}
 		}
-		n.sets = append(n.sets, s)
+		n.sets = append(n.sets, s) // within its window: no allocation
 		i = j
 	}
 	ents = nil

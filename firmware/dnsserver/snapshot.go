@@ -199,39 +199,14 @@ func (z *Zone) finish(nsec3s []*dns.NSEC3, nsec3sigs []*dns.RRSIG) (*Zone, error
 	return z, nil
 }
 
-// compact moves a finished snapshot into a few large allocations: every
-// name into one string, every RRset into one slice, a right-sized index
-// and arena. Built piecemeal, its small objects would sit in the same
-// memory spans as the parser's garbage and keep them from ever going back
-// to the OS; compacted, a replaced zone frees whole spans.
+// compact trims the finished snapshot's slices. The builder made it of
+// a few large allocations already (names in chunks, every RRset in one
+// slice, the arena grown once): built piecemeal, its small objects would
+// sit in the same memory spans as the build's garbage and keep them from
+// ever going back to the OS; as it is, a replaced zone frees whole spans.
 func (z *Zone) compact() {
-	keyBytes, sets := 0, 0
-	for i := range z.nodes {
-		keyBytes += len(z.nodes[i].key)
-		sets += len(z.nodes[i].sets)
-	}
-	kb := make([]byte, 0, keyBytes)
-	for i := range z.nodes {
-		kb = append(kb, z.nodes[i].key...)
-	}
-	keys := string(kb)
-	allSets := make([]rrset, 0, sets)
-	z.index = nil // the old index is garbage before the new one grows
-	index := make(map[string]int32, len(z.nodes))
-	off := 0
-	for i := range z.nodes {
-		n := &z.nodes[i]
-		n.key = keys[off : off+len(n.key)]
-		off += len(n.key)
-		start := len(allSets)
-		allSets = append(allSets, n.sets...)
-		n.sets = allSets[start:len(allSets):len(allSets)]
-		index[n.key] = int32(i)
-	}
-	z.index = index
 	z.nodes = slices.Clip(z.nodes)
 	if cap(z.arena)-len(z.arena) > len(z.arena)/8 {
-		// The arena is one allocation already; only trim a large excess.
 		z.arena = slices.Clone(z.arena)
 	}
 	z.apexN = &z.nodes[z.index[z.apex]]

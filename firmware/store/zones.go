@@ -221,7 +221,17 @@ func (s *Store) ReadZone(origin string, start func(Info), each func(owner []byte
 			return err
 		}
 		start(info)
+		read := 0
+		defer func() {
+			if read > dropEvery/8 { // not after each of 10,000 small zones
+				s.dropMapped(tx.Size())
+			}
+		}()
 		err = forEachPrefixed(tx.Bucket(bucketSets), zonePrefix(info.Origin), func(k, v []byte) error {
+			if read += len(k) + len(v); read > dropEvery {
+				s.dropMapped(tx.Size())
+				read = 1
+			}
 			t := setType(k)
 			return decodeSetNamed(v, false, func(owner []byte, _ string, _ uint16, ttl uint32, rdata []byte) error {
 				each(owner, t, ttl, rdata)
@@ -234,6 +244,10 @@ func (s *Store) ReadZone(origin string, start func(Info), each func(owner []byte
 		return nil
 	})
 }
+
+// dropEvery is how many bytes of a zone ReadZone reads before it lets the
+// pages it read go (see dropMapped).
+const dropEvery = 8 << 20
 
 // zoneInfo reads a zone's info.
 func zoneInfo(tx *bolt.Tx, origin string) (Info, error) {

@@ -32,6 +32,9 @@ import (
 // one.
 const BigZone = 100_000
 
+// bigZoneGCPercent is GOGC while a big zone is applied or loaded.
+const bigZoneGCPercent = 25
+
 // ErrNotFound is returned for a zone the node does not have.
 var ErrNotFound = errors.New("zone not found")
 
@@ -304,7 +307,12 @@ func (zs *Zones) bigZoneMode() func() {
 	if zs.memoryTarget > 0 && zs.memoryTarget < prev {
 		debug.SetMemoryLimit(zs.memoryTarget)
 	}
+	// Collect when the heap has grown a quarter, not doubled: a big
+	// zone's scratch is large and short-lived, and the peak is what
+	// gets a small box OOM-killed.
+	prevGC := debug.SetGCPercent(bigZoneGCPercent)
 	return func() {
+		debug.SetGCPercent(prevGC)
 		debug.SetMemoryLimit(prev)
 		zs.bigMu.Unlock()
 	}
