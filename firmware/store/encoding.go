@@ -83,8 +83,9 @@ func fromRR(rr dns.RR, buf []byte) (record, error) {
 
 // setKey appends the key of the RRset of type t at the wire-form name.
 func setKey(dst, name []byte, t uint16) []byte {
-	var starts []int
-	for off := 0; off < len(name) && name[off] != 0; off += 1 + int(name[off]) {
+	var buf [128]int // a name has at most 127 labels
+	starts := buf[:0]
+	for off := 0; off < len(name) && name[off] != 0 && len(starts) < len(buf); off += 1 + int(name[off]) {
 		starts = append(starts, off)
 	}
 	for _, off := range slices.Backward(starts) {

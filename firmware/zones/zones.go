@@ -9,10 +9,13 @@
 package zones
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -202,10 +205,7 @@ func (zs *Zones) build(origin string) (*dnsserver.Zone, error) {
 func (zs *Zones) ImportConfigured(files []config.Zone) {
 	for _, zc := range files {
 		origin := zone.Canonical(zc.Origin)
-		z, err := zone.ParseFile(zc.File, origin)
-		if err == nil {
-			_, err = zs.Put(z, "file")
-		}
+		_, err := zs.ImportFile(zc.File, origin, "file")
 		if err != nil {
 			zs.setProblem(origin, err.Error())
 			served := "not served"
@@ -215,6 +215,82 @@ func (zs *Zones) ImportConfigured(files []config.Zone) {
 			zs.log.Error("zone file rejected; "+served, "zone", origin, "file", zc.File, "err", err)
 		}
 	}
+}
+
+// bigFile is the zone file size from which an import runs in big-zone
+// mode from the start (about 100,000 records).
+const bigFile = 4 << 20
+
+// ImportFile parses, validates, stores and serves a master file as the
+// zone origin, streaming: records go into the store's import as they are
+// parsed, never all held as dns.RR (see store.Import). A bad file changes
+// nothing; its errors name file and line.
+func (zs *Zones) ImportFile(path, origin, source string) (store.Info, error) {
+	origin = zone.Canonical(origin)
+	f, err := os.Open(path)
+	if err != nil {
+		return store.Info{}, zone.ErrorList{{Pos: zone.Position{File: path}, Msg: err.Error()}}
+	}
+	defer f.Close()
+	big := false
+	if st, err := f.Stat(); err == nil && st.Size() > bigFile {
+		// Parsing makes garbage at the rate it reads.
+		big = true
+		defer ReleaseMemory()
+		defer zs.bigZoneMode()()
+	}
+	im, err := zs.store.NewImport(origin, 0)
+	if err != nil {
+		return store.Info{}, err
+	}
+	if err := zone.ParseStream(bufio.NewReaderSize(f, 64<<10), origin, path, filepath.Dir(path), im.Add); err != nil {
+		return store.Info{}, err
+	}
+	return zs.apply(im, source, big)
+}
+
+// Apply validates and stores a zone import and serves the new version;
+// source says where it came from ("api", "file", "transfer",
+// "catalog"). This is the one path every new version of a whole zone
+// takes. A zone that does not validate changes nothing.
+//
+// The store is written first, then the snapshot is built from what was
+// stored (a zone that validated always builds), and swapped in: what is
+// answered is always what a reboot would answer. Big zones are applied
+// one at a time in big-zone mode, and the memory they used is handed
+// back to the OS after.
+func (zs *Zones) Apply(im *store.Import, source string) (store.Info, error) {
+	return zs.apply(im, source, false)
+}
+
+// apply is Apply; inBig says the caller holds big-zone mode already.
+func (zs *Zones) apply(im *store.Import, source string, inBig bool) (store.Info, error) {
+	origin := im.Origin()
+	if im.Records() > BigZone && !inBig {
+		defer ReleaseMemory()
+		defer zs.bigZoneMode()()
+	}
+	zs.mu.Lock()
+	info, err := im.Commit(source)
+	zs.mu.Unlock()
+	if err != nil {
+		return store.Info{}, err
+	}
+	snap, err := zs.build(origin)
+	if err != nil {
+		zs.setProblem(origin, "stored but not servable: "+err.Error())
+		return store.Info{}, err
+	}
+	zs.mu.Lock()
+	defer zs.mu.Unlock()
+	if cur, err := zs.store.Info(origin); err == nil && cur.Serial == info.Serial && cur.Updated.Equal(info.Updated) {
+		// Unless the zone changed again meanwhile (then that version
+		// is the one served).
+		zs.srv.Put(snap)
+		zs.setProblemLocked(origin, "")
+		zs.changedLocked(Change{Origin: origin, Source: source})
+	}
+	return info, nil
 }
 
 func (zs *Zones) setProblem(origin, p string) {
@@ -231,72 +307,21 @@ func (zs *Zones) setProblemLocked(origin, p string) {
 	}
 }
 
-// Put stores a new version of a zone and serves it; source says where it
-// came from ("api", "file", "transfer", "catalog"). A zone that does not
-// validate or build changes nothing. Zones over BigZone records go
-// through putBig.
-//
-// The snapshot is built first, so a zone the server cannot index never
-// reaches the store; the store (which validates, and writes only the
-// RRsets that changed) is written before the swap, so what is answered is
-// always what a reboot would answer.
+// Put stores a new version of a zone held in memory and serves it (see
+// Apply); source says where it came from.
 func (zs *Zones) Put(z *zone.Zone, source string) (store.Info, error) {
-	if len(z.Records) > BigZone {
-		return zs.putBig(z, source)
-	}
-	snap, err := dnsserver.Build(z)
+	im, err := zs.store.NewImport(z.Origin, 0)
 	if err != nil {
 		return store.Info{}, err
 	}
-	zs.mu.Lock()
-	defer zs.mu.Unlock()
-	info, err := zs.store.PutZoneFrom(z, source)
-	if err != nil {
-		return store.Info{}, err
+	for i, rr := range z.Records {
+		var pos zone.Position
+		if i < len(z.Pos) {
+			pos = z.Pos[i]
+		}
+		im.Add(rr, pos, "")
 	}
-	zs.srv.Put(snap)
-	zs.setProblemLocked(z.Origin, "")
-	zs.changedLocked(Change{Origin: z.Origin, Source: source})
-	return info, nil
-}
-
-// putBig applies a big zone so that a 512 MB box survives it. The
-// received records are the one copy of the zone held throughout; the
-// store's write (which validates) and the snapshot build each need
-// several times that in scratch, so they run one after the other, not
-// with the new snapshot already built as Put does, and one big zone at a
-// time, with the GC held to the configured memory target meanwhile (it
-// works harder; the update takes longer). Build cannot fail on a zone the
-// store validated, so storing first does not let through a zone the
-// server cannot index.
-func (zs *Zones) putBig(z *zone.Zone, source string) (store.Info, error) {
-	defer zs.bigZoneMode()()
-	zs.mu.Lock()
-	info, err := zs.store.PutZoneFrom(z, source)
-	zs.mu.Unlock()
-	if err != nil {
-		z.Records = nil
-		return store.Info{}, err
-	}
-	runtime.GC() // the store's scratch goes before the build makes its own
-	snap, err := dnsserver.Build(z)
-	z.Records = nil
-	if err != nil {
-		zs.setProblem(z.Origin, "stored but not servable: "+err.Error())
-		return store.Info{}, err
-	}
-	zs.mu.Lock()
-	if cur, err := zs.store.Info(z.Origin); err == nil && cur.Serial == info.Serial && cur.Updated.Equal(info.Updated) {
-		// Unless the zone changed again meanwhile (then that version
-		// is the one served).
-		zs.srv.Put(snap)
-		zs.setProblemLocked(z.Origin, "")
-		zs.changedLocked(Change{Origin: z.Origin, Source: source})
-	}
-	zs.mu.Unlock()
-	snap = nil
-	ReleaseMemory()
-	return info, nil
+	return zs.Apply(im, source)
 }
 
 // bigZoneMode serialises big zone updates and holds the Go heap to the
@@ -322,11 +347,14 @@ func (zs *Zones) bigZoneMode() func() {
 // text (the API's upload). A bad file changes nothing.
 func (zs *Zones) PutText(origin string, text []byte, source string) (Info, error) {
 	origin = zone.Canonical(origin)
-	z, err := zone.Parse(bytes.NewReader(text), origin, origin+" (upload)", "")
+	im, err := zs.store.NewImport(origin, 0)
 	if err != nil {
 		return Info{}, err
 	}
-	info, err := zs.Put(z, source)
+	if err := zone.ParseStream(bytes.NewReader(text), origin, origin+" (upload)", "", im.Add); err != nil {
+		return Info{}, err
+	}
+	info, err := zs.Apply(im, source)
 	if err != nil {
 		return Info{}, err
 	}
@@ -349,11 +377,7 @@ func (zs *Zones) ApplyDeltas(origin string, deltas []store.Delta) error {
 	if _, err := zs.store.ApplyDelta(origin, deltas); err != nil {
 		return err
 	}
-	z, err := zs.store.Zone(origin)
-	if err != nil {
-		return err
-	}
-	snap, err := dnsserver.Build(z)
+	snap, err := zs.build(origin)
 	if err != nil {
 		// Stored but not servable: cannot happen for a zone that
 		// validated; say so loudly rather than serve the old version
