@@ -307,6 +307,30 @@ func (zs *Zones) setProblemLocked(origin, p string) {
 	}
 }
 
+// Transfer is a zone arriving by AXFR, streamed into a store import as
+// its records come (an xfr.Sink); PutTransfer applies it.
+type Transfer struct{ im *store.Import }
+
+// Add takes the next record of the zone.
+func (t *Transfer) Add(rr dns.RR) { t.im.Add(rr, zone.Position{}, "") }
+
+// Records is how many records have come.
+func (t *Transfer) Records() int { return t.im.Records() }
+
+// NewTransfer starts taking a new version of origin by transfer.
+func (zs *Zones) NewTransfer(origin string) (*Transfer, error) {
+	im, err := zs.store.NewImport(origin, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Transfer{im: im}, nil
+}
+
+// PutTransfer validates, stores and serves a transferred zone (Apply).
+func (zs *Zones) PutTransfer(t *Transfer) (store.Info, error) {
+	return zs.Apply(t.im, "transfer")
+}
+
 // Put stores a new version of a zone held in memory and serves it (see
 // Apply); source says where it came from.
 func (zs *Zones) Put(z *zone.Zone, source string) (store.Info, error) {
