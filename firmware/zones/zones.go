@@ -276,6 +276,9 @@ func (zs *Zones) apply(im *store.Import, source string, inBig bool) (store.Info,
 	if err != nil {
 		return store.Info{}, err
 	}
+	if inBig || im.Records() > BigZone {
+		runtime.GC() // the import's records go before the build makes its own
+	}
 	snap, err := zs.build(origin)
 	if err != nil {
 		zs.setProblem(origin, "stored but not servable: "+err.Error())
