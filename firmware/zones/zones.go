@@ -57,6 +57,10 @@ type Options struct {
 	// applied (secondary.limits.memory_target); 0 or -1 leaves the GC
 	// alone.
 	MemoryTarget int64
+	// MemoryLimit is the node's memory budget in bytes
+	// (dns.memory_limit, see budget.go); 0: DefaultMemoryLimit (from
+	// the box's RAM); -1: none.
+	MemoryLimit int64
 }
 
 // Info is one zone as the store and the server know it.
@@ -80,6 +84,7 @@ type Zones struct {
 	store        *store.Store
 	log          *slog.Logger
 	memoryTarget int64
+	budget       budget
 	srv          Server
 
 	bigMu sync.Mutex // one big zone update at a time
@@ -94,7 +99,12 @@ func New(opts Options) *Zones {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Zones{store: opts.Store, log: opts.Log, memoryTarget: opts.MemoryTarget, problems: map[string]string{}}
+	zs := &Zones{store: opts.Store, log: opts.Log, memoryTarget: opts.MemoryTarget, problems: map[string]string{}}
+	zs.budget.limit = opts.MemoryLimit
+	if opts.MemoryLimit == 0 {
+		zs.budget.limit = DefaultMemoryLimit()
+	}
+	return zs
 }
 
 // Subscribe has fn called after every change, with the zones' lock held:
@@ -239,7 +249,7 @@ func (zs *Zones) ImportFile(path, origin, source string) (store.Info, error) {
 		defer ReleaseMemory()
 		defer zs.bigZoneMode()()
 	}
-	im, err := zs.store.NewImport(origin, 0)
+	im, err := zs.newImport(origin)
 	if err != nil {
 		return store.Info{}, err
 	}
@@ -274,7 +284,7 @@ func (zs *Zones) apply(im *store.Import, source string, inBig bool) (store.Info,
 	info, err := im.Commit(source)
 	zs.mu.Unlock()
 	if err != nil {
-		return store.Info{}, err
+		return store.Info{}, zs.overBudget(err)
 	}
 	if inBig || im.Records() > BigZone {
 		runtime.GC() // the import's records go before the build makes its own
@@ -322,7 +332,7 @@ func (t *Transfer) Records() int { return t.im.Records() }
 
 // NewTransfer starts taking a new version of origin by transfer.
 func (zs *Zones) NewTransfer(origin string) (*Transfer, error) {
-	im, err := zs.store.NewImport(origin, 0)
+	im, err := zs.newImport(origin)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +347,7 @@ func (zs *Zones) PutTransfer(t *Transfer) (store.Info, error) {
 // Put stores a new version of a zone held in memory and serves it (see
 // Apply); source says where it came from.
 func (zs *Zones) Put(z *zone.Zone, source string) (store.Info, error) {
-	im, err := zs.store.NewImport(z.Origin, 0)
+	im, err := zs.newImport(z.Origin)
 	if err != nil {
 		return store.Info{}, err
 	}
@@ -374,7 +384,7 @@ func (zs *Zones) bigZoneMode() func() {
 // text (the API's upload). A bad file changes nothing.
 func (zs *Zones) PutText(origin string, text []byte, source string) (Info, error) {
 	origin = zone.Canonical(origin)
-	im, err := zs.store.NewImport(origin, 0)
+	im, err := zs.newImport(origin)
 	if err != nil {
 		return Info{}, err
 	}
