@@ -38,7 +38,12 @@ const nameChunk = 64 << 10
 // never written again once a string refers to them.
 func (b *Builder) intern(w []byte) string {
 	if cap(b.names)-len(b.names) < len(w) {
-		b.names = make([]byte, 0, max(nameChunk, len(w)))
+		// A small zone (of 10,000 at boot) gets a small first block.
+		size := nameChunk
+		if b.names == nil {
+			size = min(nameChunk, max(256, 32*cap(b.ents)))
+		}
+		b.names = make([]byte, 0, max(size, len(w)))
 	}
 	start := len(b.names)
 	b.names = append(b.names, w...)
