@@ -185,8 +185,9 @@ func (s *Store) List() ([]Info, error) {
 	return out, err
 }
 
-// ForEachZone calls fn for every stored zone, in origin order, all from
-// one consistent read: this is the boot load. fn runs inside a read
+// ForEachZone calls fn for every stored zone, decoded, in origin order,
+// all from one consistent read (for tools and tests: the boot load reads
+// each zone with ReadZone, without decoding it). fn runs inside a read
 // transaction and must not write to the store (a write that grows the
 // file would wait for this read to finish).
 func (s *Store) ForEachZone(fn func(*zone.Zone, Info) error) error {

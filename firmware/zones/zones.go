@@ -30,7 +30,7 @@ import (
 )
 
 // BigZone is the record count above which a zone is applied in big-zone
-// mode (see putBig): one at a time, under the memory target, with memory
+// mode (see Apply): one at a time, under the memory target, with memory
 // handed back to the OS right after — a 512 MB box needs it for the next
 // one.
 const BigZone = 100_000
