@@ -83,12 +83,9 @@ func heapLive() int64 {
 func (zs *Zones) newImport(origin string) (*store.Import, error) {
 	limit := int64(0)
 	if b := zs.budget.limit; b > 0 {
-		left := b - heapLive()
-		if left <= 0 {
-			zs.budget.refused.Add(1)
-			return nil, fmt.Errorf("%s: %w: %d MiB in use of %d MiB", origin, ErrOverBudget, heapLive()>>20, b>>20)
-		}
-		limit = max(left/importShare, 1)
+		// With nothing left, the first record refuses the import: one
+		// that stays empty (a refresh answered by IXFR) costs nothing.
+		limit = max((b-heapLive())/importShare, 1)
 	}
 	return zs.store.NewImport(origin, limit)
 }
