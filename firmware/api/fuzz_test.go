@@ -140,9 +140,13 @@ type memZones struct {
 	state map[string][]byte
 }
 
-func (b *memZones) SOA(string) *dns.SOA                     { return nil }
-func (b *memZones) Zone(string) (*zone.Zone, error)         { return nil, store.ErrNotFound }
-func (b *memZones) PutZone(*zone.Zone) error                { return errors.New("no transfers here") }
+func (b *memZones) SOA(string) *dns.SOA             { return nil }
+func (b *memZones) Zone(string) (*zone.Zone, error) { return nil, store.ErrNotFound }
+func (b *memZones) PutZone(*zone.Zone) error        { return errors.New("no transfers here") }
+func (b *memZones) NewTransfer(string) (secondary.Transfer, error) {
+	return nil, errors.New("no transfers here")
+}
+func (b *memZones) PutTransfer(secondary.Transfer) error    { return errors.New("no transfers here") }
 func (b *memZones) ApplyDeltas(string, []store.Delta) error { return errors.New("no transfers here") }
 func (b *memZones) SetExpired(string, bool, string)         {}
 func (b *memZones) Remove(string) error                     { return nil }

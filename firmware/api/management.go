@@ -51,6 +51,7 @@ type Sources struct {
 	Dnstap    func() (dnstap.Stats, bool)
 	Logs      *logring.Ring
 	Health    func() health.Report
+	Budget    func() MemoryBudget
 }
 
 // overviewLogLines is how many recent log lines the overview carries.
@@ -83,6 +84,10 @@ func (s *Sources) Overview() Overview {
 	if s.Health != nil {
 		h := NewHealth(s.Health())
 		o.Health = &h
+	}
+	if s.Budget != nil {
+		m := s.Budget()
+		o.Budget = &m
 	}
 	if s.Logs != nil {
 		o.Logs = NewLogLines(s.Logs.Last(overviewLogLines))

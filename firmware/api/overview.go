@@ -27,7 +27,16 @@ type Overview struct {
 	Secondary *SecondaryStatus `json:"secondary,omitempty"`
 	Dnstap    *DnstapStatus    `json:"dnstap,omitempty"`
 	Health    *Health          `json:"health,omitempty"`
+	Budget    *MemoryBudget    `json:"memory_budget,omitempty"`
 	Logs      []LogLine        `json:"logs,omitempty"`
+}
+
+// MemoryBudget is the node's memory budget (dns.memory_limit): zone versions
+// and transfers that would take the node past it are refused.
+type MemoryBudget struct {
+	LimitBytes int64  `json:"limit_bytes"` // 0: no limit
+	HeapBytes  int64  `json:"heap_bytes"`  // the Go heap's live bytes now
+	Refused    uint64 `json:"refused"`     // zone versions refused for it since start
 }
 
 // Tailnet is the node's place on the management overlay.

@@ -139,6 +139,7 @@ func pageFuncs() template.FuncMap {
 			return ""
 		},
 		"join": strings.Join,
+		"mib":  func(b int64) int64 { return b >> 20 },
 	}
 }
 
@@ -180,6 +181,12 @@ const overviewSections = `
 </table>
 {{else}}
 <p id="tailnet">Not on a tailnet: management listens on loopback only (dev mode).</p>
+{{end}}
+<h2>Memory</h2>
+{{with .O.Budget}}
+<p id="memory"><span class="dot {{if .Refused}}amber{{else}}green{{end}}"></span>{{mib .HeapBytes}} MiB in use{{if .LimitBytes}} of a budget of {{mib .LimitBytes}} MiB (dns.memory_limit){{else}}, no budget (dns.memory_limit -1){{end}}; {{.Refused}} zone versions refused for it since start</p>
+{{else}}
+<p id="memory">Not reported.</p>
 {{end}}
 <h2>dnstap</h2>
 {{with .O.Dnstap}}

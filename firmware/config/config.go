@@ -82,6 +82,10 @@ type DNS struct {
 	UDPWorkers     int        `yaml:"udp_workers"`
 	TCPIdleTimeout Duration   `yaml:"tcp_idle_timeout"`
 	TCPMaxConns    int        `yaml:"tcp_max_conns"`
+	// MemoryLimit is the node's memory budget in bytes: a zone version
+	// or transfer that would take the node past it is refused. 0: three
+	// quarters of the box's RAM; -1: none.
+	MemoryLimit int64 `yaml:"memory_limit"`
 	// Cookies, RRL and per-client limits (dnsabuse.go).
 	DNSAbuse `yaml:",inline"`
 }
@@ -105,6 +109,9 @@ const (
 	DefaultMaxUDPSize     = 1232
 	DefaultTCPIdleTimeout = 10 * time.Second
 	DefaultTCPMaxConns    = 256
+	// MinMemoryLimit is the smallest dns.memory_limit: less would refuse
+	// every zone of a node that has just started.
+	MinMemoryLimit = 32 << 20
 )
 
 // HostPort is an address with a port ("192.0.2.1:53", "[2001:db8::1]:53").
@@ -215,6 +222,9 @@ func (c *Config) check(raw []byte, doc *yaml.Node) error {
 	line := lineFinder(raw, doc, "")
 	if c.DNS.MaxUDPSize != 0 && (c.DNS.MaxUDPSize < 512 || c.DNS.MaxUDPSize > 65535) {
 		errs = append(errs, fmt.Sprintf("line %d: dns.max_udp_size %d: must be 512..65535", line("max_udp_size"), c.DNS.MaxUDPSize))
+	}
+	if c.DNS.MemoryLimit < -1 || (c.DNS.MemoryLimit > 0 && c.DNS.MemoryLimit < MinMemoryLimit) {
+		errs = append(errs, fmt.Sprintf("line %d: dns.memory_limit %d: must be -1 (none), 0 (from the RAM) or at least %d (%d MiB)", line("memory_limit"), c.DNS.MemoryLimit, MinMemoryLimit, MinMemoryLimit>>20))
 	}
 	if c.DNS.UDPWorkers < 0 || c.DNS.TCPMaxConns < 0 {
 		errs = append(errs, "dns.udp_workers and dns.tcp_max_conns must not be negative")

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/miekg/dns"
 )
@@ -34,6 +35,7 @@ func (z *Zone) precompute() {
 	bp := buildBuffers.Get().(*[]byte)
 	defer buildBuffers.Put(bp)
 	scratch := (*bp)[:0]
+	z.growForAddresses()
 	var q query
 	for ni := range z.nodes {
 		n := &z.nodes[ni]
@@ -84,6 +86,34 @@ func (z *Zone) precompute() {
 		}
 	}
 	z.tmpl = z.buildNegTemplate()
+}
+
+// growForAddresses grows the arena once for every pre-packed address
+// answer, which is most of what precompute adds: grown by append, a large
+// zone's arena would be copied several times over, each copy briefly
+// alive next to the last.
+func (z *Zone) growForAddresses() {
+	extra := 0
+	for ni := range z.nodes {
+		n := &z.nodes[ni]
+		if !n.plain || isWildcard(n.key) {
+			continue
+		}
+		for si := range n.sets {
+			s := &n.sets[si]
+			if s.t != dns.TypeA && s.t != dns.TypeAAAA {
+				continue
+			}
+			extra += fastHdr
+			off := int(s.off)
+			for i := 0; i < int(s.n); i++ {
+				rdlen := int(binary.BigEndian.Uint16(z.arena[off+4:]))
+				extra += 12 + rdlen
+				off += 6 + rdlen
+			}
+		}
+	}
+	z.arena = slices.Grow(z.arena, extra+extra/16)
 }
 
 // packAddresses pre-packs an A or AAAA answer straight from the arena:

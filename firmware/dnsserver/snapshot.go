@@ -135,98 +135,40 @@ func (z *Zone) records(s *rrset, owner string, sigs bool) []dns.RR {
 // 10,000 small zones at boot cost more than building the zones.
 var buildBuffers = sync.Pool{New: func() any { b := make([]byte, maxMsg); return &b }}
 
-// buildRec is a record on its way into a snapshot.
-type buildRec struct {
-	node  int32
-	t     uint16 // the type, or the type covered for a signature
-	sig   bool
-	order int32 // position in the zone, to keep record order stable
-	rr    dns.RR
-}
-
 // Build indexes a validated zone for answering. The zone is not retained.
 func Build(zn *zone.Zone) (*Zone, error) {
 	origin := zone.Canonical(zn.Origin)
-	apex, err := wireName(origin)
+	b, err := NewBuilder(origin, len(zn.Records))
 	if err != nil {
-		return nil, fmt.Errorf("zone %s: bad origin: %w", origin, err)
+		return nil, err
 	}
-	z := &Zone{
-		origin:   origin,
-		apex:     apex,
-		index:    make(map[string]int32, len(zn.Records)/2+1),
-		nrecords: len(zn.Records),
-	}
-	recs := make([]buildRec, 0, len(zn.Records))
-	var nsec3s []*dns.NSEC3
-	var nsec3sigs []*dns.RRSIG
-	for i, rr := range zn.Records {
-		h := rr.Header()
-		if h.Rrtype == dns.TypeNSEC3 {
-			// NSEC3 records live in their own chain, not in the name
-			// tree: their hashed owners are not names anyone asks for.
-			nsec3s = append(nsec3s, rr.(*dns.NSEC3))
-			continue
-		}
-		if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered == dns.TypeNSEC3 {
-			nsec3sigs = append(nsec3sigs, sig)
-			continue
-		}
-		idx, err := z.nodeFor(h.Name)
-		if err != nil {
-			return nil, err
-		}
-		br := buildRec{node: idx, t: h.Rrtype, order: int32(i), rr: rr}
-		if sig, ok := rr.(*dns.RRSIG); ok {
-			br.t, br.sig = sig.TypeCovered, true
-			z.signed = true
-		}
-		recs = append(recs, br)
-	}
-	slices.SortFunc(recs, func(a, b buildRec) int {
-		switch {
-		case a.node != b.node:
-			return int(a.node - b.node)
-		case a.t != b.t:
-			return int(a.t) - int(b.t)
-		case a.sig != b.sig:
-			if a.sig {
-				return 1
-			}
-			return -1
-		}
-		return int(a.order - b.order)
-	})
 	bp := buildBuffers.Get().(*[]byte)
 	defer buildBuffers.Put(bp)
 	buf := *bp
-	for i := 0; i < len(recs); {
-		j := i
-		for j < len(recs) && recs[j].node == recs[i].node && recs[j].t == recs[i].t {
-			j++
+	for _, rr := range zn.Records {
+		end, err := dns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: %s: %w", origin, rr.Header().Name, err)
 		}
-		n := &z.nodes[recs[i].node]
-		s := rrset{t: recs[i].t, off: uint32(len(z.arena))}
-		for _, br := range recs[i:j] {
-			if br.sig && s.sigN == 0 {
-				s.sigOff = uint32(len(z.arena))
-			}
-			if err := z.appendRecord(br.rr, len(n.key), buf); err != nil {
-				return nil, fmt.Errorf("zone %s: %s: %w", origin, br.rr.Header().Name, err)
-			}
-			if br.sig {
-				s.sigN++
-			} else {
-				s.n++
-			}
+		// PackRR wrote the owner (uncompressed), TYPE, CLASS, TTL and
+		// RDLENGTH before the RDATA.
+		h := 0
+		for h < end && buf[h] != 0 {
+			h += 1 + int(buf[h])
 		}
-		if s.n > 0 || s.sigN > 0 {
-			n.sets = append(n.sets, s)
+		h++
+		if end < h+10 {
+			return nil, fmt.Errorf("zone %s: %s: record too short", origin, rr.Header().Name)
 		}
-		i = j
+		b.Add(buf[:h], rr.Header().Rrtype, rr.Header().Ttl, buf[h+10:end])
 	}
-	recs = nil
+	return b.Finish()
+}
 
+// finish completes a snapshot whose nodes and RRsets are in place: the
+// apex and its SOA, the NSEC3 chain, links, pre-packed answers.
+func (z *Zone) finish(nsec3s []*dns.NSEC3, nsec3sigs []*dns.RRSIG) (*Zone, error) {
+	origin, apex := z.origin, z.apex
 	apexIdx, ok := z.index[apex]
 	if !ok {
 		return nil, fmt.Errorf("zone %s: no SOA at the apex", origin)
@@ -257,80 +199,17 @@ func Build(zn *zone.Zone) (*Zone, error) {
 	return z, nil
 }
 
-// compact moves a finished snapshot into a few large allocations: every
-// name into one string, every RRset into one slice, a right-sized index
-// and arena. Built piecemeal, its small objects would sit in the same
-// memory spans as the parser's garbage and keep them from ever going back
-// to the OS; compacted, a replaced zone frees whole spans.
+// compact trims the finished snapshot's slices. The builder made it of
+// a few large allocations already (names in chunks, every RRset in one
+// slice, the arena grown once): built piecemeal, its small objects would
+// sit in the same memory spans as the build's garbage and keep them from
+// ever going back to the OS; as it is, a replaced zone frees whole spans.
 func (z *Zone) compact() {
-	keyBytes, sets := 0, 0
-	for i := range z.nodes {
-		keyBytes += len(z.nodes[i].key)
-		sets += len(z.nodes[i].sets)
-	}
-	kb := make([]byte, 0, keyBytes)
-	for i := range z.nodes {
-		kb = append(kb, z.nodes[i].key...)
-	}
-	keys := string(kb)
-	allSets := make([]rrset, 0, sets)
-	index := make(map[string]int32, len(z.nodes))
-	off := 0
-	for i := range z.nodes {
-		n := &z.nodes[i]
-		n.key = keys[off : off+len(n.key)]
-		off += len(n.key)
-		start := len(allSets)
-		allSets = append(allSets, n.sets...)
-		n.sets = allSets[start:len(allSets):len(allSets)]
-		index[n.key] = int32(i)
-	}
-	z.index = index
 	z.nodes = slices.Clip(z.nodes)
-	z.arena = slices.Clone(z.arena)
+	if cap(z.arena)-len(z.arena) > len(z.arena)/8 {
+		z.arena = slices.Clone(z.arena)
+	}
 	z.apexN = &z.nodes[z.index[z.apex]]
-}
-
-// appendRecord writes one record's TTL, RDLENGTH and uncompressed RDATA.
-func (z *Zone) appendRecord(rr dns.RR, ownerLen int, buf []byte) error {
-	end, err := dns.PackRR(rr, buf, 0, nil, false)
-	if err != nil {
-		return err
-	}
-	// PackRR wrote the owner (ownerLen bytes uncompressed), TYPE, CLASS,
-	// TTL and RDLENGTH before the RDATA.
-	hdr := ownerLen + 10
-	if end < hdr {
-		return fmt.Errorf("record too short")
-	}
-	z.arena = binary.BigEndian.AppendUint32(z.arena, rr.Header().Ttl)
-	z.arena = binary.BigEndian.AppendUint16(z.arena, uint16(end-hdr))
-	z.arena = append(z.arena, buf[hdr:end]...)
-	return nil
-}
-
-// nodeFor returns the node for a presentation name, creating it and any
-// missing ancestors (empty non-terminals) up to the apex.
-func (z *Zone) nodeFor(name string) (int32, error) {
-	w, err := wireName(name)
-	if err != nil {
-		return 0, fmt.Errorf("zone %s: bad owner %q: %w", z.origin, name, err)
-	}
-	if i, ok := z.index[w]; ok {
-		return i, nil
-	}
-	if w != z.apex && !isBelow(w, z.apex) {
-		return 0, fmt.Errorf("zone %s: %s is outside the zone", z.origin, name)
-	}
-	idx := z.addNode(w)
-	for p := w; p != z.apex; {
-		p = parentName(p)
-		if _, ok := z.index[p]; ok {
-			break
-		}
-		z.addNode(p)
-	}
-	return idx, nil
 }
 
 func (z *Zone) addNode(w string) int32 {

@@ -34,6 +34,7 @@ type descs struct {
 	tailnetUp                                                     *prometheus.Desc
 	healthOK                                                      *prometheus.Desc
 	tapConnected, tapSent, tapDropped                             *prometheus.Desc
+	memLimit, memRefused                                          *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -81,7 +82,10 @@ func newDescs() *descs {
 
 		tapConnected: desc("shoestring_dnstap_connected", "1 while connected to the dnstap collector."),
 		tapSent:      desc("shoestring_dnstap_sent_total", "Query/response pairs sent to the dnstap collector."),
-		tapDropped:   desc("shoestring_dnstap_dropped_total", "Query/response pairs not sent: the collector was slow or unreachable, or the pair too large to copy."),
+		memLimit:     desc("shoestring_memory_limit_bytes", "The node's memory budget (dns.memory_limit); 0 when there is none."),
+		memRefused:   desc("shoestring_zones_refused_memory_total", "New zone versions and transfers refused because they would take the node past its memory budget."),
+
+		tapDropped: desc("shoestring_dnstap_dropped_total", "Query/response pairs not sent: the collector was slow or unreachable, or the pair too large to copy."),
 	}
 }
 
@@ -196,6 +200,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(d.tapConnected, b01(t.Connected))
 			counter(d.tapSent, float64(t.Sent))
 			counter(d.tapDropped, float64(t.Dropped))
+		}
+		if m := o.Budget; m != nil {
+			gauge(d.memLimit, float64(m.LimitBytes))
+			counter(d.memRefused, float64(m.Refused))
 		}
 	}
 	if c.src.Zones != nil {

@@ -128,7 +128,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.store = st
 	defer st.Close()
 	n.rt = routing.New(n.cfg, st, n.log)
-	n.zones = zones.New(zones.Options{Store: st, Log: n.log, MemoryTarget: n.cfg.Secondary.Limits.MemoryTarget})
+	n.zones = zones.New(zones.Options{Store: st, Log: n.log, MemoryTarget: n.cfg.Secondary.Limits.MemoryTarget, MemoryLimit: n.cfg.DNS.MemoryLimit})
 	// The secondary service answers NOTIFY and AXFR/IXFR for the DNS
 	// server, and sends NOTIFY and produces its catalog as zones change.
 	if n.sec, err = secondary.NewService(&n.cfg.Secondary, n.zones, secondary.Options{State: st, Dial: n.ov.Dial, Log: n.log}); err != nil {
@@ -343,6 +343,10 @@ func (n *Node) startOverlay(ctx context.Context) {
 		Tailnet: n.ov,
 		Logs:    n.logs,
 		Health:  n.Health,
+		Budget: func() api.MemoryBudget {
+			m := n.zones.MemoryStatus()
+			return api.MemoryBudget{LimitBytes: m.Limit, HeapBytes: m.Heap, Refused: m.Refused}
+		},
 	}
 	if n.sec != nil {
 		n.api.Secondary = n.sec

@@ -37,6 +37,12 @@ import (
 	"github.com/shoestring-dns/shoestring/firmware/zone"
 )
 
+// Transfer is a zone arriving by AXFR, on its way into the store.
+type Transfer interface {
+	xfr.Sink
+	Records() int
+}
+
 // Backend is what the Manager needs to store, serve and persist (Service
 // provides it from the node's zones and store).
 type Backend interface {
@@ -44,9 +50,14 @@ type Backend interface {
 	SOA(origin string) *dns.SOA
 	// Zone returns the stored zone (catalogs are read this way).
 	Zone(origin string) (*zone.Zone, error)
-	// PutZone validates, stores and serves a transferred zone, or
+	// PutZone validates, stores and serves a zone (a catalog's), or
 	// changes nothing and says why.
 	PutZone(z *zone.Zone) error
+	// NewTransfer starts taking a zone by AXFR as its records arrive;
+	// PutTransfer then validates, stores and serves it, or changes
+	// nothing and says why.
+	NewTransfer(origin string) (Transfer, error)
+	PutTransfer(t Transfer) error
 	// ApplyDeltas applies an IXFR the same way.
 	ApplyDeltas(origin string, deltas []store.Delta) error
 	// SetExpired makes the served zone answer SERVFAIL, or not.

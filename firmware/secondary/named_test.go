@@ -56,6 +56,24 @@ func (b *memBackend) PutZone(z *zone.Zone) error {
 	return nil
 }
 
+// memTransfer collects a transferred zone's records.
+type memTransfer struct{ z *zone.Zone }
+
+func (t *memTransfer) Add(rr dns.RR) { t.z.Records = append(t.z.Records, rr) }
+func (t *memTransfer) Records() int  { return len(t.z.Records) }
+
+func (b *memBackend) NewTransfer(origin string) (Transfer, error) {
+	return &memTransfer{z: &zone.Zone{Origin: origin}}, nil
+}
+
+func (b *memBackend) PutTransfer(t Transfer) error {
+	z := t.(*memTransfer).z
+	if err := z.Validate(); err != nil {
+		return err
+	}
+	return b.PutZone(z)
+}
+
 func (b *memBackend) ApplyDeltas(string, []store.Delta) error { return errors.New("no IXFR here") }
 func (b *memBackend) SetExpired(string, bool, string)         {}
 

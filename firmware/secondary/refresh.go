@@ -121,7 +121,12 @@ func (m *Manager) ixfr(z *zoneRun, p xfr.Remote, have *dns.SOA) (*outcome, error
 	if err := m.acquire(z.ctx); err != nil {
 		return nil, err
 	}
-	res, err := m.client.IXFR(z.ctx, p, z.origin, have)
+	t, err := m.b.NewTransfer(z.origin)
+	if err != nil {
+		m.release()
+		return nil, err
+	}
+	res, err := m.client.IXFRInto(z.ctx, p, z.origin, have, t)
 	m.release()
 	var rc *xfr.RcodeError
 	if errors.As(err, &rc) && (rc.Rcode == dns.RcodeNotImplemented || rc.Rcode == dns.RcodeFormatError || rc.Rcode == dns.RcodeRefused) {
@@ -138,7 +143,7 @@ func (m *Manager) ixfr(z *zoneRun, p xfr.Remote, have *dns.SOA) (*outcome, error
 		}
 		return &outcome{primary: p, primarySerial: res.SOA.Serial, note: fmt.Sprintf("up to date at serial %d", have.Serial)}, nil
 	case xfr.KindAXFR:
-		return m.applyAXFR(z, p, res, have, false)
+		return m.applyAXFR(z, p, res, t, have, false)
 	}
 	if !xfr.SerialNewer(res.SOA.Serial, have.Serial) {
 		return nil, &rejection{fmt.Errorf("IXFR from %s goes to serial %d, not newer than ours %d; rejected", p.Target(), res.SOA.Serial, have.Serial)}
@@ -163,22 +168,26 @@ func (m *Manager) axfr(z *zoneRun, p xfr.Remote, have *dns.SOA, force bool) (*ou
 	if err := m.acquire(z.ctx); err != nil {
 		return nil, err
 	}
-	res, err := m.client.AXFR(z.ctx, p, z.origin)
+	t, err := m.b.NewTransfer(z.origin)
+	if err != nil {
+		m.release()
+		return nil, err
+	}
+	res, err := m.client.AXFRInto(z.ctx, p, z.origin, t)
 	m.release()
 	if err != nil {
 		return nil, err
 	}
-	return m.applyAXFR(z, p, res, have, force)
+	return m.applyAXFR(z, p, res, t, have, force)
 }
 
-func (m *Manager) applyAXFR(z *zoneRun, p xfr.Remote, res *xfr.Result, have *dns.SOA, force bool) (*outcome, error) {
+// applyAXFR applies a zone transferred whole, whose records went into t.
+func (m *Manager) applyAXFR(z *zoneRun, p xfr.Remote, res *xfr.Result, t Transfer, have *dns.SOA, force bool) (*outcome, error) {
 	if have != nil && !force && !xfr.SerialNewer(res.SOA.Serial, have.Serial) {
 		return nil, &rejection{fmt.Errorf("AXFR from %s has serial %d, not newer than ours %d (serial going backwards); rejected", p.Target(), res.SOA.Serial, have.Serial)}
 	}
-	n := len(res.Records)
-	zn := &zone.Zone{Origin: z.origin, Records: res.Records}
-	res.Records = nil // the zone holds them now; nothing else may
-	err := m.apply(z, func() error { return m.b.PutZone(zn) })
+	n := res.Count
+	err := m.apply(z, func() error { return m.b.PutTransfer(t) })
 	if err != nil {
 		return nil, &rejection{fmt.Errorf("AXFR from %s (serial %d, %d records) rejected: %s", p.Target(), res.SOA.Serial, n, summarize(err))}
 	}

@@ -37,6 +37,8 @@ type Zones interface {
 	Zone(origin string) (*zone.Zone, error)
 	Journal(origin string, from uint32) ([]store.Delta, error)
 	Put(z *zone.Zone, source string) (store.Info, error)
+	NewTransfer(origin string) (*zones.Transfer, error)
+	PutTransfer(t *zones.Transfer) (store.Info, error)
 	ApplyDeltas(origin string, deltas []store.Delta) error
 	SetExpired(origin string, expired bool, why string)
 	Delete(origin string) error
@@ -455,11 +457,18 @@ func (b backend) SOA(origin string) *dns.SOA {
 
 func (b backend) Zone(origin string) (*zone.Zone, error) { return b.s.zs.Zone(origin) }
 
-// PutZone stores and serves a transferred zone through the same path as
-// a file import (validated, built, stored, swapped; big zones in
-// big-zone mode).
+// PutZone stores and serves a zone through the same path as a file
+// import (validated, stored, built, swapped; big zones in big-zone mode).
 func (b backend) PutZone(z *zone.Zone) error {
 	_, err := b.s.zs.Put(z, "transfer")
+	return err
+}
+
+func (b backend) NewTransfer(origin string) (Transfer, error) { return b.s.zs.NewTransfer(origin) }
+
+// PutTransfer stores and serves a transferred zone through that path too.
+func (b backend) PutTransfer(t Transfer) error {
+	_, err := b.s.zs.PutTransfer(t.(*zones.Transfer))
 	return err
 }
 

@@ -52,7 +52,7 @@ func (s *Store) ApplyDelta(origin string, deltas []Delta) (Info, error) {
 		if err := z.Validate(); err != nil {
 			return err
 		}
-		info, err = s.writeTx(tx, origin, z.Serial(), buildSets(rs), "transfer", deltas)
+		info, err = s.writeTx(tx, origin, z.Serial(), sliceSets(buildSets(rs)), "transfer", deltas)
 		return err
 	})
 	if errors.Is(err, errUnchanged) {

@@ -83,8 +83,9 @@ func fromRR(rr dns.RR, buf []byte) (record, error) {
 
 // setKey appends the key of the RRset of type t at the wire-form name.
 func setKey(dst, name []byte, t uint16) []byte {
-	var starts []int
-	for off := 0; off < len(name) && name[off] != 0; off += 1 + int(name[off]) {
+	var buf [128]int // a name has at most 127 labels
+	starts := buf[:0]
+	for off := 0; off < len(name) && name[off] != 0 && len(starts) < len(buf); off += 1 + int(name[off]) {
 		starts = append(starts, off)
 	}
 	for _, off := range slices.Backward(starts) {
@@ -137,6 +138,12 @@ var errCorrupt = errors.New("store: corrupt RRset value")
 // owner as wire bytes and as text (the text is decoded once per distinct
 // owner) and the rdata. The slices alias val.
 func decodeSet(val []byte, fn func(owner []byte, name string, class uint16, ttl uint32, rdata []byte) error) error {
+	return decodeSetNamed(val, true, fn)
+}
+
+// decodeSetNamed is decodeSet that decodes the owner's text (one string
+// per RRset) only when named is set; without it, name is "".
+func decodeSetNamed(val []byte, named bool, fn func(owner []byte, name string, class uint16, ttl uint32, rdata []byte) error) error {
 	var owner []byte
 	name := ""
 	for off := 0; off < len(val); {
@@ -153,11 +160,13 @@ func decodeSet(val []byte, fn func(owner []byte, name string, class uint16, ttl 
 			}
 			if !bytes.Equal(owner, val[start:off]) {
 				owner = val[start:off]
-				n, _, err := dns.UnpackDomainName(owner, 0)
-				if err != nil {
-					return errCorrupt
+				if named {
+					n, _, err := dns.UnpackDomainName(owner, 0)
+					if err != nil {
+						return errCorrupt
+					}
+					name = n
 				}
-				name = n
 			}
 		} else if flag != 0 || owner == nil {
 			return errCorrupt

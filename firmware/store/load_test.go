@@ -93,7 +93,7 @@ func TestLoadTimingManyZones(t *testing.T) {
 					}
 					rs = append(rs, r)
 				}
-				if _, err := s.writeTx(tx, z.Origin, 1, buildSets(rs), "api", nil); err != nil {
+				if _, err := s.writeTx(tx, z.Origin, 1, sliceSets(buildSets(rs)), "api", nil); err != nil {
 					return err
 				}
 			}

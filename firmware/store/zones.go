@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -38,13 +39,13 @@ func (s *Store) PutZoneFrom(z *zone.Zone, source string) (Info, error) {
 		}
 		rs = append(rs, r)
 	}
-	return s.write(z.Origin, z.Serial(), buildSets(rs), source, nil)
+	return s.write(z.Origin, z.Serial(), sliceSets(buildSets(rs)), source, nil)
 }
 
 // write stores sets as the content of origin and updates its info and
 // journal; see PutZoneFrom. If deltas is nil the journal entry is computed
 // from the difference; otherwise deltas are journaled as given.
-func (s *Store) write(origin string, serial uint32, sets []rrset, source string, deltas []Delta) (Info, error) {
+func (s *Store) write(origin string, serial uint32, sets setIter, source string, deltas []Delta) (Info, error) {
 	var info Info
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
@@ -62,12 +63,8 @@ func (s *Store) write(origin string, serial uint32, sets []rrset, source string,
 
 // writeTx is write inside a transaction. It returns errUnchanged, with
 // the stored info, when the zone is stored already exactly so.
-func (s *Store) writeTx(tx *bolt.Tx, origin string, serial uint32, sets []rrset, source string, deltas []Delta) (Info, error) {
-	count := 0
-	for _, st := range sets {
-		count += st.n
-	}
-	info := Info{Origin: origin, Serial: serial, Records: count, Source: source}
+func (s *Store) writeTx(tx *bolt.Tx, origin string, serial uint32, sets setIter, source string, deltas []Delta) (Info, error) {
+	info := Info{Origin: origin, Serial: serial, Source: source}
 	zones := tx.Bucket(bucketZones)
 	var old Info
 	oldVal := zones.Get([]byte(origin))
@@ -90,10 +87,11 @@ func (s *Store) writeTx(tx *bolt.Tx, origin string, serial uint32, sets []rrset,
 	// read far more than written, so fuller pages mean a smaller file and
 	// less to read at boot.
 	setsB.FillPercent = 0.9
-	changed, err := syncSets(setsB, prefix, sets, delta)
+	changed, count, err := syncSets(setsB, prefix, sets, delta)
 	if err != nil {
 		return Info{}, err
 	}
+	info.Records = count
 	if existed && !changed && old.Source == source {
 		return old, errUnchanged
 	}
@@ -187,8 +185,9 @@ func (s *Store) List() ([]Info, error) {
 	return out, err
 }
 
-// ForEachZone calls fn for every stored zone, in origin order, all from
-// one consistent read: this is the boot load. fn runs inside a read
+// ForEachZone calls fn for every stored zone, decoded, in origin order,
+// all from one consistent read (for tools and tests: the boot load reads
+// each zone with ReadZone, without decoding it). fn runs inside a read
 // transaction and must not write to the store (a write that grows the
 // file would wait for this read to finish).
 func (s *Store) ForEachZone(fn func(*zone.Zone, Info) error) error {
@@ -203,6 +202,51 @@ func (s *Store) ForEachZone(fn func(*zone.Zone, Info) error) error {
 		})
 	})
 }
+
+// ReadZone reads a stored zone record by record, in the store's order
+// (RRsets in key order: a name after its ancestors, a name's RRsets
+// together), without decoding any into dns.RR: this is how snapshots are
+// built, so that a big zone is never held twice. start is called first
+// with the zone's info; each is then called for every record with the
+// owner in wire form, the type, the TTL and the RDATA (names
+// uncompressed). The slices are the store's memory, valid only during
+// the call. It all happens in one read transaction, which must not be
+// held up long: each must not block. ErrNotFound when there is no such
+// zone.
+func (s *Store) ReadZone(origin string, start func(Info), each func(owner []byte, t uint16, ttl uint32, rdata []byte)) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		info, err := zoneInfo(tx, origin)
+		if err != nil {
+			return err
+		}
+		start(info)
+		read := 0
+		defer func() {
+			if read > dropEvery/8 { // not after each of 10,000 small zones
+				s.dropMapped(tx.Size())
+			}
+		}()
+		err = forEachPrefixed(tx.Bucket(bucketSets), zonePrefix(info.Origin), func(k, v []byte) error {
+			if read += len(k) + len(v); read > dropEvery {
+				s.dropMapped(tx.Size())
+				read = 1
+			}
+			t := setType(k)
+			return decodeSetNamed(v, false, func(owner []byte, _ string, _ uint16, ttl uint32, rdata []byte) error {
+				each(owner, t, ttl, rdata)
+				return nil
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("%w (zone %s)", err, info.Origin)
+		}
+		return nil
+	})
+}
+
+// dropEvery is how many bytes of a zone ReadZone reads before it lets the
+// pages it read go (see dropMapped).
+const dropEvery = 8 << 20
 
 // zoneInfo reads a zone's info.
 func zoneInfo(tx *bolt.Tx, origin string) (Info, error) {
@@ -240,4 +284,107 @@ func loadZone(tx *bolt.Tx, info Info, a *arena) (*zone.Zone, error) {
 		return nil, fmt.Errorf("%w (zone %s)", err, info.Origin)
 	}
 	return z, nil
+}
+
+// batchSets is how many RRsets one transaction of a new zone's write
+// holds: bbolt keeps every key and value a transaction writes, and the
+// pages it builds from them, in memory until the commit.
+const batchSets = 20_000
+
+// writeNew is write for an import. A zone the store has is written by
+// write, in one transaction: only its changed RRsets, which on a new
+// version of a big zone are usually few. A zone the store does not have
+// is written in transactions of batchSets RRsets, so that a big zone's
+// first import is not held whole in one transaction; its info goes in
+// with the last batch, and until then the zone does not exist for any
+// reader (every read starts from the info). A crash in between leaves
+// RRsets that no info points to: the next write of the zone removes them
+// first.
+func (s *Store) writeNew(origin string, serial uint32, next setIter, source string) (Info, error) {
+	var exists bool
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		exists = tx.Bucket(bucketZones).Get([]byte(origin)) != nil
+		return nil
+	}); err != nil {
+		return Info{}, err
+	}
+	if exists {
+		return s.write(origin, serial, next, source, nil)
+	}
+	prefix := zonePrefix(origin)
+	if err := s.clearOrphans(prefix); err != nil {
+		return Info{}, fmt.Errorf("store: put %s: %w", origin, err)
+	}
+	info := Info{Origin: origin, Serial: serial, Source: source}
+	for done := false; !done; {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketSets)
+			b.FillPercent = 0.9 // see writeTx
+			var keep chunks     // bbolt holds values until the commit
+			var key []byte
+			for n := 0; n < batchSets; n++ {
+				set, ok, err := next()
+				if err != nil {
+					return err
+				}
+				if !ok {
+					done = true
+					break
+				}
+				info.Records += set.n
+				key = append(append(key[:0], prefix...), set.key...)
+				if err := b.Put(key, keep.copy(set.val)); err != nil {
+					return err
+				}
+			}
+			if !done {
+				return nil
+			}
+			zones := tx.Bucket(bucketZones)
+			if zones.Get([]byte(origin)) != nil {
+				return fmt.Errorf("written by another writer meanwhile")
+			}
+			if err := deletePrefixed(tx.Bucket(bucketJrnl), prefix); err != nil {
+				return err
+			}
+			info.Updated = time.Unix(0, time.Now().UnixNano())
+			return zones.Put([]byte(origin), encodeInfo(info))
+		})
+		if err != nil {
+			return Info{}, fmt.Errorf("store: put %s: %w", origin, err)
+		}
+	}
+	return info, nil
+}
+
+// clearOrphans deletes, in bounded transactions, RRsets under prefix of a
+// zone that has no info (left by an interrupted writeNew).
+func (s *Store) clearOrphans(prefix []byte) error {
+	for {
+		n := 0
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketSets)
+			var keys [][]byte
+			c := b.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) < batchSets; k, _ = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+			n = len(keys)
+			for _, k := range keys {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			if n == 0 {
+				return errUnchanged // nothing to commit
+			}
+			return nil
+		})
+		if errors.Is(err, errUnchanged) {
+			return nil
+		}
+		if err != nil || n < batchSets {
+			return err
+		}
+	}
 }

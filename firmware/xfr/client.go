@@ -61,11 +61,18 @@ type Client struct {
 	Limits Limits
 }
 
+// Sink takes a zone's records as an AXFR brings them, so that a big zone
+// is never held whole as dns.RR values (the node's is a store import).
+type Sink interface {
+	Add(rr dns.RR)
+}
+
 // Result is one completed transfer.
 type Result struct {
 	Kind     Kind
 	SOA      *dns.SOA      // the primary's SOA
-	Records  []dns.RR      // AXFR: the whole zone, SOA first
+	Records  []dns.RR      // AXFR without a Sink: the whole zone, SOA first
+	Count    int           // AXFR: the zone's records (held or sunk)
 	Deltas   []store.Delta // IXFR: the changes, oldest first
 	Messages int
 	Bytes    int64
@@ -262,16 +269,29 @@ func readTCP(r *bufio.Reader) ([]byte, error) {
 
 // AXFR transfers the whole zone from r.
 func (c *Client) AXFR(ctx context.Context, r Remote, origin string) (*Result, error) {
-	return c.transfer(ctx, r, origin, dns.TypeAXFR, nil)
+	return c.transfer(ctx, r, origin, dns.TypeAXFR, nil, nil)
+}
+
+// AXFRInto is AXFR with the zone's records handed to sink as they
+// arrive, not kept in the Result. A transfer that fails leaves in sink
+// what arrived before; the caller throws it away.
+func (c *Client) AXFRInto(ctx context.Context, r Remote, origin string, sink Sink) (*Result, error) {
+	return c.transfer(ctx, r, origin, dns.TypeAXFR, nil, sink)
+}
+
+// IXFRInto is IXFR where, if the primary answers with the whole zone,
+// its records go to sink as for AXFRInto.
+func (c *Client) IXFRInto(ctx context.Context, r Remote, origin string, have *dns.SOA, sink Sink) (*Result, error) {
+	return c.transfer(ctx, r, origin, dns.TypeIXFR, have, sink)
 }
 
 // IXFR asks r for the changes since have (the SOA we hold). The result
 // may be an AXFR (the primary's choice), or up to date.
 func (c *Client) IXFR(ctx context.Context, r Remote, origin string, have *dns.SOA) (*Result, error) {
-	return c.transfer(ctx, r, origin, dns.TypeIXFR, have)
+	return c.transfer(ctx, r, origin, dns.TypeIXFR, have, nil)
 }
 
-func (c *Client) transfer(ctx context.Context, r Remote, origin string, qtype uint16, have *dns.SOA) (*Result, error) {
+func (c *Client) transfer(ctx context.Context, r Remote, origin string, qtype uint16, have *dns.SOA, sink Sink) (*Result, error) {
 	start := time.Now()
 	what := dns.TypeToString[qtype] + " from " + r.Target()
 	req, id, mac, err := request(r, origin, qtype, have, dns.OpcodeQuery)
@@ -307,6 +327,7 @@ func (c *Client) transfer(ctx context.Context, r Remote, origin string, qtype ui
 		haveSerial = have.Serial
 	}
 	s := newStream(dns.CanonicalName(origin), qtype, haveSerial)
+	s.sink = sink
 	var v *verifier
 	if r.Key != nil {
 		v = newVerifier(r.Key, mac)
@@ -370,7 +391,7 @@ func (c *Client) transfer(ctx context.Context, r Remote, origin string, qtype ui
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	res.Kind, res.SOA, res.Records, res.Deltas = s.kind, s.soa, s.records, s.deltas
+	res.Kind, res.SOA, res.Records, res.Deltas, res.Count = s.kind, s.soa, s.records, s.deltas, s.count
 	res.Took = time.Since(start)
 	return res, nil
 }

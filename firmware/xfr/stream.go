@@ -34,6 +34,8 @@ type stream struct {
 	soa     *dns.SOA // the primary's current SOA, the first record
 	kind    Kind
 	records []dns.RR // AXFR: the zone, its SOA first, no trailing SOA
+	sink    Sink     // AXFR: where the zone goes instead of records
+	count   int      // AXFR: records of the zone
 	deltas  []store.Delta
 	cur     *store.Delta
 	done    bool
@@ -73,7 +75,7 @@ func (s *stream) add(rr dns.RR) error {
 		s.soa = soa
 		if s.qtype == dns.TypeAXFR {
 			s.kind, s.state = KindAXFR, stAXFR
-			s.records = append(s.records, rr)
+			s.zoneRecord(rr)
 		} else {
 			s.state = stSecond
 		}
@@ -88,7 +90,8 @@ func (s *stream) add(rr dns.RR) error {
 		}
 		// An AXFR-style answer to our IXFR (RFC 1995 §4): the whole zone.
 		s.kind, s.state = KindAXFR, stAXFR
-		s.records = append(s.records, s.soa, rr)
+		s.zoneRecord(s.soa)
+		s.zoneRecord(rr)
 	case stAXFR:
 		if soa != nil {
 			if soa.Serial != s.soa.Serial {
@@ -97,7 +100,7 @@ func (s *stream) add(rr dns.RR) error {
 			s.done = true
 			return nil
 		}
-		s.records = append(s.records, rr)
+		s.zoneRecord(rr)
 	case stDel:
 		if soa != nil {
 			s.cur.ToSerial = soa.Serial
@@ -123,6 +126,16 @@ func (s *stream) add(rr dns.RR) error {
 		s.state = stDel
 	}
 	return nil
+}
+
+// zoneRecord takes one record of an AXFR.
+func (s *stream) zoneRecord(rr dns.RR) {
+	s.count++
+	if s.sink != nil {
+		s.sink.Add(rr)
+		return
+	}
+	s.records = append(s.records, rr)
 }
 
 // endOfMessage is called after each message: an IXFR answered with a

@@ -12,7 +12,10 @@ const packBufSize = 255 + 10 + 65535
 
 // scratchSize is the scratch space identify needs: one packed record and
 // its key.
-const scratchSize = 2 * packBufSize
+const scratchSize = ScratchSize
+
+// ScratchSize is the scratch space Checker.Record needs.
+const ScratchSize = 2 * packBufSize
 
 // identity is what makes two records "the same record" for the purpose of
 // merging duplicates (RFC 2181 §5: an RRset has no duplicate records):

@@ -46,8 +46,15 @@ func (l ErrorList) Error() string {
 // collector gathers errors keyed by the index of the record they concern,
 // so errors found by different passes still come out in file order.
 type collector struct {
-	errs []indexed
+	errs    []indexed
+	dropped int // errors past maxCollected: counted, not kept
 }
+
+// maxCollected bounds the errors kept before they are sorted: a
+// million-record zone with a systematic mistake must not hold a million
+// errors. The passes find errors roughly in file order, so the first
+// MaxErrors shown are still the first in the file, or nearly.
+const maxCollected = 10 * MaxErrors
 
 type indexed struct {
 	idx int // record index, -1 for zone-wide errors (listed first)
@@ -55,6 +62,10 @@ type indexed struct {
 }
 
 func (c *collector) add(idx int, pos Position, format string, args ...any) {
+	if len(c.errs) >= maxCollected {
+		c.dropped++
+		return
+	}
 	c.errs = append(c.errs, indexed{idx, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}})
 }
 
@@ -70,7 +81,7 @@ func (c *collector) list() error {
 	for _, e := range c.errs[:n] {
 		l = append(l, e.err)
 	}
-	if more := len(c.errs) - n; more > 0 {
+	if more := len(c.errs) - n + c.dropped; more > 0 {
 		l = append(l, &Error{Msg: fmt.Sprintf("%d more errors not shown", more)})
 	}
 	return l

@@ -31,33 +31,6 @@ func appendLower(dst, name []byte) []byte {
 	return dst
 }
 
-// labelStarts returns the offset of each label in a wire-form name, from
-// the leftmost label; the root label is not included.
-func labelStarts(key string) []int {
-	var offs []int
-	for off := 0; off < len(key) && key[off] != 0; off += 1 + int(key[off]) {
-		offs = append(offs, off)
-	}
-	return offs
-}
-
-// ancestors returns the wire-form names strictly between key and its
-// ancestor apex (which must be a suffix of key at a label boundary),
-// nearest to the apex first: that is the order in which a delegation or
-// DNAME higher up hides everything below it.
-func ancestors(key, apex string) []string {
-	offs := labelStarts(key)
-	var out []string
-	for i := len(offs) - 1; i > 0; i-- {
-		a := key[offs[i]:]
-		if len(a) <= len(apex) {
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
 // inZone reports whether key is apex or a name below it.
 func inZone(key, apex string) bool {
 	start := len(key) - len(apex)

@@ -37,13 +37,43 @@ func ParseFile(path, origin string) (*Zone, error) {
 // zone returned has passed Validate, with identical duplicate records
 // merged; errors are an ErrorList.
 func Parse(r io.Reader, origin, filename, includeDir string) (*Zone, error) {
+	z := &Zone{Origin: Canonical(origin)}
+	var c collector
+	err := ParseStream(r, origin, filename, includeDir, func(rr dns.RR, pos Position, problem string) {
+		if problem != "" {
+			c.add(len(z.Records), pos, "%s", problem)
+		}
+		z.Records = append(z.Records, rr)
+		z.Pos = append(z.Pos, pos)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.list(); err != nil {
+		return nil, err
+	}
+	z.dedup()
+	if err := z.Validate(); err != nil {
+		return nil, err
+	}
+	return z, nil
+}
+
+// ParseStream reads a master file from r and hands each record to fn as
+// it is read, with where it was read and, when the parser found something
+// wrong with it (no TTL, bad RFC 3597 data), the problem. It holds no
+// records itself: this is how a big zone file is imported in bounded
+// memory. It checks nothing beyond the syntax; the caller validates
+// (Checker). Its error is the syntax error that stopped it, an ErrorList
+// naming file and line. See Parse for filename and includeDir.
+func ParseStream(r io.Reader, origin, filename, includeDir string, fn func(rr dns.RR, pos Position, problem string)) error {
 	fail := func(msg string) error { return ErrorList{{Pos: Position{File: filename}, Msg: msg}} }
 	if origin == "" {
-		return nil, fail("no origin given")
+		return fail("no origin given")
 	}
 	origin = Canonical(origin)
 	if _, ok := dns.IsDomainName(origin); !ok {
-		return nil, fail(fmt.Sprintf("origin %q is not a domain name", origin))
+		return fail(fmt.Sprintf("origin %q is not a domain name", origin))
 	}
 
 	p := &parser{filename: filename, includeDir: includeDir}
@@ -55,7 +85,7 @@ func Parse(r io.Reader, origin, filename, includeDir string) (*Zone, error) {
 	if includeDir != "" {
 		root, err := os.OpenRoot(includeDir)
 		if err != nil {
-			return nil, fail(fmt.Sprintf("include directory: %v", err))
+			return fail(fmt.Sprintf("include directory: %v", err))
 		}
 		defer root.Close()
 		p.fs = &includeFS{root: root, dir: includeDir, onRead: p.setActive}
@@ -63,36 +93,27 @@ func Parse(r io.Reader, origin, filename, includeDir string) (*Zone, error) {
 		zp.SetIncludeFS(p.fs)
 	}
 
-	z := &Zone{Origin: origin}
-	var c collector
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		pos := Position{File: filename, Line: 0}
 		if p.active != nil {
 			pos = Position{File: p.active.name, Line: p.active.stmtLine}
 		}
+		problem := ""
 		if rr.Header().Ttl == missingTTL {
-			c.add(len(z.Records), pos, "%s %s: no TTL, and no $TTL or earlier TTL to default to",
+			problem = fmt.Sprintf("%s %s: no TTL, and no $TTL or earlier TTL to default to",
 				rr.Header().Name, typ(rr.Header().Rrtype))
 		}
 		if p.active != nil && p.active.generic {
 			if err := checkGeneric(rr); err != "" {
-				c.add(len(z.Records), pos, "%s %s: %s", rr.Header().Name, typ(rr.Header().Rrtype), err)
+				problem = fmt.Sprintf("%s %s: %s", rr.Header().Name, typ(rr.Header().Rrtype), err)
 			}
 		}
-		z.Records = append(z.Records, rr)
-		z.Pos = append(z.Pos, pos)
+		fn(rr, pos, problem)
 	}
 	if err := zp.Err(); err != nil {
-		return nil, ErrorList{p.parseError(err)}
+		return ErrorList{p.parseError(err)}
 	}
-	if err := c.list(); err != nil {
-		return nil, err
-	}
-	z.dedup()
-	if err := z.Validate(); err != nil {
-		return nil, err
-	}
-	return z, nil
+	return nil
 }
 
 // checkGeneric checks a record written in RFC 3597 form ("TYPE29 \# 3

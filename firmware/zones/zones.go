@@ -9,10 +9,13 @@
 package zones
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -27,10 +30,13 @@ import (
 )
 
 // BigZone is the record count above which a zone is applied in big-zone
-// mode (see putBig): one at a time, under the memory target, with memory
+// mode (see Apply): one at a time, under the memory target, with memory
 // handed back to the OS right after — a 512 MB box needs it for the next
 // one.
 const BigZone = 100_000
+
+// bigZoneGCPercent is GOGC while a big zone is applied or loaded.
+const bigZoneGCPercent = 25
 
 // ErrNotFound is returned for a zone the node does not have.
 var ErrNotFound = errors.New("zone not found")
@@ -51,6 +57,10 @@ type Options struct {
 	// applied (secondary.limits.memory_target); 0 or -1 leaves the GC
 	// alone.
 	MemoryTarget int64
+	// MemoryLimit is the node's memory budget in bytes
+	// (dns.memory_limit, see budget.go); 0: DefaultMemoryLimit (from
+	// the box's RAM); -1: none.
+	MemoryLimit int64
 }
 
 // Info is one zone as the store and the server know it.
@@ -74,6 +84,7 @@ type Zones struct {
 	store        *store.Store
 	log          *slog.Logger
 	memoryTarget int64
+	budget       budget
 	srv          Server
 
 	bigMu sync.Mutex // one big zone update at a time
@@ -88,7 +99,12 @@ func New(opts Options) *Zones {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Zones{store: opts.Store, log: opts.Log, memoryTarget: opts.MemoryTarget, problems: map[string]string{}}
+	zs := &Zones{store: opts.Store, log: opts.Log, memoryTarget: opts.MemoryTarget, problems: map[string]string{}}
+	zs.budget.limit = opts.MemoryLimit
+	if opts.MemoryLimit == 0 {
+		zs.budget.limit = DefaultMemoryLimit()
+	}
+	return zs
 }
 
 // Subscribe has fn called after every change, with the zones' lock held:
@@ -109,28 +125,31 @@ func (zs *Zones) changedLocked(c Change) {
 // Load builds snapshots of every zone in the store, using every core, and
 // serves them on srv, from which on every change is served there. Call it
 // once, before the server starts: a box that reboots answers at once,
-// from the store, before any import or transfer.
+// from the store, before any import or transfer. Each snapshot is built
+// straight from the store's records (see build), so a big zone costs its
+// snapshot and little more; memory the load used is handed back after.
 func (zs *Zones) Load(srv Server) error {
-	type job struct {
-		z    *zone.Zone
-		info store.Info
+	infos, err := zs.store.List()
+	if err != nil {
+		return fmt.Errorf("loading zones from store: %w", err)
 	}
-	jobs := make(chan job, 64)
+	jobs := make(chan store.Info)
 	var (
 		mu    sync.Mutex
 		snaps []*dnsserver.Zone
 		wg    sync.WaitGroup
+		big   bool
 	)
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
-				s, err := dnsserver.Build(j.z)
+			for info := range jobs {
+				s, err := zs.build(info.Origin)
 				mu.Lock()
 				if err != nil {
-					zs.setProblem(j.info.Origin, err.Error())
-					zs.log.Error("zone in store does not build; not served", "zone", j.info.Origin, "err", err)
+					zs.setProblem(info.Origin, err.Error())
+					zs.log.Error("zone in store does not build; not served", "zone", info.Origin, "err", err)
 				} else {
 					snaps = append(snaps, s)
 				}
@@ -138,20 +157,57 @@ func (zs *Zones) Load(srv Server) error {
 			}
 		}()
 	}
-	err := zs.store.ForEachZone(func(z *zone.Zone, info store.Info) error {
-		jobs <- job{z, info}
-		return nil
-	})
+	for _, info := range infos {
+		if info.Records > BigZone {
+			// One big zone at a time, not one per core, under the
+			// memory target: each needs scratch the size of its records.
+			big = true
+			s, err := func() (*dnsserver.Zone, error) {
+				defer zs.bigZoneMode()()
+				return zs.build(info.Origin)
+			}()
+			mu.Lock()
+			if err != nil {
+				zs.setProblem(info.Origin, err.Error())
+				zs.log.Error("zone in store does not build; not served", "zone", info.Origin, "err", err)
+			} else {
+				snaps = append(snaps, s)
+			}
+			mu.Unlock()
+			continue
+		}
+		jobs <- info
+	}
 	close(jobs)
 	wg.Wait()
-	if err != nil {
-		return fmt.Errorf("loading zones from store: %w", err)
-	}
 	zs.mu.Lock()
 	zs.srv = srv
 	zs.mu.Unlock()
 	srv.Replace(snaps)
+	if big {
+		ReleaseMemory()
+	}
 	return nil
+}
+
+// build builds the snapshot of a stored zone from the store's records.
+func (zs *Zones) build(origin string) (*dnsserver.Zone, error) {
+	var b *dnsserver.Builder
+	var berr error
+	err := zs.store.ReadZone(origin, func(info store.Info) {
+		b, berr = dnsserver.NewBuilder(info.Origin, info.Records)
+	}, func(owner []byte, t uint16, ttl uint32, rdata []byte) {
+		if berr == nil {
+			b.Add(owner, t, ttl, rdata)
+		}
+	})
+	if err == nil {
+		err = berr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.Finish()
 }
 
 // ImportConfigured imports the zone files the config names. A file that
@@ -159,10 +215,7 @@ func (zs *Zones) Load(srv Server) error {
 func (zs *Zones) ImportConfigured(files []config.Zone) {
 	for _, zc := range files {
 		origin := zone.Canonical(zc.Origin)
-		z, err := zone.ParseFile(zc.File, origin)
-		if err == nil {
-			_, err = zs.Put(z, "file")
-		}
+		_, err := zs.ImportFile(zc.File, origin, "file")
 		if err != nil {
 			zs.setProblem(origin, err.Error())
 			served := "not served"
@@ -172,6 +225,85 @@ func (zs *Zones) ImportConfigured(files []config.Zone) {
 			zs.log.Error("zone file rejected; "+served, "zone", origin, "file", zc.File, "err", err)
 		}
 	}
+}
+
+// bigFile is the zone file size from which an import runs in big-zone
+// mode from the start (about 100,000 records).
+const bigFile = 4 << 20
+
+// ImportFile parses, validates, stores and serves a master file as the
+// zone origin, streaming: records go into the store's import as they are
+// parsed, never all held as dns.RR (see store.Import). A bad file changes
+// nothing; its errors name file and line.
+func (zs *Zones) ImportFile(path, origin, source string) (store.Info, error) {
+	origin = zone.Canonical(origin)
+	f, err := os.Open(path)
+	if err != nil {
+		return store.Info{}, zone.ErrorList{{Pos: zone.Position{File: path}, Msg: err.Error()}}
+	}
+	defer f.Close()
+	big := false
+	if st, err := f.Stat(); err == nil && st.Size() > bigFile {
+		// Parsing makes garbage at the rate it reads.
+		big = true
+		defer ReleaseMemory()
+		defer zs.bigZoneMode()()
+	}
+	im, err := zs.newImport(origin)
+	if err != nil {
+		return store.Info{}, err
+	}
+	if err := zone.ParseStream(bufio.NewReaderSize(f, 64<<10), origin, path, filepath.Dir(path), im.Add); err != nil {
+		return store.Info{}, err
+	}
+	return zs.apply(im, source, big)
+}
+
+// Apply validates and stores a zone import and serves the new version;
+// source says where it came from ("api", "file", "transfer",
+// "catalog"). This is the one path every new version of a whole zone
+// takes. A zone that does not validate changes nothing.
+//
+// The store is written first, then the snapshot is built from what was
+// stored (a zone that validated always builds), and swapped in: what is
+// answered is always what a reboot would answer. Big zones are applied
+// one at a time in big-zone mode, and the memory they used is handed
+// back to the OS after.
+func (zs *Zones) Apply(im *store.Import, source string) (store.Info, error) {
+	return zs.apply(im, source, false)
+}
+
+// apply is Apply; inBig says the caller holds big-zone mode already.
+func (zs *Zones) apply(im *store.Import, source string, inBig bool) (store.Info, error) {
+	origin := im.Origin()
+	if im.Records() > BigZone && !inBig {
+		defer ReleaseMemory()
+		defer zs.bigZoneMode()()
+	}
+	zs.mu.Lock()
+	info, err := im.Commit(source)
+	zs.mu.Unlock()
+	if err != nil {
+		return store.Info{}, zs.overBudget(err)
+	}
+	if inBig || im.Records() > BigZone {
+		runtime.GC() // the import's records go before the build makes its own
+	}
+	snap, err := zs.build(origin)
+	if err != nil {
+		zs.setProblem(origin, "stored but not servable: "+err.Error())
+		return store.Info{}, err
+	}
+	zs.mu.Lock()
+	defer zs.mu.Unlock()
+	if cur, err := zs.store.Info(origin); err == nil && cur.Serial == info.Serial && cur.Updated.Equal(info.Updated) {
+		// Unless the zone changed again meanwhile (then that version
+		// is the one served).
+		zs.srv.Put(snap)
+		zs.setProblemLocked(origin, "")
+		zs.changedLocked(Change{Origin: origin, Source: source})
+	}
+	return info, nil
 }
 
 func (zs *Zones) setProblem(origin, p string) {
@@ -188,72 +320,45 @@ func (zs *Zones) setProblemLocked(origin, p string) {
 	}
 }
 
-// Put stores a new version of a zone and serves it; source says where it
-// came from ("api", "file", "transfer", "catalog"). A zone that does not
-// validate or build changes nothing. Zones over BigZone records go
-// through putBig.
-//
-// The snapshot is built first, so a zone the server cannot index never
-// reaches the store; the store (which validates, and writes only the
-// RRsets that changed) is written before the swap, so what is answered is
-// always what a reboot would answer.
-func (zs *Zones) Put(z *zone.Zone, source string) (store.Info, error) {
-	if len(z.Records) > BigZone {
-		return zs.putBig(z, source)
-	}
-	snap, err := dnsserver.Build(z)
+// Transfer is a zone arriving by AXFR, streamed into a store import as
+// its records come (an xfr.Sink); PutTransfer applies it.
+type Transfer struct{ im *store.Import }
+
+// Add takes the next record of the zone.
+func (t *Transfer) Add(rr dns.RR) { t.im.Add(rr, zone.Position{}, "") }
+
+// Records is how many records have come.
+func (t *Transfer) Records() int { return t.im.Records() }
+
+// NewTransfer starts taking a new version of origin by transfer.
+func (zs *Zones) NewTransfer(origin string) (*Transfer, error) {
+	im, err := zs.newImport(origin)
 	if err != nil {
-		return store.Info{}, err
+		return nil, err
 	}
-	zs.mu.Lock()
-	defer zs.mu.Unlock()
-	info, err := zs.store.PutZoneFrom(z, source)
-	if err != nil {
-		return store.Info{}, err
-	}
-	zs.srv.Put(snap)
-	zs.setProblemLocked(z.Origin, "")
-	zs.changedLocked(Change{Origin: z.Origin, Source: source})
-	return info, nil
+	return &Transfer{im: im}, nil
 }
 
-// putBig applies a big zone so that a 512 MB box survives it. The
-// received records are the one copy of the zone held throughout; the
-// store's write (which validates) and the snapshot build each need
-// several times that in scratch, so they run one after the other, not
-// with the new snapshot already built as Put does, and one big zone at a
-// time, with the GC held to the configured memory target meanwhile (it
-// works harder; the update takes longer). Build cannot fail on a zone the
-// store validated, so storing first does not let through a zone the
-// server cannot index.
-func (zs *Zones) putBig(z *zone.Zone, source string) (store.Info, error) {
-	defer zs.bigZoneMode()()
-	zs.mu.Lock()
-	info, err := zs.store.PutZoneFrom(z, source)
-	zs.mu.Unlock()
+// PutTransfer validates, stores and serves a transferred zone (Apply).
+func (zs *Zones) PutTransfer(t *Transfer) (store.Info, error) {
+	return zs.Apply(t.im, "transfer")
+}
+
+// Put stores a new version of a zone held in memory and serves it (see
+// Apply); source says where it came from.
+func (zs *Zones) Put(z *zone.Zone, source string) (store.Info, error) {
+	im, err := zs.newImport(z.Origin)
 	if err != nil {
-		z.Records = nil
 		return store.Info{}, err
 	}
-	runtime.GC() // the store's scratch goes before the build makes its own
-	snap, err := dnsserver.Build(z)
-	z.Records = nil
-	if err != nil {
-		zs.setProblem(z.Origin, "stored but not servable: "+err.Error())
-		return store.Info{}, err
+	for i, rr := range z.Records {
+		var pos zone.Position
+		if i < len(z.Pos) {
+			pos = z.Pos[i]
+		}
+		im.Add(rr, pos, "")
 	}
-	zs.mu.Lock()
-	if cur, err := zs.store.Info(z.Origin); err == nil && cur.Serial == info.Serial && cur.Updated.Equal(info.Updated) {
-		// Unless the zone changed again meanwhile (then that version
-		// is the one served).
-		zs.srv.Put(snap)
-		zs.setProblemLocked(z.Origin, "")
-		zs.changedLocked(Change{Origin: z.Origin, Source: source})
-	}
-	zs.mu.Unlock()
-	snap = nil
-	ReleaseMemory()
-	return info, nil
+	return zs.Apply(im, source)
 }
 
 // bigZoneMode serialises big zone updates and holds the Go heap to the
@@ -264,7 +369,12 @@ func (zs *Zones) bigZoneMode() func() {
 	if zs.memoryTarget > 0 && zs.memoryTarget < prev {
 		debug.SetMemoryLimit(zs.memoryTarget)
 	}
+	// Collect when the heap has grown a quarter, not doubled: a big
+	// zone's scratch is large and short-lived, and the peak is what
+	// gets a small box OOM-killed.
+	prevGC := debug.SetGCPercent(bigZoneGCPercent)
 	return func() {
+		debug.SetGCPercent(prevGC)
 		debug.SetMemoryLimit(prev)
 		zs.bigMu.Unlock()
 	}
@@ -274,11 +384,14 @@ func (zs *Zones) bigZoneMode() func() {
 // text (the API's upload). A bad file changes nothing.
 func (zs *Zones) PutText(origin string, text []byte, source string) (Info, error) {
 	origin = zone.Canonical(origin)
-	z, err := zone.Parse(bytes.NewReader(text), origin, origin+" (upload)", "")
+	im, err := zs.newImport(origin)
 	if err != nil {
 		return Info{}, err
 	}
-	info, err := zs.Put(z, source)
+	if err := zone.ParseStream(bytes.NewReader(text), origin, origin+" (upload)", "", im.Add); err != nil {
+		return Info{}, err
+	}
+	info, err := zs.Apply(im, source)
 	if err != nil {
 		return Info{}, err
 	}
@@ -301,11 +414,7 @@ func (zs *Zones) ApplyDeltas(origin string, deltas []store.Delta) error {
 	if _, err := zs.store.ApplyDelta(origin, deltas); err != nil {
 		return err
 	}
-	z, err := zs.store.Zone(origin)
-	if err != nil {
-		return err
-	}
-	snap, err := dnsserver.Build(z)
+	snap, err := zs.build(origin)
 	if err != nil {
 		// Stored but not servable: cannot happen for a zone that
 		// validated; say so loudly rather than serve the old version

@@ -144,3 +144,38 @@ func TestBigZone(t *testing.T) {
 		t.Fatalf("big zone: %+v %v, served %d, changes %v", info, err, served(srv, "big.test."), *changes)
 	}
 }
+
+// A zone version that would take the node past dns.memory_limit is
+// refused with an error naming the budget, the version served keeps
+// serving, and the refusal is counted; a version that fits goes through.
+func TestMemoryBudget(t *testing.T) {
+	zs, srv, _ := open(t, t.TempDir())
+	if _, err := zs.PutText("big.test", text("big.test.", 1, "192.0.2.1"), "api"); err != nil {
+		t.Fatal(err)
+	}
+	// A budget that leaves the import a few MiB: 200,000 records need
+	// about 15.
+	ReleaseMemory()
+	zs.budget.limit = heapLive() + 12<<20
+	var b strings.Builder
+	b.WriteString(string(text("big.test.", 2, "192.0.2.2")))
+	for i := range 200_000 {
+		fmt.Fprintf(&b, "h%d A 192.0.2.%d\n", i, i%250)
+	}
+	_, err := zs.PutText("big.test", []byte(b.String()), "api")
+	if !errors.Is(err, ErrOverBudget) || !strings.Contains(err.Error(), "dns.memory_limit") {
+		t.Fatalf("over the budget: got %v, want ErrOverBudget naming dns.memory_limit", err)
+	}
+	if got := served(srv, "big.test."); got != 1 {
+		t.Errorf("after the refusal serving serial %d, want the old 1", got)
+	}
+	if m := zs.MemoryStatus(); m.Refused != 1 || m.Limit != zs.budget.limit {
+		t.Errorf("status %+v, want 1 refused and the limit", m)
+	}
+	if _, err := zs.PutText("big.test", text("big.test.", 3, "192.0.2.3"), "api"); err != nil {
+		t.Fatalf("a small version within the budget: %v", err)
+	}
+	if got := served(srv, "big.test."); got != 3 {
+		t.Errorf("serving serial %d, want 3", got)
+	}
+}

@@ -13,20 +13,35 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
-// A zone of 1,000,000 records transferred by AXFR from Knot: it arrives
-// whole, and the node's peak RSS stays bounded. The time is reported here
-// and measured properly by `make bench` (-xfr-only); it depends on the
-// machine, so it is not asserted.
-func TestMillionRecordAXFR(t *testing.T) {
+// millionCeiling is the most peak RSS (VmHWM) a node may reach taking a
+// 1,000,000-record zone (500,000 names with an A and an AAAA), whether
+// from its zone file, by AXFR from Knot, or from its own store after a
+// restart. The goal is Knot's own peak loading the same file, about 220
+// MiB on this machine (`make bench -hosts 499996`); a node that serves
+// this zone runs at about 160 MiB once loaded. Measured here: 200 to 225
+// MiB (file 205-224, AXFR 216-227, store 199-208); the ceiling leaves a
+// little for the noise of a shared machine (GC timing), and is about 10%
+// above the goal.
+const millionCeiling = 240 << 10 // KiB
+
+// A zone of 1,000,000 records, loaded the three ways a box gets one: by
+// AXFR from Knot into a fresh node, from the node's store after a
+// restart, and from a zone file into a fresh node. Each is imported and
+// built in bounded memory: the node's peak RSS stays under
+// millionCeiling. The times are reported here and measured properly by
+// `make bench` (-million); they depend on the machine, so they are not
+// asserted.
+func TestMillionRecordZone(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: a million-record transfer takes tens of seconds")
+		t.Skip("-short: a million-record zone takes tens of seconds per load")
 	}
 	// Not t.Parallel: the other tests here assert deadlines of a second
-	// or less, which this transfer's CPU and memory load would blur. A
-	// sequential test runs alone: the parallel ones wait until every
-	// sequential test of the package has finished.
+	// or less, which these loads' CPU and memory would blur. A sequential
+	// test runs alone: the parallel ones wait until every sequential test
+	// of the package has finished.
 	const origin = "million.test."
 	const hosts = 499_998 // an A and an AAAA each, plus SOA, 2 NS, 1 glue A
 	var b strings.Builder
@@ -37,34 +52,57 @@ func TestMillionRecordAXFR(t *testing.T) {
 		fmt.Fprintf(&b, "h%d.%s 3600 IN A 10.%d.%d.%d\nh%d.%s 3600 IN AAAA 2001:db8::%x:%x\n", i, origin, i>>16, (i>>8)&255, i&255, i, origin, i>>16, i&0xffff)
 	}
 	const records = 2*hosts + 4
-	knot := startKnot(t, knotConfig{Zones: []knotZone{{Origin: origin, Text: b.String()}}})
+	zoneFile := filepath.Join(mkdir(t, "million-zone"), "million.zone")
+	writeFile(t, zoneFile, b.String())
+	// Knot without a journal (unlike startKnot's): writing a million
+	// records into it keeps Knot from serving the zone for minutes.
+	knot := refserver.StartKnot(t, knotConfig{Zones: []knotZone{{Origin: origin, Text: b.String()}}})
 	b = strings.Builder{}
+	last := fmt.Sprintf("h%d.%s", hosts-1, origin)
+	want := fmt.Sprintf("NOERROR 10.%d.%d.%d", (hosts-1)>>16, ((hosts-1)>>8)&255, (hosts-1)&255)
+	// A node that finds the primary without the zone backs off before it
+	// asks again; start it only once Knot serves the zone.
+	waitAnswer(t, knot.Addr, last, dns.TypeA, want, 2*time.Minute)
+
+	// peak waits for the last host's answer and checks the node's peak.
+	peak := func(n *node, how string, start time.Time) {
+		t.Helper()
+		waitAnswer(t, n.DNS, last, dns.TypeA, want, 3*time.Minute)
+		took := time.Since(start)
+		hwm := statusKB(t, n.Pid(), "VmHWM:")
+		// Not synchronisation: the node hands memory back right after
+		// the swap, and "RSS once served" is the figure a moment later
+		// (logged only; the peak is what is asserted).
+		time.Sleep(time.Second)
+		rss := statusKB(t, n.Pid(), "VmRSS:")
+		t.Logf("%d records %s: answered %.1f s after the node started; peak RSS %d MiB, RSS once served %d MiB",
+			records, how, took.Seconds(), hwm>>10, rss>>10)
+		if hwm > millionCeiling {
+			t.Errorf("peak RSS %d MiB for a million-record zone %s; want at most %d MiB", hwm>>10, how, millionCeiling>>10)
+		}
+	}
 
 	n := newNode(t, "ss-million")
 	start := time.Now()
-	n.start(t, secondaryConf(origin, knot.Addr, ""))
-	last := fmt.Sprintf("h%d.%s", hosts-1, origin)
-	want := fmt.Sprintf("NOERROR 10.%d.%d.%d", (hosts-1)>>16, ((hosts-1)>>8)&255, (hosts-1)&255)
-	waitAnswer(t, n.DNS, last, dns.TypeA, want, 3*time.Minute)
-	took := time.Since(start)
+	conf := secondaryConf(origin, knot.Addr, "")
+	n.start(t, conf)
+	peak(n, "by AXFR from Knot", start)
 	z := n.waitZone(t, origin, 10*time.Second, "transfer recorded", func(z api.SecondaryZone) bool { return z.AXFRs == 1 && !z.Refreshing })
-	hwm := statusKB(t, n.Pid(), "VmHWM:")
-	// Not synchronisation: the node hands memory back right after the
-	// swap, and "RSS once served" is the figure a moment later (logged
-	// only; the peak is what is asserted).
-	time.Sleep(time.Second)
-	rss := statusKB(t, n.Pid(), "VmRSS:")
-	t.Logf("%d records by AXFR: answered %.1f s after the node started; peak RSS %d MiB, RSS once served %d MiB (%s)",
-		records, took.Seconds(), hwm>>10, rss>>10, z.LastResult)
 	if !strings.Contains(z.LastResult, strconv.Itoa(records)+" records") {
 		t.Errorf("transfer result %q, want %d records", z.LastResult, records)
 	}
-	// Bounded: the received records are the one copy held, the store's
-	// write and the snapshot build run one after the other under the
-	// memory target. (A file import of the same zone peaks near 1.2 GB.)
-	if hwm > 600<<10 {
-		t.Errorf("peak RSS %d MiB for a million-record AXFR; want under 600 MiB", hwm>>10)
-	}
+
+	n.Stop(stopGrace)
+	start = time.Now()
+	n.start(t, conf)
+	peak(n, "from the store after a restart", start)
+	n.Stop(stopGrace)
+
+	f := newNode(t, "ss-million-file")
+	f.extra = fmt.Sprintf("zones:\n  - origin: %s\n    file: %s\n", origin, zoneFile)
+	start = time.Now()
+	f.start(t, "")
+	peak(f, "from its zone file", start)
 }
 
 // statusKB reads a "Key: N kB" line of /proc/PID/status.

@@ -20,6 +20,8 @@ type node struct {
 	API     *api.Client
 	apiAddr string
 	dir     string
+	// extra is more top-level config (YAML, unindented), e.g. zones:.
+	extra string
 }
 
 // startNode runs `shoestring run` with the given secondary section
@@ -47,6 +49,7 @@ func (n *node) start(t *testing.T, secondary string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node:\n  name: %s\ndata_dir: %s\ndns:\n  listen: [%q]\nmanagement:\n  listen: %s\n",
 		n.name, filepath.Join(n.dir, "data"), n.DNS, n.apiAddr)
+	b.WriteString(n.extra)
 	if secondary != "" {
 		b.WriteString("secondary:\n")
 		for _, l := range strings.Split(strings.TrimRight(secondary, "\n"), "\n") {

@@ -43,6 +43,7 @@ type options struct {
 	perfDefaults          bench.Perf
 	root                  string
 	serverNames           []string
+	xfrRes                *xfrResult // the AXFR benchmark's, once run
 }
 
 func main() { os.Exit(run()) }
@@ -71,6 +72,7 @@ func run() int {
 	flag.IntVar(&o.clientCPU, "client-cpu", 1, "core dnsperf is pinned to")
 	flag.DurationVar(&o.stopGrace, "stop-grace", 10*time.Second, "how long a server may take to exit after SIGTERM")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (zone, queries, configs, logs); it is always kept after a failure")
+	million := flag.Bool("million", false, "the big-zone run: a 1,000,000-record zone (-hosts 499996, AXFR of as many), shorter dnsperf runs (-duration 3s -warmup 1s unless given), and a summary of peak and steady RSS and load times from file, store and AXFR with ratios")
 	xo := xfrFlags(flag.CommandLine) // xfr.go: the AXFR benchmark
 	ao := ampFlags(flag.CommandLine) // amp.go: the amplification benchmark
 	flag.Usage = func() {
@@ -82,6 +84,20 @@ func run() int {
 	if flag.NArg() > 0 {
 		flag.Usage()
 		return 2
+	}
+	if *million {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["hosts"] {
+			o.hosts = 499_996 // 7 fixed records + 2 per host: 999,999
+		}
+		if !set["duration"] {
+			o.duration = 3 * time.Second
+		}
+		if !set["warmup"] {
+			o.warmup = time.Second
+		}
+		xo.records = 2*o.hosts + 7
 	}
 
 	// Interrupts cancel the run; everything started is killed on the way
@@ -150,6 +166,14 @@ func run() int {
 	}
 	if !o.runXfr(ctx, xo) {
 		ok = false
+	}
+	if *million && !xo.only {
+		fmt.Printf("\nThe %d-record zone: memory and load\n", 2*o.hosts+7)
+		var xf *bench.XfrFigures
+		if o.xfrRes != nil {
+			xf = &bench.XfrFigures{Took: o.xfrRes.Took, HWM: o.xfrRes.HWM, RSS: o.xfrRes.RSS}
+		}
+		bench.PrintLoads(os.Stdout, rows, "shoestring", []string{"nsd", "knot"}, xf)
 	}
 	if ctx.Err() != nil {
 		ok = true

@@ -58,6 +58,7 @@ func (o *options) runXfr(ctx context.Context, x *xfrOptions) bool {
 		}
 		return false
 	}
+	o.xfrRes = &r
 	fmt.Printf("\nAXFR of %d records from Knot into a fresh Shoestring node (node on core %d, Knot on core %d):\n", r.Records, o.serverCPU, o.clientCPU)
 	fmt.Printf("  first answer for the last host %.1f s after the node started (AXFR on the wire: %s)\n", r.Took.Seconds(), r.Transfer)
 	fmt.Printf("  node peak RSS (VmHWM) %.0f MiB; RSS once served %.0f MiB\n", float64(r.HWM)/1024, float64(r.RSS)/1024)

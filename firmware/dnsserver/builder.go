@@ -1,0 +1,257 @@
+package dnsserver
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"unsafe"
+
+	"github.com/miekg/dns"
+)
+
+// Builder builds a snapshot from records in wire form, one at a time, so
+// that a zone never has to be held as dns.RR values to be served: the
+// store hands over its RRsets as it reads them, and the record data goes
+// straight into the snapshot's arena. Build feeds it from a zone.Zone.
+//
+// Records may come in any order; records of one RRset keep the order they
+// came in. When they come grouped by RRset (as the store reads them), the
+// arena they were written to is the snapshot's, with no second copy.
+type Builder struct {
+	z    *Zone
+	ents []buildEnt
+	// NSEC3 records and their signatures go to the NSEC3 chain, not the
+	// name tree; they are decoded (a signed zone's NSEC3 chain is as long
+	// as its names, but an unsigned zone has none).
+	nsec3s    []*dns.NSEC3
+	nsec3sigs []*dns.RRSIG
+	key       []byte // scratch: a lower-cased owner
+	names     []byte // the chunk node names are allocated from
+	err       error
+}
+
+// nameChunk is the size of the blocks node names are kept in.
+const nameChunk = 64 << 10
+
+// intern returns w as a string in the builder's name chunks: one
+// allocation per 64 KiB of names rather than one per name. The bytes are
+// never written again once a string refers to them.
+func (b *Builder) intern(w []byte) string {
+	if cap(b.names)-len(b.names) < len(w) {
+		// A small zone (of 10,000 at boot) gets a small first block.
+		size := nameChunk
+		if b.names == nil {
+			size = min(nameChunk, max(256, 32*cap(b.ents)))
+		}
+		b.names = make([]byte, 0, max(size, len(w)))
+	}
+	start := len(b.names)
+	b.names = append(b.names, w...)
+	return unsafe.String(&b.names[start], len(w))
+}
+
+// buildEnt is one record in the arena on its way into an RRset.
+type buildEnt struct {
+	node int32
+	t    uint16 // the type, or the type covered for a signature
+	sig  bool
+	off  uint32 // TTL(4) RDLENGTH(2) RDATA in the arena
+}
+
+// NewBuilder starts a snapshot of the zone origin; records, when known,
+// sizes its tables.
+func NewBuilder(origin string, records int) (*Builder, error) {
+	apex, err := wireName(origin)
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: bad origin: %w", origin, err)
+	}
+	return &Builder{
+		z: &Zone{
+			origin: presentation(apex),
+			apex:   apex,
+			index:  make(map[string]int32, records/2+1),
+			nodes:  make([]node, 0, records/2+1),
+		},
+		ents: make([]buildEnt, 0, records),
+		key:  make([]byte, 0, 256),
+	}, nil
+}
+
+// Add adds one record: owner in uncompressed wire form (any case), type,
+// TTL and RDATA with names uncompressed, as dns.PackRR writes them
+// without compression. The slices are not retained. The first error is
+// kept and returned by Finish.
+func (b *Builder) Add(owner []byte, t uint16, ttl uint32, rdata []byte) {
+	if b.err != nil {
+		return
+	}
+	z := b.z
+	z.nrecords++
+	switch t {
+	case dns.TypeNSEC3:
+		rr, err := b.decode(owner, t, ttl, rdata)
+		if err == nil {
+			b.nsec3s = append(b.nsec3s, rr.(*dns.NSEC3))
+		}
+		return
+	case dns.TypeRRSIG:
+		if len(rdata) < 2 {
+			b.err = fmt.Errorf("zone %s: short RRSIG", z.origin)
+			return
+		}
+		if binary.BigEndian.Uint16(rdata) == dns.TypeNSEC3 {
+			rr, err := b.decode(owner, t, ttl, rdata)
+			if err == nil {
+				b.nsec3sigs = append(b.nsec3sigs, rr.(*dns.RRSIG))
+			}
+			return
+		}
+	}
+	if len(rdata) > 0xFFFF {
+		b.err = fmt.Errorf("zone %s: record data too long", z.origin)
+		return
+	}
+	b.key = append(b.key[:0], owner...)
+	lower(b.key)
+	idx, ok := z.index[string(b.key)]
+	if !ok {
+		if !isBelow(string(b.key), z.apex) && string(b.key) != z.apex {
+			b.err = fmt.Errorf("zone %s: %s is outside the zone", z.origin, presentation(string(b.key)))
+			return
+		}
+		w := b.intern(b.key)
+		idx = z.addNode(w)
+		for p := w; p != z.apex; {
+			p = parentName(p) // a suffix of w: no new name to keep
+			if _, ok := z.index[p]; ok {
+				break
+			}
+			z.addNode(p)
+		}
+	}
+	e := buildEnt{node: idx, t: t, off: uint32(len(z.arena))}
+	if t == dns.TypeRRSIG {
+		e.t, e.sig = binary.BigEndian.Uint16(rdata), true
+		z.signed = true
+	}
+	b.ents = append(b.ents, e)
+	z.arena = binary.BigEndian.AppendUint32(z.arena, ttl)
+	z.arena = binary.BigEndian.AppendUint16(z.arena, uint16(len(rdata)))
+	z.arena = append(z.arena, rdata...)
+}
+
+func (b *Builder) decode(owner []byte, t uint16, ttl uint32, rdata []byte) (dns.RR, error) {
+	name, _, err := dns.UnpackDomainName(owner, 0)
+	if err == nil {
+		var rr dns.RR
+		h := dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl, Rdlength: uint16(len(rdata))}
+		if rr, _, err = dns.UnpackRRWithHeader(h, rdata, 0); err == nil {
+			return rr, nil
+		}
+	}
+	b.err = fmt.Errorf("zone %s: %s record does not decode: %v", b.z.origin, dns.Type(t), err)
+	return nil, b.err
+}
+
+// Finish indexes what was added and returns the snapshot; the Builder
+// must not be used after.
+func (b *Builder) Finish() (*Zone, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	z := b.z
+	ents := b.ents
+	b.ents = nil
+	cmpEnt := func(a, b buildEnt) int {
+		switch {
+		case a.node != b.node:
+			return int(a.node - b.node)
+		case a.t != b.t:
+			return int(a.t) - int(b.t)
+		case a.sig != b.sig:
+			if a.sig {
+				return 1
+			}
+			return -1
+		}
+		return int(a.off) - int(b.off) // arrival order
+	}
+	// Grouped input (the store's) only needs its RRsets found; anything
+	// else is sorted and copied into a new arena in RRset order, so that
+	// each RRset's records (and signatures) are contiguous.
+	if !groupedEnts(ents, len(z.nodes)) {
+		slices.SortFunc(ents, cmpEnt)
+		old := z.arena
+		z.arena = make([]byte, 0, len(old))
+		for i := range ents {
+			off := ents[i].off
+			n := 6 + int(binary.BigEndian.Uint16(old[off+4:]))
+			ents[i].off = uint32(len(z.arena))
+			z.arena = append(z.arena, old[off:int(off)+n]...)
+		}
+	}
+	// Every RRset goes in one slice, each node's a window of it: nodes
+	// come in any order, so first count each node's RRsets.
+	counts := make([]int32, len(z.nodes))
+	for i := range ents {
+		if i == 0 || ents[i].node != ents[i-1].node || ents[i].t != ents[i-1].t {
+			counts[ents[i].node]++
+		}
+	}
+	total := 0
+	for _, c := range counts {
+		total += int(c)
+	}
+	allSets := make([]rrset, total)
+	start := 0
+	for i, c := range counts {
+		z.nodes[i].sets = allSets[start : start : start+int(c)]
+		start += int(c)
+	}
+	counts = nil
+	for i := 0; i < len(ents); {
+		j := i
+		for j < len(ents) && ents[j].node == ents[i].node && ents[j].t == ents[i].t {
+			j++
+		}
+		n := &z.nodes[ents[i].node]
+		s := rrset{t: ents[i].t, off: ents[i].off}
+		for _, e := range ents[i:j] {
+			if e.sig {
+				if s.sigN == 0 {
+					s.sigOff = e.off
+				}
+				s.sigN++
+			} else {
+				s.n++
+			}
+		}
+		n.sets = append(n.sets, s) // within its window: no allocation
+		i = j
+	}
+	ents = nil
+	return z.finish(b.nsec3s, b.nsec3sigs)
+}
+
+// groupedEnts reports whether the entries are already in RRset order
+// apart from the order of the nodes: each node's entries together, its
+// types ascending, each type's records before its signatures. Their
+// arena is then in that order too (entries are in arena order).
+func groupedEnts(ents []buildEnt, nodes int) bool {
+	seen := make([]bool, nodes)
+	for i := range ents {
+		c := ents[i]
+		if i == 0 || ents[i-1].node != c.node {
+			if seen[c.node] {
+				return false
+			}
+			seen[c.node] = true
+			continue
+		}
+		a := ents[i-1]
+		if c.t < a.t || (c.t == a.t && a.sig && !c.sig) {
+			return false
+		}
+	}
+	return true
+}

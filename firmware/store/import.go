@@ -1,0 +1,301 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/miekg/dns"
+
+	"github.com/shoestring-dns/shoestring/firmware/zone"
+)
+
+// Import is a new version of a zone on its way into the store, fed one
+// record at a time (from a master file as it is parsed, or an AXFR as it
+// arrives) so that a big zone is never held as dns.RR values: each record
+// is checked on its own and kept only in the store's wire form, then
+// Commit sorts them into RRsets, checks their placement (zone.Checker)
+// and writes the RRsets that changed, in one transaction. Validation
+// happens there, once. A zone that fails it changes nothing.
+type Import struct {
+	s       *Store
+	origin  string
+	chk     *zone.Checker
+	scratch []byte
+	// Records as keyLen(2) setKey owner class(2) ttl(4) rdlength(2)
+	// rdata, in arrival order, in chunks (grown by append, one buffer
+	// would be copied whole each time it doubled, and briefly held
+	// twice); ents sorts them.
+	chunks [][]byte
+	ents   []importEnt
+	seq    int
+	files  []string
+	pos    []importPos // by seq, when records came with positions
+	// limit bounds buf and ents (Options.Limit); 0: none.
+	limit  int64
+	serial uint32
+	err    error
+}
+
+// importEnt is a record: off is its chunk << chunkBits | its offset.
+type importEnt struct{ off, seq uint32 }
+
+const (
+	chunkBits = 20
+	chunkSize = 1 << chunkBits // > any record
+)
+
+type importPos struct {
+	file uint16 // index in files, +1 (0: none)
+	line uint32
+}
+
+// ErrTooBig is an import refused for needing more memory than its limit.
+var ErrTooBig = errors.New("zone too big for the memory budget")
+
+// NewImport starts a new version of the zone origin. limit, when not 0,
+// is the most memory (bytes) the records may take while they are held:
+// past it the import fails with ErrTooBig.
+func (s *Store) NewImport(origin string, limit int64) (*Import, error) {
+	origin = zone.Canonical(origin)
+	chk, err := zone.NewChecker(origin)
+	if err != nil {
+		return nil, err
+	}
+	return &Import{s: s, origin: origin, chk: chk, scratch: make([]byte, zone.ScratchSize), limit: limit}, nil
+}
+
+// Origin is the zone being imported.
+func (im *Import) Origin() string { return im.origin }
+
+// Records is how many records were added.
+func (im *Import) Records() int { return im.seq }
+
+// Bytes is the memory the held records take.
+func (im *Import) Bytes() int64 {
+	return int64(len(im.chunks))*chunkSize + int64(cap(im.ents))*8 + int64(cap(im.pos))*8
+}
+
+// Err is the first error that stops the import (ErrTooBig), if any;
+// validation errors come from Commit.
+func (im *Import) Err() error { return im.err }
+
+// Add takes the next record, with where it was read (the zero Position
+// when it was not) and a problem the parser found with it ("" if none).
+func (im *Import) Add(rr dns.RR, pos zone.Position, problem string) {
+	seq := im.seq
+	im.seq++
+	if pos != (zone.Position{}) {
+		im.addPos(seq, pos)
+	}
+	if problem != "" {
+		im.chk.Fail(seq, pos, problem)
+		return
+	}
+	if im.err != nil {
+		return
+	}
+	wire, h, ok := im.chk.Record(seq, rr, pos, im.scratch)
+	if !ok {
+		return
+	}
+	t := binary.BigEndian.Uint16(wire[h:])
+	if soa, isSOA := rr.(*dns.SOA); isSOA {
+		im.serial = soa.Serial
+	}
+	// The set key is at most twice the owner (escapes) and its type.
+	need := 2 + 2*h + 2 + h + len(wire) - h
+	if len(im.chunks) == 0 || chunkSize-len(im.chunks[len(im.chunks)-1]) < need {
+		if len(im.chunks) == 1<<(32-chunkBits) {
+			im.fail(ErrTooBig)
+			return
+		}
+		im.chunks = append(im.chunks, make([]byte, 0, chunkSize))
+	}
+	ci := len(im.chunks) - 1
+	b := im.chunks[ci]
+	off := len(b)
+	b = append(b, 0, 0)
+	b = setKey(b, wire[:h], t)
+	binary.BigEndian.PutUint16(b[off:], uint16(len(b)-off-2))
+	b = append(b, wire[:h]...)      // owner as written
+	b = append(b, wire[h+2:h+8]...) // class, TTL
+	b = append(b, wire[h+8:]...)    // rdlength, rdata
+	im.chunks[ci] = b
+	im.ents = append(im.ents, importEnt{off: uint32(ci<<chunkBits | off), seq: uint32(seq)})
+	if im.limit > 0 && im.Bytes() > im.limit {
+		im.fail(ErrTooBig)
+	}
+}
+
+// fail stops the import: what it held is dropped at once.
+func (im *Import) fail(err error) {
+	im.err = fmt.Errorf("%s: %w: %d records took %d MiB (limit %d MiB)", im.origin, err, im.seq, im.Bytes()>>20, im.limit>>20)
+	im.chunks, im.ents, im.pos = nil, nil, nil
+}
+
+func (im *Import) addPos(seq int, pos zone.Position) {
+	fi := 0
+	if pos.File != "" {
+		fi = slices.Index(im.files, pos.File) // a zone reads few files
+		if fi < 0 && len(im.files) < 1<<16-1 {
+			im.files = append(im.files, pos.File)
+			fi = len(im.files) - 1
+		}
+		fi++
+	}
+	for len(im.pos) < seq {
+		im.pos = append(im.pos, importPos{})
+	}
+	im.pos = append(im.pos, importPos{file: uint16(fi), line: uint32(pos.Line)})
+}
+
+func (im *Import) position(seq uint32) zone.Position {
+	if int(seq) >= len(im.pos) {
+		return zone.Position{}
+	}
+	p := im.pos[seq]
+	var pos zone.Position
+	if p.file > 0 {
+		pos.File = im.files[p.file-1]
+	}
+	pos.Line = int(p.line)
+	return pos
+}
+
+// keyAt returns the RRset key of the record at off.
+func (im *Import) keyAt(off uint32) []byte {
+	b := im.chunks[off>>chunkBits][off&(chunkSize-1):]
+	kl := int(binary.BigEndian.Uint16(b))
+	return b[2 : 2+kl]
+}
+
+// record returns the parts of the record at off.
+func (im *Import) record(off uint32) (key, owner, rest []byte) {
+	b := im.chunks[off>>chunkBits][off&(chunkSize-1):]
+	kl := int(binary.BigEndian.Uint16(b))
+	key = b[2 : 2+kl]
+	b = b[2+kl:]
+	h := 0
+	for b[h] != 0 {
+		h += 1 + int(b[h])
+	}
+	h++
+	owner = b[:h]
+	rdlen := int(binary.BigEndian.Uint16(b[h+6:]))
+	return key, owner, b[h : h+8+rdlen] // class, TTL, rdlength, rdata
+}
+
+// Commit validates the zone as a whole and stores it as the zone's new
+// version: the RRsets that changed are written in one transaction, as
+// PutZoneFrom does. Validation errors are a zone.ErrorList; the zone is
+// then left as it was. The Import is spent either way.
+func (im *Import) Commit(source string) (Info, error) {
+	if im.err != nil {
+		return Info{}, im.err
+	}
+	// RRsets in key order, each set's records in arrival order.
+	slices.SortFunc(im.ents, func(a, b importEnt) int {
+		if c := bytes.Compare(im.keyAt(a.off), im.keyAt(b.off)); c != 0 {
+			return c
+		}
+		return int(a.seq) - int(b.seq)
+	})
+	// Drop duplicates (the first one read wins, as in buildSets) and
+	// check placement, set by set.
+	out := im.ents[:0]
+	var seen map[string]struct{} // for large RRsets
+	for i := 0; i < len(im.ents); {
+		key := im.keyAt(im.ents[i].off)
+		j := i
+		start := len(out)
+		clear(seen)
+		for ; j < len(im.ents); j++ {
+			k, owner, rest := im.record(im.ents[j].off)
+			if !bytes.Equal(k, key) {
+				break
+			}
+			if im.dup(out[start:], rest, &seen) {
+				continue
+			}
+			out = append(out, im.ents[j])
+			im.chk.Place(int(im.ents[j].seq), im.position(im.ents[j].seq), owner, setType(key))
+		}
+		i = j
+	}
+	im.ents = out
+	if err := im.chk.Err(); err != nil {
+		return Info{}, err
+	}
+	im.pos, im.files = nil, nil
+
+	info, err := im.s.writeNew(im.origin, im.serial, im.sets(), source)
+	im.chunks, im.ents = nil, nil
+	return info, err
+}
+
+// dup reports whether a record with the same class and rdata as rest
+// (class, TTL, rdlength, rdata) is among the set's records so far, and
+// remembers it if not: small sets are scanned, large ones indexed.
+func (im *Import) dup(set []importEnt, rest []byte, seen *map[string]struct{}) bool {
+	const scan = 16
+	id := func(r []byte) string { return string(r[:2]) + string(r[6:]) }
+	if len(set) < scan {
+		for _, e := range set {
+			_, _, r := im.record(e.off)
+			if bytes.Equal(r[:2], rest[:2]) && bytes.Equal(r[6:], rest[6:]) {
+				return true
+			}
+		}
+		return false
+	}
+	if *seen == nil {
+		*seen = make(map[string]struct{})
+	}
+	if len(*seen) == 0 {
+		for _, e := range set {
+			_, _, r := im.record(e.off)
+			(*seen)[id(r)] = struct{}{}
+		}
+	}
+	k := id(rest)
+	if _, ok := (*seen)[k]; ok {
+		return true
+	}
+	(*seen)[k] = struct{}{}
+	return false
+}
+
+// sets hands out the sorted records as RRsets, their values encoded as
+// the store keeps them, in one reused buffer.
+func (im *Import) sets() setIter {
+	i := 0
+	var val []byte
+	return func() (rrset, bool, error) {
+		if i == len(im.ents) {
+			return rrset{}, false, nil
+		}
+		key, _, _ := im.record(im.ents[i].off)
+		val = val[:0]
+		var prev []byte
+		n := 0
+		for ; i < len(im.ents); i++ {
+			k, owner, rest := im.record(im.ents[i].off)
+			if !bytes.Equal(k, key) {
+				break
+			}
+			if n > 0 && bytes.Equal(owner, prev) {
+				val = append(val, 0)
+			} else {
+				val = append(val, 1)
+				val = append(val, owner...)
+			}
+			prev = owner
+			val = append(val, rest...)
+			n++
+		}
+		return rrset{key: key, val: val, n: n}, true, nil
+	}
+}

@@ -1,0 +1,101 @@
+package zones
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/shoestring-dns/shoestring/firmware/store"
+)
+
+// The memory budget (dns.memory_limit): a new version of a zone, from a
+// file, the API or a transfer, is refused when taking it would push the
+// node past the budget, instead of the node being OOM-killed; the version
+// served keeps serving. It is checked while the zone streams in: the
+// import's records may take a share of what the budget has left, which
+// leaves room for the snapshot built from them (measured: a snapshot and
+// its build's scratch take about 2.5 times the import's records, and the
+// old version is served until the new one is swapped in).
+
+// importShare is how much of the budget left an import's records may
+// take: the rest is for the snapshot built from them.
+const importShare = 3
+
+// ErrOverBudget is a zone refused for the memory budget.
+var ErrOverBudget = errors.New("over the memory budget (dns.memory_limit)")
+
+// budget is the node's memory budget and what it refused.
+type budget struct {
+	limit   int64 // bytes; <= 0: none
+	refused atomic.Uint64
+}
+
+// MemoryStatus is the budget as the status page and metrics show it.
+type MemoryStatus struct {
+	Limit   int64  // bytes; 0: no limit
+	Heap    int64  // bytes the Go heap holds now (live objects)
+	Refused uint64 // zone versions refused for the budget since start
+}
+
+// MemoryStatus reports the budget.
+func (zs *Zones) MemoryStatus() MemoryStatus {
+	return MemoryStatus{Limit: max(zs.budget.limit, 0), Heap: heapLive(), Refused: zs.budget.refused.Load()}
+}
+
+// DefaultMemoryLimit is dns.memory_limit when not set: three quarters of
+// the box's RAM (MemTotal), leaving the rest to the kernel, its page
+// cache and the other processes; 0 (none) when it cannot be read.
+func DefaultMemoryLimit() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10 * 3 / 4
+		}
+	}
+	return 0
+}
+
+// heapLive is the Go heap's live bytes as of the last GC.
+func heapLive() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
+}
+
+// newImport starts an import of origin within the budget.
+func (zs *Zones) newImport(origin string) (*store.Import, error) {
+	limit := int64(0)
+	if b := zs.budget.limit; b > 0 {
+		// With nothing left, the first record refuses the import: one
+		// that stays empty (a refresh answered by IXFR) costs nothing.
+		limit = max((b-heapLive())/importShare, 1)
+	}
+	return zs.store.NewImport(origin, limit)
+}
+
+// overBudget turns an import refused for its size into the budget's
+// error, and counts it.
+func (zs *Zones) overBudget(err error) error {
+	if !errors.Is(err, store.ErrTooBig) {
+		return err
+	}
+	zs.budget.refused.Add(1)
+	return fmt.Errorf("%w: %v; dns.memory_limit is %d MiB, the version served keeps serving", ErrOverBudget, err, zs.budget.limit>>20)
+}
