@@ -14,6 +14,7 @@ import (
 	"github.com/shoestring-dns/shoestring/board"
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/node"
+	"github.com/shoestring-dns/shoestring/firmware/reconfig"
 	"github.com/shoestring-dns/shoestring/ota/agent"
 	"github.com/shoestring-dns/shoestring/ota/slot"
 )
@@ -34,7 +35,11 @@ func runMain(args []string) error {
 		return errors.New("run: -config FILE is required")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	doc, rerr := os.ReadFile(*path)
 	cfg, err := config.Load(*path)
+	if rerr != nil {
+		err = rerr
+	}
 	if *check {
 		if err != nil {
 			return err
@@ -53,6 +58,7 @@ func runMain(args []string) error {
 		}
 		log.Error("config rejected; running with the last config that worked", "err", err)
 		cfg = last
+		doc, _ = last.Marshal()
 	}
 	if *data != "" {
 		cfg.DataDir = *data
@@ -65,7 +71,16 @@ func runMain(args []string) error {
 			return err
 		}
 	}
-	return node.New(opts).Run(ctx)
+	// The node runs under a supervisor so that PUT /api/v1/config can
+	// replace its config whole (package reconfig).
+	var sup *reconfig.Supervisor
+	sup = reconfig.New(reconfig.Options{Document: doc, Config: cfg, Log: log, New: func(c *config.Config, ready func()) reconfig.Runtime {
+		o := opts
+		o.Config, o.Reconfig = c, sup
+		o.OnReady = func([]string, string) { ready() }
+		return node.New(o)
+	}})
+	return sup.Run(ctx)
 }
 
 // binarySlots is the OTA layout of a plain Linux host: the two binaries
