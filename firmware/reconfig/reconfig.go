@@ -143,7 +143,7 @@ func (s *Supervisor) Apply(doc []byte) (Attempt, error) {
 	defer s.mu.Unlock()
 	// The store and the management address are where the node and the
 	// controller find each other again after the restart.
-	if cfg.DataDir != s.cfg.DataDir {
+	if !sameDir(cfg.DataDir, s.cfg.DataDir) {
 		return Attempt{}, fmt.Errorf("data_dir: %q differs from the running %q; a running node cannot move its store (restart it with the new file)", cfg.DataDir, s.cfg.DataDir)
 	}
 	if cfg.Management.Listen != s.cfg.Management.Listen {
@@ -304,4 +304,14 @@ func writeState(dir string, st state) error {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(dir, StateFile))
+}
+
+// sameDir compares two directories as the node would open them.
+func sameDir(a, b string) bool {
+	if a == b {
+		return true
+	}
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
 }
