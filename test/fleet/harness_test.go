@@ -84,6 +84,12 @@ zones:
 // the inventory) and a controller with extra serve flags.
 func newLab(t *testing.T, specs []inventory.Node, ctlArgs ...string) *lab {
 	t.Helper()
+	return newLabWith(t, specs, nil, ctlArgs...)
+}
+
+// newLabWith is newLab with extra `shoestring dev` flags per node.
+func newLabWith(t *testing.T, specs []inventory.Node, devArgs map[string][]string, ctlArgs ...string) *lab {
+	t.Helper()
 	bin := testenv.Binary(t)
 	l := &lab{t: t, dir: t.TempDir(), procs: map[string]*exec.Cmd{}}
 	zones := filepath.Join(l.dir, "zones")
@@ -102,7 +108,7 @@ func newLab(t *testing.T, specs []inventory.Node, ctlArgs ...string) *lab {
 		n.Vars = map[string]string{"data": filepath.Join(l.dir, n.Name), "zones": zones}
 		l.nodes = append(l.nodes, n)
 		log := &testenv.SyncBuffer{}
-		cmd := exec.Command(bin, "dev", "-data", n.Vars["data"], "-nsid", n.Name, "-listen", n.DNS, "-http", n.API)
+		cmd := exec.Command(bin, append([]string{"dev", "-data", n.Vars["data"], "-nsid", n.Name, "-listen", n.DNS, "-http", n.API}, devArgs[n.Name]...)...)
 		cmd.Stderr = log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

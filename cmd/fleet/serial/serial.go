@@ -2,8 +2,9 @@
 // serial each node serves against its primary's (asked directly, SOA
 // over UDP then TCP), the lag, and which nodes are stale. A zone with no
 // primary (loaded from a file or the API) is checked against the highest
-// serial any node serves. A primary the controller cannot reach makes
-// that zone's rows unknown, never fresh.
+// serial any node serves. A secondary zone's reference is the highest
+// serial its primaries answer; when none answers, its rows are unknown,
+// never fresh.
 package serial
 
 import (
@@ -81,19 +82,40 @@ func Behind(a, b uint32) int64 {
 	return int64(d)
 }
 
-// Check builds the report from the nodes' last states.
+// Check builds the report from the nodes' last states. A secondary
+// zone's reference is the highest serial any of its primaries (over all
+// nodes) answers, so a node whose own primary is unreachable is still
+// measured, and shows as stale when the zone moved on without it.
 func Check(states map[string]live.State, soa SOA) Report {
 	rep := Report{Checked: time.Now().UTC()}
-	type ref struct {
+	type answer struct {
 		serial uint32
 		err    error
 	}
-	asked := map[[2]string]ref{}
-	highest := map[string]uint32{}
+	primaries := map[string]map[string]bool{} // zone -> primary addresses
+	highest := map[string]uint32{}            // zone -> highest served
 	for _, st := range states {
 		for _, z := range st.Zones {
 			if h, ok := highest[z.Origin]; !ok || Behind(h, z.ServedSerial) > 0 {
 				highest[z.Origin] = z.ServedSerial
+			}
+			for _, p := range st.Primaries[z.Origin] {
+				if primaries[z.Origin] == nil {
+					primaries[z.Origin] = map[string]bool{}
+				}
+				primaries[z.Origin][PrimaryAddr(p)] = true
+			}
+		}
+	}
+	asked := map[[2]string]answer{}
+	ref := map[string]*uint32{}
+	for zone, ps := range primaries {
+		for p := range ps {
+			s, err := soa(p, zone)
+			asked[[2]string{p, zone}] = answer{s, err}
+			if err == nil && (ref[zone] == nil || Behind(*ref[zone], s) > 0) {
+				v := s
+				ref[zone] = &v
 			}
 		}
 	}
@@ -105,19 +127,14 @@ func Check(states map[string]live.State, soa SOA) Report {
 			row := Row{Zone: z.Origin, Node: st.Name, Serial: z.ServedSerial}
 			if ps := st.Primaries[z.Origin]; len(ps) > 0 {
 				row.Primary = PrimaryAddr(ps[0])
-				key := [2]string{row.Primary, z.Origin}
-				r, ok := asked[key]
-				if !ok {
-					s, err := soa(row.Primary, z.Origin)
-					r = ref{s, err}
-					asked[key] = r
+				var errs []string
+				for _, p := range ps {
+					if a := asked[[2]string{PrimaryAddr(p), z.Origin}]; a.err != nil {
+						errs = append(errs, "primary "+PrimaryAddr(p)+": "+a.err.Error())
+					}
 				}
-				if r.err != nil {
-					row.Error = "primary: " + r.err.Error()
-				} else {
-					s := r.serial
-					row.Reference = &s
-				}
+				row.Error = strings.Join(errs, "; ")
+				row.Reference = ref[z.Origin]
 			} else {
 				row.Primary = "fleet"
 				s := highest[z.Origin]
