@@ -165,7 +165,16 @@ func TestBadReleaseHaltsAtCanary(t *testing.T) {
 	}
 	// The dashboard shows it: red overall, the rollout red and halted.
 	dom := dashboardDOM(t, l.url+"/")
-	for _, s := range []string{`id="overall" class="red"`, `data-state="halted"`, `class="rollout red"`, "NXDOMAIN"} {
+	marks := []string{`id="overall" class="red"`, `data-state="halted"`, `class="rollout red"`, "NXDOMAIN", `id="serials"`}
+	for _, site := range []string{"ams", "fra", "lon", "nyc"} {
+		marks = append(marks, `data-site="`+site+`"`)
+	}
+	for _, rn := range ro.Nodes {
+		if rn.State == rollout.NodeFailed {
+			marks = append(marks, `data-node="`+rn.Name+`" data-state="failed"`)
+		}
+	}
+	for _, s := range marks {
 		if !strings.Contains(dom, s) {
 			t.Errorf("dashboard lacks %q", s)
 		}
