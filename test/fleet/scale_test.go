@@ -38,7 +38,9 @@ func (f fakeNode) Health() health.Report {
 func (f fakeNode) List() ([]zones.Info, error) {
 	return []zones.Info{{Info: store.Info{Origin: "a.test.", Serial: 7}, ServedSerial: 7, Serving: true}, {Info: store.Info{Origin: "b.test.", Serial: 9}, ServedSerial: 9, Serving: true}}, nil
 }
-func (f fakeNode) Get(string) (zones.Info, *zone.Zone, error) { return zones.Info{}, nil, zones.ErrNotFound }
+func (f fakeNode) Get(string) (zones.Info, *zone.Zone, error) {
+	return zones.Info{}, nil, zones.ErrNotFound
+}
 func (f fakeNode) PutText(string, []byte, string) (zones.Info, error) {
 	return zones.Info{}, fmt.Errorf("read-only")
 }
@@ -46,7 +48,9 @@ func (f fakeNode) Delete(string) error { return fmt.Errorf("read-only") }
 func (f fakeNode) Running() reconfig.Running {
 	return reconfig.Running{Generation: 3, Hash: strings.Repeat("ab", 32), Document: "node: {name: " + f.name + "}\n"}
 }
-func (f fakeNode) Apply([]byte) (reconfig.Attempt, error) { return reconfig.Attempt{}, fmt.Errorf("read-only") }
+func (f fakeNode) Apply([]byte) (reconfig.Attempt, error) {
+	return reconfig.Attempt{}, fmt.Errorf("read-only")
+}
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
