@@ -2,6 +2,9 @@ package fleet
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/shoestring-dns/shoestring/cmd/fleet/web"
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/firmware/reconfig"
+	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
 // TestNodeAppliesWholeOrNothing drives one real node's PUT /api/v1/config:
@@ -55,11 +59,13 @@ func TestNodeAppliesWholeOrNothing(t *testing.T) {
 		t.Fatalf("after the rollback the old config does not answer as before: %s", got)
 	}
 
-	a, err = c.PutConfig(good)
-	if err != nil {
-		t.Fatal(err)
+	// The good one through `shoestring ctl apply`, which waits for it.
+	file := filepath.Join(t.TempDir(), "good.yaml")
+	os.WriteFile(file, good, 0o644)
+	if out, err := exec.Command(testenv.Binary(t), "ctl", "-api", n.API, "apply", file).CombinedOutput(); err != nil || !strings.Contains(string(out), "applied: generation 1") {
+		t.Fatalf("ctl apply: %v\n%s", err, out)
 	}
-	cs = waitAttempt(t, c, a.Generation)
+	cs = l.config(n)
 	if cs.Last.State != reconfig.StateApplied || cs.Generation != 1 || cs.Hash != desired.Hash(good) || cs.Document != string(good) {
 		t.Fatalf("good document: generation %d, %+v", cs.Generation, cs.Last)
 	}
