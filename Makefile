@@ -16,7 +16,7 @@ build:
 FLEET_BIN := out/shoestring-fleet
 .PHONY: fleet-build fleet
 fleet-build:
-	$(GO) build -trimpath -o $(FLEET_BIN) ./cmd/fleet
+	$(GO) build -trimpath -tags '$(TS_TAGS)' -o $(FLEET_BIN) ./cmd/fleet
 
 ## fleet: a controller and three dev nodes on loopback; prints the
 ## dashboard address and rolls a config change out across them.

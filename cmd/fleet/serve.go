@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/shoestring-dns/shoestring/cmd/fleet/rollout"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/serial"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/store"
+	"github.com/shoestring-dns/shoestring/cmd/fleet/tailnet"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/web"
 )
 
@@ -33,6 +35,12 @@ func serveMain(args []string) error {
 	gateTimeout := fs.Duration("gate-timeout", 60*time.Second, "a node whose gates still fail this long after it runs the new config halts the rollout")
 	passRounds := fs.Int("pass-rounds", 3, "consecutive passing gate rounds for a node to pass")
 	interval := fs.Duration("gate-interval", time.Second, "time between gate rounds")
+	tsControl := fs.String("tailnet-control", "", "join the tailnet at this control server URL (empty: no tailnet; nodes are reached at their api address directly)")
+	tsKey := fs.String("tailnet-authkey", "", "auth key for the first join")
+	tsName := fs.String("tailnet-hostname", "shoestring-fleet", "the controller's name on the tailnet")
+	tsDir := fs.String("tailnet-dir", "", "the controller's tailnet keys (default: beside the store)")
+	tsTags := fs.String("tailnet-tags", "", "comma-separated tags the controller asks for (the nodes' overlay.access.admin must name one)")
+	tsDiscover := fs.String("tailnet-discover", "tag:dns", "peers with this tag are nodes: unknown ones are added as unassigned (empty: every peer)")
 	fs.Parse(args)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -42,15 +50,30 @@ func serveMain(args []string) error {
 	}
 	defer kv.Close()
 	inv := inventory.Inventory{KV: kv}
-	poller := &live.Poller{Nodes: inv.All, Interval: *poll}
-	runner := &rollout.Runner{KV: kv, Poller: poller, Log: log, Policy: rollout.Policy{
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	client := live.DefaultClient
+	var member *tailnet.Member
+	if *tsControl != "" {
+		dir := *tsDir
+		if dir == "" {
+			dir = *path + ".tailnet"
+		}
+		var tags []string
+		if *tsTags != "" {
+			tags = strings.Split(*tsTags, ",")
+		}
+		if member, err = tailnet.Join(ctx, tailnet.Options{Hostname: *tsName, Dir: dir, ControlURL: *tsControl, AuthKey: *tsKey, Tags: tags, DiscoverTag: *tsDiscover, Log: log}); err != nil {
+			return err
+		}
+		client = member.Client
+	}
+	poller := &live.Poller{Nodes: inv.All, Interval: *poll, Client: client}
+	runner := &rollout.Runner{KV: kv, Poller: poller, Client: client, Log: log, Policy: rollout.Policy{
 		MinAnnouncing: *minAnn, MinFraction: *minFrac, Waves: *waves,
 		GateTimeout: *gateTimeout, PassRounds: *passRounds, Interval: *interval,
 	}}
-	srv := &web.Server{KV: kv, Poller: poller, Runner: runner, SOA: serial.QuerySOA, Log: log}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	srv := &web.Server{KV: kv, Poller: poller, Runner: runner, SOA: serial.QuerySOA, Client: client, Log: log}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -60,6 +83,9 @@ func serveMain(args []string) error {
 	fmt.Fprintf(os.Stderr, "shoestring-fleet: dashboard http://%s/  (store %s)\n", ln.Addr(), *path)
 	go poller.Run(ctx)
 	go runner.Run(ctx)
+	if member != nil {
+		go member.Run(ctx, inv, *poll)
+	}
 	<-ctx.Done()
 	shut, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

@@ -38,7 +38,11 @@ func fleetBinary(t *testing.T) string {
 			return
 		}
 		fleetBin = filepath.Join(dir, "shoestring-fleet")
-		cmd := exec.Command("go", "build", "-o", fleetBin, "./cmd/fleet")
+		args := []string{"build", "-o", fleetBin}
+		if tags, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "firmware", "overlay", "buildtags.txt")); err == nil {
+			args = append(args, "-tags", strings.TrimSpace(string(tags)))
+		}
+		cmd := exec.Command("go", append(args, "./cmd/fleet")...)
 		cmd.Dir = testenv.RepoRoot()
 		fleetOut, fleetErr = cmd.CombinedOutput()
 	})
