@@ -42,6 +42,9 @@ func fleetBinary(t *testing.T) string {
 		if tags, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "firmware", "overlay", "buildtags.txt")); err == nil {
 			args = append(args, "-tags", strings.TrimSpace(string(tags)))
 		}
+		if os.Getenv("FLEET_RACE") != "" { // the controller under the race detector
+			args = append(args, "-race")
+		}
 		cmd := exec.Command("go", append(args, "./cmd/fleet")...)
 		cmd.Dir = testenv.RepoRoot()
 		fleetOut, fleetErr = cmd.CombinedOutput()
@@ -134,6 +137,9 @@ func newLabWith(t *testing.T, specs []inventory.Node, devArgs map[string][]strin
 		if l.ctl != nil {
 			l.ctl.Process.Kill()
 			l.ctl.Wait()
+		}
+		if strings.Contains(l.ctlLog.String(), "DATA RACE") {
+			t.Errorf("the controller raced:\n%s", l.ctlLog.String())
 		}
 		if t.Failed() {
 			t.Logf("controller log (tail):\n%s", tail(l.ctlLog.String(), 40))
