@@ -12,6 +12,17 @@ TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2
 build:
 	$(GO) build -trimpath -tags '$(TS_TAGS)' -o $(BIN) ./cmd/shoestring
 
+## fleet-build: the fleet controller, its own binary (cmd/fleet).
+FLEET_BIN := out/shoestring-fleet
+.PHONY: fleet-build fleet
+fleet-build:
+	$(GO) build -trimpath -tags '$(TS_TAGS)' -o $(FLEET_BIN) ./cmd/fleet
+
+## fleet: a controller and three dev nodes on loopback; prints the
+## dashboard address and rolls a config change out across them.
+fleet: build fleet-build
+	./cmd/fleet/demo/demo.sh
+
 ## run: a node in dev mode on loopback with the example zone (no config needed).
 run: build
 	$(BIN) dev

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/node"
+	"github.com/shoestring-dns/shoestring/firmware/reconfig"
 )
 
 //go:embed example.zone
@@ -76,11 +77,26 @@ func devMain(args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n := node.New(node.Options{
-		Version: version,
-		Config:  cfg,
-		Logger:  log,
-		Example: &node.ExampleZone{Origin: "example.test.", Text: exampleZone},
+	doc, err := cfg.Marshal()
+	if err != nil {
+		return err
+	}
+	var sup *reconfig.Supervisor
+	sup = reconfig.New(reconfig.Options{Document: doc, Config: cfg, Log: log, New: func(cfg *config.Config, ready func()) reconfig.Runtime {
+		return devNode(cfg, log, sup, ready)
+	}})
+	return sup.Run(ctx)
+}
+
+// devNode is one run of the dev node under cfg (the flags' document, or
+// one applied through PUT /api/v1/config).
+func devNode(cfg *config.Config, log *slog.Logger, sup *reconfig.Supervisor, ready func()) *node.Node {
+	return node.New(node.Options{
+		Reconfig: sup,
+		Version:  version,
+		Config:   cfg,
+		Logger:   log,
+		Example:  &node.ExampleZone{Origin: "example.test.", Text: exampleZone},
 		OnReady: func(dnsAddrs []string, http string) {
 			host, port := "127.0.0.1", "5353"
 			if len(dnsAddrs) > 0 {
@@ -88,6 +104,7 @@ func devMain(args []string) error {
 					host, port = strings.Trim(dnsAddrs[0][:i], "[]"), dnsAddrs[0][i+1:]
 				}
 			}
+			ready()
 			fmt.Fprintf(os.Stderr, `
 Shoestring dev node is up. Data: %s
 Try:
@@ -101,7 +118,6 @@ Ctrl-C stops it.
 `, cfg.DataDir, host, port, http, os.Args[0])
 		},
 	})
-	return n.Run(ctx)
 }
 
 // ipv6Loopback reports whether ::1 can be bound (containers may lack it).

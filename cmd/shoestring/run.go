@@ -15,6 +15,7 @@ import (
 	"github.com/shoestring-dns/shoestring/board"
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/node"
+	"github.com/shoestring-dns/shoestring/firmware/reconfig"
 	"github.com/shoestring-dns/shoestring/ota/agent"
 	"github.com/shoestring-dns/shoestring/ota/slot"
 )
@@ -35,7 +36,11 @@ func runMain(args []string) error {
 		return errors.New("run: -config FILE is required")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	doc, rerr := os.ReadFile(*path)
 	cfg, err := config.Load(*path)
+	if rerr != nil {
+		err = rerr
+	}
 	if *check {
 		if err != nil {
 			return err
@@ -54,6 +59,7 @@ func runMain(args []string) error {
 		}
 		log.Error("config rejected; running with the last config that worked", "err", err)
 		cfg = last
+		doc, _ = last.Marshal()
 	}
 	if *data != "" {
 		cfg.DataDir = *data
@@ -71,7 +77,16 @@ func runMain(args []string) error {
 		// picks the armed slot, or the committed one.
 		opts.OTA.Reboot = func(reason string) { restart.Store(&reason); stop() }
 	}
-	err = node.New(opts).Run(ctx)
+	// The node runs under a supervisor so that PUT /api/v1/config can
+	// replace its config whole (package reconfig).
+	var sup *reconfig.Supervisor
+	sup = reconfig.New(reconfig.Options{Document: doc, Config: cfg, Log: log, New: func(c *config.Config, ready func()) reconfig.Runtime {
+		o := opts
+		o.Config, o.Reconfig = c, sup
+		o.OnReady = func([]string, string) { ready() }
+		return node.New(o)
+	}})
+	err = sup.Run(ctx)
 	if opts.OTA != nil {
 		// A planned stop during a trial (systemctl restart, a host
 		// reboot) re-arms it, so it does not count as a failed trial.

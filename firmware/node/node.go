@@ -67,6 +67,10 @@ type Options struct {
 	// OTAOff, with OTA nil, says why there are no updates (PID 1 on a
 	// box without a data partition); the update endpoints answer it.
 	OTAOff string
+	// Reconfig, when set, serves GET/PUT /api/v1/config: the
+	// supervisor (package reconfig) that runs this node replaces it with
+	// a new config on request.
+	Reconfig api.ConfigBackend
 	// ClockSynced reports whether the clock is synchronised (PID 1's NTP
 	// client); until it is, no DNS cookie is minted. Nil: always.
 	ClockSynced func() bool
@@ -205,6 +209,9 @@ func (n *Node) Run(ctx context.Context) error {
 		api.UpdateRoutes(mux, ota, n.opts.OTAOff, n.log)
 	} else {
 		api.UpdateRoutes(mux, nil, n.opts.OTAOff, n.log)
+	}
+	if n.opts.Reconfig != nil {
+		api.ConfigRoutes(mux, n.opts.Reconfig, n.log)
 	}
 	var metricsHandler http.Handler
 	if n.cfg.Overlay.MetricsOn() {

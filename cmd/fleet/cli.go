@@ -1,0 +1,411 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shoestring-dns/shoestring/cmd/fleet/inventory"
+	"github.com/shoestring-dns/shoestring/cmd/fleet/rollout"
+	"github.com/shoestring-dns/shoestring/cmd/fleet/serial"
+	"github.com/shoestring-dns/shoestring/cmd/fleet/web"
+)
+
+// cli calls a running controller.
+type cli struct {
+	base string
+	http *http.Client
+}
+
+func newCLI(base string) *cli {
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return &cli{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 2 * time.Minute}}
+}
+
+func (c *cli) call(method, path string, body io.Reader, out any) error {
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("controller at %s: %w (is `shoestring-fleet serve` running?)", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		var e web.Error
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+func (c *cli) postJSON(path string, in, out any) error {
+	b, _ := json.Marshal(in)
+	return c.call("POST", path, bytes.NewReader(b), out)
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func table() *tabwriter.Writer { return tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0) }
+
+// jsonFlag takes -json (anywhere) out of a subcommand's arguments.
+func jsonFlag(args []string) (bool, []string) {
+	j, rest := false, []string{}
+	for _, a := range args {
+		if a == "-json" || a == "--json" {
+			j = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return j, rest
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func cliMain(c *cli, args []string) error {
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "status":
+		j, _ := jsonFlag(rest)
+		var ov web.Overview
+		if err := c.call("GET", "/api/overview", nil, &ov); err != nil {
+			return err
+		}
+		if j {
+			return printJSON(ov)
+		}
+		fmt.Printf("fleet: %s\n", strings.ToUpper(ov.Colour))
+		for _, e := range ov.Exceptions {
+			fmt.Println("  !", e)
+		}
+		return nil
+	case "nodes":
+		j, _ := jsonFlag(rest)
+		var nodes []web.NodeView
+		if err := c.call("GET", "/api/nodes", nil, &nodes); err != nil {
+			return err
+		}
+		if j {
+			return printJSON(nodes)
+		}
+		w := table()
+		fmt.Fprintln(w, "NODE\tCOLOUR\tSITE\tREGION\tWAVE\tGROUP\tVERSION\tCONFIG\tDRIFT\tZONES\tLAG\tQPS\tLAST CONTACT")
+		for _, n := range nodes {
+			cfg := "-"
+			if n.Live.Config != nil {
+				cfg = fmt.Sprintf("%d/%.8s", n.Live.Config.Generation, n.Live.Config.Hash)
+			}
+			last := "never"
+			if !n.Live.LastContact.IsZero() {
+				last = time.Since(n.Live.LastContact).Round(time.Second).String()
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%.1f\t%s\n", n.Name, n.Colour, n.Site, n.Region, n.Wave, n.Group, n.Live.Version, cfg, n.Drift, len(n.Live.Zones), n.MaxLag, n.Live.QPS, last)
+		}
+		return w.Flush()
+	case "node":
+		return nodeCmd(c, rest)
+	case "inventory":
+		if len(rest) != 2 || rest[0] != "load" {
+			return errors.New("usage: inventory load FILE.yaml")
+		}
+		b, err := os.ReadFile(rest[1])
+		if err != nil {
+			return err
+		}
+		var out map[string]int
+		if err := c.call("POST", "/api/inventory", bytes.NewReader(b), &out); err != nil {
+			return fmt.Errorf("%s: %w", rest[1], err)
+		}
+		fmt.Printf("%d nodes loaded\n", out["nodes"])
+		return nil
+	case "group":
+		fs := flag.NewFlagSet("group set", flag.ExitOnError)
+		force := fs.Bool("force", false, "replace an existing template (no rollout, no gates: nodes show drift until corrected)")
+		if len(rest) < 3 || rest[0] != "set" {
+			return errors.New("usage: group set NAME TEMPLATE [-force]")
+		}
+		fs.Parse(rest[3:])
+		b, err := os.ReadFile(rest[2])
+		if err != nil {
+			return err
+		}
+		q := ""
+		if *force {
+			q = "?force=1"
+		}
+		var g map[string]any
+		if err := c.call("PUT", "/api/groups/"+url.PathEscape(rest[1])+q, bytes.NewReader(b), &g); err != nil {
+			return err
+		}
+		fmt.Printf("group %s: release %v\n", rest[1], g["release"])
+		return nil
+	case "groups":
+		var gs []map[string]any
+		if err := c.call("GET", "/api/groups", nil, &gs); err != nil {
+			return err
+		}
+		return printJSON(gs)
+	case "drift":
+		j, _ := jsonFlag(rest)
+		var nodes []web.NodeView
+		if err := c.call("GET", "/api/nodes", nil, &nodes); err != nil {
+			return err
+		}
+		var drift []web.NodeView
+		for _, n := range nodes {
+			if n.Drift == "drift" || n.Drift == "unknown" {
+				drift = append(drift, n)
+			}
+		}
+		if j {
+			return printJSON(drift)
+		}
+		w := table()
+		fmt.Fprintln(w, "NODE\tGROUP\tSTATE\tRUNNING\tWANT")
+		for _, n := range drift {
+			run := ""
+			if n.Live.Config != nil {
+				run = n.Live.Config.Hash
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%.12s\t%.12s\n", n.Name, n.Group, n.Drift, run, n.Want)
+		}
+		return w.Flush()
+	case "correct":
+		if len(rest) != 1 {
+			return errors.New("usage: correct NODE")
+		}
+		var out map[string]any
+		if err := c.call("POST", "/api/nodes/"+url.PathEscape(rest[0])+"/correct", nil, &out); err != nil {
+			return err
+		}
+		return printJSON(out)
+	case "serials":
+		j, _ := jsonFlag(rest)
+		var rep serial.Report
+		if err := c.call("GET", "/api/serials", nil, &rep); err != nil {
+			return err
+		}
+		if j {
+			return printJSON(rep)
+		}
+		w := table()
+		fmt.Fprintln(w, "ZONE\tNODE\tSERIAL\tPRIMARY\tREFERENCE\tLAG\tSTATE")
+		for _, r := range rep.Rows {
+			ref, state := "?", "current"
+			if r.Reference != nil {
+				ref = strconv.FormatUint(uint64(*r.Reference), 10)
+			} else {
+				state = "unknown: " + r.Error
+			}
+			if r.Stale {
+				state = "STALE"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%s\n", r.Zone, r.Node, r.Serial, r.Primary, ref, r.Lag, state)
+		}
+		return w.Flush()
+	case "rollout":
+		return rolloutCmd(c, rest)
+	case "rollouts":
+		j, _ := jsonFlag(rest)
+		var ros []*rollout.Rollout
+		if err := c.call("GET", "/api/rollouts", nil, &ros); err != nil {
+			return err
+		}
+		if j {
+			return printJSON(ros)
+		}
+		w := table()
+		fmt.Fprintln(w, "ID\tGROUP\tRELEASE\tSTATE\tWAVE\tHALT")
+		for _, ro := range ros {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\t%s\n", ro.ID, ro.Group, ro.Release, ro.State, min(ro.Wave+1, len(ro.Waves)), len(ro.Waves), ro.Halt)
+		}
+		return w.Flush()
+	case "quarantine":
+		if len(rest) == 2 && rest[0] == "clear" {
+			return c.call("DELETE", "/api/quarantine/"+url.PathEscape(rest[1]), nil, nil)
+		}
+		var qs []rollout.Quarantine
+		if err := c.call("GET", "/api/quarantine", nil, &qs); err != nil {
+			return err
+		}
+		return printJSON(qs)
+	case "sd":
+		var sd []web.Target
+		if err := c.call("GET", "/sd", nil, &sd); err != nil {
+			return err
+		}
+		return printJSON(sd)
+	}
+	return fmt.Errorf("unknown command %q (shoestring-fleet with no arguments lists them)", cmd)
+}
+
+func nodeCmd(c *cli, args []string) error {
+	if len(args) == 2 && args[0] == "rm" {
+		return c.call("DELETE", "/api/nodes/"+url.PathEscape(args[1]), nil, nil)
+	}
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New("usage: node add -name N -api HOST:PORT [...] | node rm NAME")
+	}
+	fs := flag.NewFlagSet("node add", flag.ExitOnError)
+	var n inventory.Node
+	fs.StringVar(&n.Name, "name", "", "node name (its NSID)")
+	fs.StringVar(&n.API, "api", "", "management API host:port (tailnet name, or loopback in dev mode)")
+	fs.StringVar(&n.DNS, "dns", "", "a service address host:port for canary queries (default: the API host, port 53)")
+	fs.StringVar(&n.Site, "site", "", "site")
+	fs.StringVar(&n.Region, "region", "", "region (one canary per region; the invariant counts per region)")
+	fs.StringVar(&n.Country, "country", "", "country")
+	fs.StringVar(&n.City, "city", "", "city")
+	fs.Float64Var(&n.Lat, "lat", 0, "latitude")
+	fs.Float64Var(&n.Lon, "lon", 0, "longitude")
+	fs.StringVar(&n.Provider, "provider", "", "provider")
+	fs.StringVar(&n.Wave, "wave", "", "wave label (rollouts go in label order after the canaries)")
+	fs.StringVar(&n.Group, "group", "", "config group (its template renders the node's config)")
+	var prefixes, vars, ups listFlag
+	fs.Var(&prefixes, "prefix", "a prefix the node announces (repeatable)")
+	fs.Var(&vars, "var", "KEY=VALUE for the group template (repeatable)")
+	fs.Var(&ups, "upstream", "ASN[:COMMUNITY,COMMUNITY...] a BGP upstream (repeatable)")
+	fs.Parse(args[1:])
+	n.Prefixes = prefixes
+	for _, v := range vars {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok {
+			return fmt.Errorf("-var %q: want KEY=VALUE", v)
+		}
+		if n.Vars == nil {
+			n.Vars = map[string]string{}
+		}
+		n.Vars[k] = val
+	}
+	for _, u := range ups {
+		asn, comms, _ := strings.Cut(u, ":")
+		a, err := strconv.ParseUint(asn, 10, 32)
+		if err != nil {
+			return fmt.Errorf("-upstream %q: ASN: %v", u, err)
+		}
+		up := inventory.Upstream{ASN: uint32(a)}
+		if comms != "" {
+			up.Communities = strings.Split(comms, ",")
+		}
+		n.Upstreams = append(n.Upstreams, up)
+	}
+	if err := n.Check(); err != nil {
+		return err
+	}
+	return c.postJSON("/api/nodes", n, nil)
+}
+
+func rolloutCmd(c *cli, args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: rollout start|show|keep|revert|resume ...")
+	}
+	switch args[0] {
+	case "start":
+		fs := flag.NewFlagSet("rollout start", flag.ExitOnError)
+		group := fs.String("group", "", "the group whose template changes")
+		tmpl := fs.String("template", "", "the new template file")
+		var canaries listFlag
+		fs.Var(&canaries, "canary", "NAME[/TYPE]: a query every node must answer itself after the change (repeatable)")
+		fs.Parse(args[1:])
+		b, err := os.ReadFile(*tmpl)
+		if err != nil {
+			return err
+		}
+		req := web.StartRequest{Group: *group, Template: string(b)}
+		for _, q := range canaries {
+			cq, err := rollout.ParseQuery(q)
+			if err != nil {
+				return err
+			}
+			req.Canaries = append(req.Canaries, cq)
+		}
+		var ro rollout.Rollout
+		if err := c.postJSON("/api/rollouts", req, &ro); err != nil {
+			return err
+		}
+		printRollout(&ro)
+		return nil
+	case "show":
+		j, rest := jsonFlag(args[1:])
+		if len(rest) != 1 {
+			return errors.New("usage: rollout show ID")
+		}
+		var ro rollout.Rollout
+		if err := c.call("GET", "/api/rollouts/"+url.PathEscape(rest[0]), nil, &ro); err != nil {
+			return err
+		}
+		if j {
+			return printJSON(ro)
+		}
+		printRollout(&ro)
+		return nil
+	case "keep", "revert", "resume":
+		if len(args) != 2 {
+			return fmt.Errorf("usage: rollout %s ID", args[0])
+		}
+		var ro rollout.Rollout
+		if err := c.call("POST", "/api/rollouts/"+url.PathEscape(args[1])+"/"+args[0], nil, &ro); err != nil {
+			return err
+		}
+		printRollout(&ro)
+		return nil
+	}
+	return fmt.Errorf("rollout %s: unknown (start, show, keep, revert, resume)", args[0])
+}
+
+func printRollout(ro *rollout.Rollout) {
+	fmt.Printf("rollout %s: group %s, release %s: %s\n", ro.ID, ro.Group, ro.Release, ro.State)
+	if ro.Halt != "" {
+		fmt.Printf("  halted: %s\n", ro.Halt)
+	}
+	w := table()
+	fmt.Fprintln(w, "WAVE\tNODE\tSTATE\tGATES")
+	for i, wv := range ro.Waves {
+		for _, name := range wv.Nodes {
+			for _, n := range ro.Nodes {
+				if n.Name != name {
+					continue
+				}
+				var gs []string
+				for _, g := range n.Gates {
+					gs = append(gs, g.Gate+"="+g.Outcome)
+				}
+				st := n.State
+				if n.Waiting != "" {
+					st += " (" + n.Waiting + ")"
+				}
+				if n.Error != "" {
+					st += ": " + n.Error
+				}
+				fmt.Fprintf(w, "%d %s\t%s\t%s\t%s\n", i, wv.Name, n.Name, st, strings.Join(gs, " "))
+			}
+		}
+	}
+	w.Flush()
+}

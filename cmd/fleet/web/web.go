@@ -1,0 +1,303 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/shoestring-dns/shoestring/cmd/fleet/desired"
+	"github.com/shoestring-dns/shoestring/cmd/fleet/inventory"
+	"github.com/shoestring-dns/shoestring/cmd/fleet/live"
+	"github.com/shoestring-dns/shoestring/cmd/fleet/rollout"
+	"github.com/shoestring-dns/shoestring/cmd/fleet/serial"
+	"github.com/shoestring-dns/shoestring/cmd/fleet/store"
+)
+
+// Server serves the controller's API and pages.
+type Server struct {
+	KV      store.KV
+	Poller  *live.Poller
+	Runner  *rollout.Runner
+	SOA     serial.SOA
+	Client  live.Client
+	Log     *slog.Logger
+	Timeout time.Duration // for correct (default 90 s)
+}
+
+// StartRequest is POST /api/rollouts.
+type StartRequest struct {
+	Group    string          `json:"group"`
+	Template string          `json:"template"`
+	Canaries []rollout.Query `json:"canaries,omitempty"`
+}
+
+// Handler returns the mux:
+//
+//	GET  /                          the dashboard
+//	GET  /sd                        Prometheus http_sd targets
+//	GET  /api/overview              Overview
+//	GET  /api/nodes                 []NodeView
+//	POST /api/nodes                 add or replace a node (JSON inventory.Node)
+//	POST /api/inventory             add or replace the nodes of an inventory YAML file
+//	DELETE /api/nodes/{name}
+//	POST /api/nodes/{name}/correct  apply the node's desired config now (no gates)
+//	GET  /api/groups                []desired.Group
+//	PUT  /api/groups/{name}         set a group's first template (?force=1 replaces one: no rollout, no gates)
+//	GET  /api/serials               serial.Report
+//	GET  /api/rollouts, /api/rollouts/{id}
+//	POST /api/rollouts              StartRequest
+//	POST /api/rollouts/{id}/{keep|revert|resume}
+//	GET  /api/quarantine, DELETE /api/quarantine/{release}
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.dashboard)
+	mux.HandleFunc("GET /sd", func(w http.ResponseWriter, r *http.Request) {
+		nodes, err := s.inv().All()
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		writeJSON(w, SD(nodes, s.Poller.States()))
+	})
+	mux.HandleFunc("GET /api/overview", func(w http.ResponseWriter, r *http.Request) {
+		ov, err := s.Overview()
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		writeJSON(w, ov)
+	})
+	mux.HandleFunc("GET /api/nodes", func(w http.ResponseWriter, r *http.Request) {
+		ov, err := s.Overview()
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		nodes := []NodeView{}
+		for _, site := range ov.Sites {
+			nodes = append(nodes, site.Nodes...)
+		}
+		writeJSON(w, nodes)
+	})
+	mux.HandleFunc("POST /api/nodes", func(w http.ResponseWriter, r *http.Request) {
+		var n inventory.Node
+		if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
+			fail(w, 400, err)
+			return
+		}
+		if err := s.inv().Put(n); err != nil {
+			fail(w, 422, err)
+			return
+		}
+		writeJSON(w, n)
+	})
+	mux.HandleFunc("POST /api/inventory", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+		nodes, err := inventory.Parse(b)
+		if err != nil {
+			fail(w, 422, err)
+			return
+		}
+		for _, n := range nodes {
+			if err := s.inv().Put(n); err != nil {
+				fail(w, 500, err)
+				return
+			}
+		}
+		writeJSON(w, map[string]int{"nodes": len(nodes)})
+	})
+	mux.HandleFunc("DELETE /api/nodes/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.inv().Delete(r.PathValue("name")); err != nil {
+			fail(w, 500, err)
+			return
+		}
+		writeJSON(w, map[string]string{"deleted": r.PathValue("name")})
+	})
+	mux.HandleFunc("POST /api/nodes/{name}/correct", s.correct)
+	mux.HandleFunc("GET /api/groups", func(w http.ResponseWriter, r *http.Request) {
+		gs, err := s.groups().All()
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		writeJSON(w, gs)
+	})
+	mux.HandleFunc("PUT /api/groups/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if _, err := s.groups().Get(name); err == nil && r.URL.Query().Get("force") == "" {
+			fail(w, 409, errors.New("group "+name+" has a template: change it with a rollout (or ?force=1 to only change what is desired)"))
+			return
+		}
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		g, err := s.groups().Set(name, string(b))
+		if err != nil {
+			fail(w, 422, err)
+			return
+		}
+		writeJSON(w, g)
+	})
+	mux.HandleFunc("GET /api/serials", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, serial.Check(s.Poller.States(), s.SOA))
+	})
+	mux.HandleFunc("GET /api/rollouts", func(w http.ResponseWriter, r *http.Request) {
+		ros, err := s.Runner.All()
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		writeJSON(w, ros)
+	})
+	mux.HandleFunc("GET /api/rollouts/{id}", func(w http.ResponseWriter, r *http.Request) {
+		ro, err := s.Runner.Get(r.PathValue("id"))
+		if err != nil {
+			fail(w, 404, err)
+			return
+		}
+		writeJSON(w, ro)
+	})
+	mux.HandleFunc("POST /api/rollouts", func(w http.ResponseWriter, r *http.Request) {
+		var req StartRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(w, 400, err)
+			return
+		}
+		ro, err := s.Runner.Start(req.Group, req.Template, req.Canaries)
+		if err != nil {
+			fail(w, 422, err)
+			return
+		}
+		writeJSON(w, ro)
+	})
+	mux.HandleFunc("POST /api/rollouts/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		var ro *rollout.Rollout
+		var err error
+		switch r.PathValue("action") {
+		case "keep":
+			ro, err = s.Runner.Keep(id)
+		case "revert":
+			ro, err = s.Runner.Revert(id)
+		case "resume":
+			ro, err = s.Runner.Resume(id)
+		default:
+			fail(w, 404, errors.New("unknown action "+r.PathValue("action")+": keep, revert or resume"))
+			return
+		}
+		if err != nil {
+			fail(w, 409, err)
+			return
+		}
+		writeJSON(w, ro)
+	})
+	mux.HandleFunc("GET /api/quarantine", func(w http.ResponseWriter, r *http.Request) {
+		qs, err := s.Runner.Quarantined()
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		writeJSON(w, qs)
+	})
+	mux.HandleFunc("DELETE /api/quarantine/{release}", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Runner.ClearQuarantine(r.PathValue("release")); err != nil {
+			fail(w, 404, err)
+			return
+		}
+		writeJSON(w, map[string]string{"cleared": r.PathValue("release")})
+	})
+	return mux
+}
+
+func (s *Server) inv() inventory.Inventory { return inventory.Inventory{KV: s.KV} }
+func (s *Server) groups() desired.Groups   { return desired.Groups{KV: s.KV} }
+
+// Overview reads everything the dashboard shows.
+func (s *Server) Overview() (Overview, error) {
+	nodes, err := s.inv().All()
+	if err != nil {
+		return Overview{}, err
+	}
+	gs, err := s.groups().All()
+	if err != nil {
+		return Overview{}, err
+	}
+	ros, err := s.Runner.All()
+	if err != nil {
+		return Overview{}, err
+	}
+	states := s.Poller.States()
+	return Build(nodes, gs, states, serial.Check(states, s.SOA), ros), nil
+}
+
+// correct applies a node's desired config now and waits for the outcome.
+func (s *Server) correct(w http.ResponseWriter, r *http.Request) {
+	n, err := s.inv().Get(r.PathValue("name"))
+	if err != nil {
+		fail(w, 404, err)
+		return
+	}
+	g, err := s.groups().Get(n.Group)
+	if err != nil {
+		fail(w, 409, err)
+		return
+	}
+	doc, err := desired.Render(g.Template, n)
+	if err != nil {
+		fail(w, 422, err)
+		return
+	}
+	c := s.Client
+	if c == nil {
+		c = live.DefaultClient
+	}
+	cl := c(n.API)
+	want := desired.Hash(doc)
+	if cs, err := cl.Config(); err == nil && cs.Hash == want {
+		writeJSON(w, map[string]string{"node": n.Name, "result": "in sync already"})
+		return
+	}
+	a, err := cl.PutConfig(doc)
+	if err != nil {
+		fail(w, 502, err)
+		return
+	}
+	timeout := s.Timeout
+	if timeout == 0 {
+		timeout = 90 * time.Second
+	}
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		cs, err := cl.Config()
+		if err != nil || cs.Last == nil || cs.Last.Generation != a.Generation {
+			continue
+		}
+		switch cs.Last.State {
+		case "applied":
+			writeJSON(w, map[string]any{"node": n.Name, "result": "applied", "generation": cs.Generation})
+			return
+		case "rolled_back":
+			fail(w, 502, errors.New("the node rolled it back: "+cs.Last.Error))
+			return
+		}
+	}
+	fail(w, 504, errors.New("the node did not report the outcome in time"))
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Error is the body of a failed call.
+type Error struct {
+	Error string `json:"error"`
+}
+
+func fail(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(Error{Error: err.Error()})
+}
