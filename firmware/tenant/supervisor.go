@@ -551,7 +551,7 @@ func exitReason(ps *os.ProcessState, err error) string {
 		return err.Error()
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return "killed by " + ws.Signal().String()
+		return fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
 	}
 	return ps.String()
 }
