@@ -19,8 +19,9 @@ import (
 )
 
 // TestHost is one host's life, in order: three tenants added, answering
-// and announced; isolated; one killed and withdrawn alone; one starved of
-// memory and killed alone; all removed without a trace.
+// and announced; isolated; one killed and withdrawn alone; one hung and
+// withdrawn by its checks alone; one starved of memory and killed alone;
+// all removed without a trace.
 func TestHost(t *testing.T) {
 	l := startLab(t)
 	before := l.snapshot()
@@ -169,6 +170,38 @@ func TestHost(t *testing.T) {
 		}
 		if st := l.status(nic.name); st.Restarts != 1 || !strings.Contains(st.LastExit, "killed") {
 			t.Errorf("nic after kill: restarts %d, last exit %q", st.Restarts, st.LastExit)
+		}
+	})
+
+	t.Run("hung", func(t *testing.T) {
+		// A stopped process is alive: it is withdrawn by its failing
+		// checks (fall rounds), the others untouched, and comes back
+		// after rise once it runs again.
+		de := defs[0]
+		others := l.routes()
+		delete(others, de.prefix)
+		pid := l.status(de.name).PID
+		start := time.Now()
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Kill(pid, syscall.SIGCONT)
+		withdrawn := l.eventually(5*time.Second, "hung de withdrawn", func() bool {
+			_, ok := l.routes()[de.prefix]
+			return !ok
+		})
+		t.Logf("SIGSTOP → withdrawn at BIRD: %s", withdrawn.Round(time.Millisecond))
+		syscall.Kill(pid, syscall.SIGCONT)
+		l.eventually(15*time.Second, "de back after SIGCONT", func() bool { return l.answered(de) })
+		t.Logf("SIGSTOP → SIGCONT → announced again: %s", time.Since(start).Round(time.Millisecond))
+		rs := l.routes()
+		for p, r := range others {
+			if rs[p] != r {
+				t.Errorf("route %s changed while de hung: %q → %q", p, r, rs[p])
+			}
+		}
+		if st := l.status(de.name); st.PID != pid {
+			t.Errorf("hung de was restarted (pid %d → %d): only a dead process is", pid, st.PID)
 		}
 	})
 
