@@ -9,8 +9,10 @@ TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2
 
 .PHONY: run build test deps tools vet fuzz bench clean
 
+# Static (CGO_ENABLED=0), as on every box: `shoestring host` runs it as
+# each tenant in a root with no dynamic loader.
 build:
-	$(GO) build -trimpath -tags '$(TS_TAGS)' -o $(BIN) ./cmd/shoestring
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TS_TAGS)' -o $(BIN) ./cmd/shoestring
 
 ## fleet-build: the fleet controller, its own binary (cmd/fleet).
 FLEET_BIN := out/shoestring-fleet

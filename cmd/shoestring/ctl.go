@@ -17,7 +17,8 @@ import (
 
 // ctlCommand is one `shoestring ctl` command. Commands live in a file per
 // subsystem (ctl_zones.go, ctl_secondary.go, ctl_routing.go,
-// ctl_system.go, ctl_overlay.go, ctl_update.go, ctl_config.go) and are
+// ctl_system.go, ctl_overlay.go, ctl_update.go, ctl_config.go,
+// ctl_tenants.go) and are
 // gathered by ctlCommands.
 type ctlCommand struct {
 	args  string // argument synopsis, for the usage text
@@ -56,7 +57,7 @@ func (e *ctlEnv) print(v any, table func(w *tabwriter.Writer)) error {
 
 func ctlCommands() map[string]ctlCommand {
 	all := map[string]ctlCommand{}
-	for _, group := range []map[string]ctlCommand{zoneCommands(), secondaryCommands(), routingCommands(), systemCommands(), overlayCommands(), updateCommands(), configCommands()} {
+	for _, group := range []map[string]ctlCommand{zoneCommands(), secondaryCommands(), routingCommands(), systemCommands(), overlayCommands(), updateCommands(), configCommands(), tenantCommands()} {
 		for name, c := range group {
 			all[name] = c
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoestring-dns/shoestring/firmware/kmod"
 	"github.com/shoestring-dns/shoestring/firmware/pid1"
+	"github.com/shoestring-dns/shoestring/firmware/tenant"
 )
 
 const usage = `shoestring — anycast authoritative DNS node firmware
@@ -18,6 +19,7 @@ const usage = `shoestring — anycast authoritative DNS node firmware
 Usage:
   shoestring dev  [flags]          a node on loopback, no config needed (make run)
   shoestring run  -config FILE     a node described by a config file
+  shoestring host -config FILE     a multi-tenant host: each tenant's name server isolated, one BGP speaker
   shoestring ctl  [-api ADDR] CMD  talk to a node's management API
   shoestring launch -slots DIR -- run ...   start the committed (or trial) binary slot (systemd ExecStart)
   shoestring bundle CMD            make, sign and check OTA bundles (keygen, create, verify, info)
@@ -30,8 +32,9 @@ var version = "dev"
 
 func main() {
 	// On a box the kernel starts us as /init, and runs /sbin/modprobe
-	// (a link to us) for its own module requests.
-	if pid1.IsInit() {
+	// (a link to us) for its own module requests. A host's tenant is
+	// process 1 of its own PID namespace, and not the box's init.
+	if pid1.IsInit() && !tenant.IsTenant() {
 		pid1.Main(version)
 	}
 	if filepath.Base(os.Args[0]) == "modprobe" {
@@ -48,6 +51,12 @@ func main() {
 		err = devMain(args)
 	case "run":
 		err = runMain(args)
+	case "host":
+		err = hostMain(args)
+	case tenant.InitCommand:
+		err = tenant.Init()
+	case tenant.ServeCommand:
+		err = tenant.Serve()
 	case "ctl":
 		err = ctlMain(args)
 	case "launch":

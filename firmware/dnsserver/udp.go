@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 	"time"
 	"unsafe"
@@ -83,45 +84,64 @@ func (s *Server) listenUDP(addr string) (string, error) {
 		// Later workers must bind the very port the first one got (":0"),
 		// and TCP the same port too.
 		addr = conn.LocalAddr().String()
-		if i == 0 {
-			s.mu.Lock()
-			s.addrs = append(s.addrs, addr)
-			s.mu.Unlock()
-		}
-		raw, err := conn.SyscallConn()
-		if err != nil {
+		if err := s.serveUDP(conn, i == 0); err != nil {
 			conn.Close()
 			return "", err
 		}
-		w := &udpWorker{s: s, conn: conn, raw: raw, sh: s.metrics.udpShard()}
-		w.newFns()
-		if ua := conn.LocalAddr().(*net.UDPAddr); ua.IP.IsUnspecified() {
-			if err := enablePktinfo(raw, ua.IP.To4() == nil); err != nil {
-				conn.Close()
-				return "", err
-			}
-			w.pktinfo = true
-		}
-		// Buffers are sized for what UDP carries, not for 64 KiB
-		// messages: queries are small (a larger datagram is dropped as
-		// truncated), replies never exceed MaxUDPSize. 32 of each per
-		// worker is what a 512 MB box can spare.
-		outSize := s.cfg.MaxUDPSize + 512
-		if outSize < 4096 {
-			outSize = 4096
-		}
-		for j := 0; j < batch; j++ {
-			w.in[j] = make([]byte, maxUDPQuery)
-			w.out[j] = make([]byte, 0, outSize)
-		}
-		s.addCloser(conn.Close)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			w.loop()
-		}()
 	}
 	return addr, nil
+}
+
+// ServeUDP answers DNS on a UDP socket someone else bound (a tenant's,
+// bound by the host on the tenant's service address with SO_REUSEPORT,
+// one per core), with the same batched worker as the server's own
+// sockets. The socket is closed with the server.
+func (s *Server) ServeUDP(conn *net.UDPConn) error {
+	addr := conn.LocalAddr().String()
+	s.mu.Lock()
+	first := !slices.Contains(s.addrs, addr)
+	s.mu.Unlock()
+	return s.serveUDP(conn, first)
+}
+
+// serveUDP starts a worker on conn; first records its address in Addrs.
+func (s *Server) serveUDP(conn *net.UDPConn, first bool) error {
+	if first {
+		s.mu.Lock()
+		s.addrs = append(s.addrs, conn.LocalAddr().String())
+		s.mu.Unlock()
+	}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	w := &udpWorker{s: s, conn: conn, raw: raw, sh: s.metrics.udpShard()}
+	w.newFns()
+	if ua := conn.LocalAddr().(*net.UDPAddr); ua.IP.IsUnspecified() {
+		if err := enablePktinfo(raw, ua.IP.To4() == nil); err != nil {
+			return err
+		}
+		w.pktinfo = true
+	}
+	// Buffers are sized for what UDP carries, not for 64 KiB
+	// messages: queries are small (a larger datagram is dropped as
+	// truncated), replies never exceed MaxUDPSize. 32 of each per
+	// worker is what a 512 MB box can spare.
+	outSize := s.cfg.MaxUDPSize + 512
+	if outSize < 4096 {
+		outSize = 4096
+	}
+	for j := 0; j < batch; j++ {
+		w.in[j] = make([]byte, maxUDPQuery)
+		w.out[j] = make([]byte, 0, outSize)
+	}
+	s.addCloser(conn.Close)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		w.loop()
+	}()
+	return nil
 }
 
 func (w *udpWorker) loop() {

@@ -71,8 +71,9 @@ func (r *reconcile) loopback() {
 		return
 	}
 	r.up(lo)
-	want := make([]wantAddr, 0, len(r.m.cfg.Anycast))
-	for _, a := range r.m.cfg.Anycast {
+	all := r.m.anycast()
+	want := make([]wantAddr, 0, len(all))
+	for _, a := range all {
 		want = append(want, wantAddr{p: netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())})
 	}
 	r.addrs(lo, want, func(p netip.Prefix, _ netlink.Addr) bool { return p.Addr().IsLoopback() })

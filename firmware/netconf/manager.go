@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ type Manager struct {
 	changedAt time.Time
 	changes   []string // of the last Apply that changed anything
 	kick      chan struct{}
+	owned     map[string][]netip.Addr // anycast addresses by owner (owned.go)
 }
 
 // New checks cfg and opens a netlink handle in the current network

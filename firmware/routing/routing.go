@@ -59,6 +59,7 @@ type Routing struct {
 	bfd     *bfd.Server
 	health  *health.Monitor
 	attrs   map[netip.Prefix]config.Announce
+	merged  *merged // host mode: every tenant's routes (host.go)
 }
 
 // New reads the network, bgp and health sections of c; nothing starts

@@ -94,6 +94,9 @@ func Binary(t testing.TB) string {
 		}
 		cmd := exec.Command("go", append(args, "./cmd/shoestring")...)
 		cmd.Dir = RepoRoot()
+		// Static, as on every box: a host's tenants run it in a root
+		// with no dynamic loader.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
 	if buildErr != nil {

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shoestring-dns/shoestring/firmware/health"
+	"github.com/shoestring-dns/shoestring/firmware/tenant"
+)
+
+// tenantCommands are the ctl commands of a host (shoestring host): its
+// tenants, and adding and removing one.
+func tenantCommands() map[string]ctlCommand {
+	return map[string]ctlCommand{
+		"tenants": {help: "a host's tenants: state, process, prefixes, missing protections", nargs: 0, run: func(e *ctlEnv, _ []string) error {
+			h, err := e.c.Tenants()
+			if err != nil {
+				return err
+			}
+			return e.print(h, func(w *tabwriter.Writer) { tenantTable(w, h) })
+		}},
+		"tenant": {args: "add NAME -prefix P -address A [-zone FILE] [-cpu N -memory SIZE -pids N -cpuset CORES -canary Q -wait D] | remove NAME [-keep-data] | show NAME",
+			help: "add a tenant to a host (idempotent), remove it with everything it had, or show it", nargs: -1, run: tenantCommand},
+	}
+}
+
+func tenantCommand(e *ctlEnv, args []string) error {
+	if len(args) < 2 {
+		return fmt.Errorf("usage: shoestring ctl tenant add|remove|show NAME [flags]")
+	}
+	op, name, rest := args[0], args[1], args[2:]
+	fs := flag.NewFlagSet("tenant "+op, flag.ContinueOnError)
+	switch op {
+	case "add":
+		var req tenant.AddRequest
+		req.Name = name
+		var prefixes, addrs, zones listFlag
+		fs.Var(&prefixes, "prefix", "prefix announced for the tenant (repeat for more)")
+		fs.Var(&addrs, "address", "service address inside a prefix (repeat for more)")
+		fs.Var(&zones, "zone", "zone master file, [ORIGIN=]FILE; origin default: the file name without .zone (repeat for more)")
+		fs.Float64Var(&req.CPU, "cpu", 0, "cores' worth of CPU time (1.5); 0: no limit")
+		memory := fs.String("memory", "", "memory limit: 512M, 2G, or MiB; empty: no limit")
+		fs.IntVar(&req.Pids, "pids", 0, "most processes and threads (default 512)")
+		fs.StringVar(&req.Cpuset, "cpuset", "", "cores to pin it to (2-3)")
+		fs.StringVar(&req.Canary, "canary", "", "health check question, \"NAME TYPE\" (default: SOA of its first zone)")
+		wait := fs.Duration("wait", 0, "wait up to this long until every prefix is announced")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		req.Prefixes, req.Addresses = prefixes, addrs
+		mb, err := parseMiB(*memory)
+		if err != nil {
+			return err
+		}
+		req.MemoryMB = mb
+		req.ZoneText = map[string]string{}
+		for _, z := range zones {
+			origin, file, ok := strings.Cut(z, "=")
+			if !ok {
+				file, origin = z, strings.TrimSuffix(filepath.Base(z), ".zone")
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			req.ZoneText[origin] = string(b)
+		}
+		start := time.Now()
+		st, err := e.c.AddTenant(req)
+		if err != nil {
+			return err
+		}
+		if *wait > 0 {
+			if st, err = waitAnnounced(e, name, *wait); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "tenant %s announced after %s\n", name, time.Since(start).Round(time.Millisecond))
+		}
+		return e.print(st, func(w *tabwriter.Writer) { tenantDetail(w, st) })
+	case "remove":
+		keep := fs.Bool("keep-data", false, "keep the tenant's data directory (zones, store)")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := e.c.RemoveTenant(name, *keep); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout(), "tenant %s removed in %s\n", name, time.Since(start).Round(time.Millisecond))
+		return nil
+	case "show":
+		st, err := e.c.Tenant(name)
+		if err != nil {
+			return err
+		}
+		return e.print(st, func(w *tabwriter.Writer) { tenantDetail(w, st) })
+	}
+	return fmt.Errorf("tenant: unknown operation %q (add, remove, show)", op)
+}
+
+// waitAnnounced polls until every prefix of the tenant is announced.
+func waitAnnounced(e *ctlEnv, name string, d time.Duration) (tenant.Status, error) {
+	deadline := time.Now().Add(d)
+	for {
+		st, err := e.c.Tenant(name)
+		if err == nil && allAnnounced(st.Prefixes) {
+			return st, nil
+		}
+		if time.Now().After(deadline) {
+			return st, fmt.Errorf("tenant %s: not announced after %s", name, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func allAnnounced(ps []health.PrefixStatus) bool {
+	for _, p := range ps {
+		if p.State != health.Announced {
+			return false
+		}
+	}
+	return len(ps) > 0
+}
+
+// parseMiB reads 512M, 2G or a number of MiB.
+func parseMiB(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1024, strings.TrimSuffix(s, "G")
+	case strings.HasSuffix(s, "M"):
+		s = strings.TrimSuffix(s, "M")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("memory %q: like 512M, 2G or a number of MiB", s)
+	}
+	return n * mult, nil
+}
+
+func tenantTable(w io.Writer, h tenant.HostStatus) {
+	fmt.Fprintf(w, "cgroups %s (%s)\n\n", h.Cgroups, strings.Join(h.Controllers, " "))
+	fmt.Fprintln(w, "TENANT\tSTATE\tPID\tUID\tRESTARTS\tOOM\tPREFIXES\tMISSING PROTECTIONS")
+	for _, t := range h.Tenants {
+		var ps []string
+		for _, p := range t.Prefixes {
+			ps = append(ps, fmt.Sprintf("%v %s", p.Prefix, p.State))
+		}
+		missing := "-"
+		if t.Protections != nil && len(t.Protections.Missing) > 0 {
+			missing = strings.Join(t.Protections.Missing, "; ")
+		} else if t.Protections == nil {
+			missing = "(not reported yet)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", t.Name, t.State, t.PID, t.UID, t.Restarts, t.OOMKills, strings.Join(ps, ", "), missing)
+	}
+}
+
+func tenantDetail(w io.Writer, t tenant.Status) {
+	fmt.Fprintf(w, "tenant\t%s\nstate\t%s\npid\t%d\nuid\t%d\nrestarts\t%d\n", t.Name, t.State, t.PID, t.UID, t.Restarts)
+	if t.LastExit != "" {
+		fmt.Fprintf(w, "last exit\t%s\n", t.LastExit)
+	}
+	fmt.Fprintf(w, "zones\t%s\naddresses\t%s\n", strings.Join(t.Zones, " "), strings.Join(t.Spec.Addresses, " "))
+	for _, p := range t.Prefixes {
+		fmt.Fprintf(w, "prefix %v\t%s: %s\n", p.Prefix, p.State, p.Reason)
+	}
+	fmt.Fprintf(w, "limits\tcpu %v, memory %d MiB, pids %d, cpuset %q\n", t.Spec.CPU, t.Spec.MemoryMB, t.Spec.Pids, t.Spec.Cpuset)
+	if p := t.Protections; p != nil {
+		fmt.Fprintf(w, "root\t%s\ncapabilities\t%s\nbind\tdenied %v (%s)\npid namespace\t%v (%d processes seen)\n", strings.Join(p.Root, " "), p.CapEff, p.BindDenied, p.Seccomp, p.PIDNamespace, p.Processes)
+		if len(p.Missing) > 0 {
+			fmt.Fprintf(w, "MISSING\t%s\n", strings.Join(p.Missing, "; "))
+		}
+	}
+}

@@ -1,0 +1,44 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTenantsSection: defaults, and bad tenants refused with their name
+// and line.
+func TestTenantsSection(t *testing.T) {
+	c, err := Parse([]byte(`data_dir: /d
+tenants:
+  list:
+    - name: de
+      prefixes: [192.0.2.0/24]
+      addresses: [192.0.2.53]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := c.Tenants
+	if tc.Dir != "/d/tenants" || tc.UIDBase != DefaultTenantUIDBase || tc.Cgroup != DefaultTenantCgroup || tc.Port != 53 || tc.RestartDelay != DefaultTenantRestartDelay || tc.List[0].Pids != DefaultTenantPids {
+		t.Errorf("defaults: %+v", tc)
+	}
+	for doc, want := range map[string]string{
+		"tenants:\n  list:\n    - name: De\n      prefixes: [192.0.2.0/24]\n      addresses: [192.0.2.53]\n":                                                            `line 2: tenants.list: tenant name "De"`,
+		"tenants:\n  list:\n    - name: de\n      prefixes: [192.0.2.1/24]\n      addresses: [192.0.2.53]\n":                                                            "has host bits set",
+		"tenants:\n  list:\n    - name: de\n      prefixes: [192.0.2.0/24]\n      addresses: [198.51.100.1]\n":                                                          "address 198.51.100.1 is in none of its prefixes",
+		"tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1]}\n    - {name: b, prefixes: [192.0.2.128/25], addresses: [192.0.2.129]}\n": "overlaps tenant a's",
+		"tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], memory_mb: 8}\n":                                                          "memory_mb 8",
+		"tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], cpuset: \"x\"}\n":                                                         `cpuset "x"`,
+		"tenants:\n  restart_delay: 0s\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], canary: \"a. NOPE\"}\n":                              "unknown type NOPE",
+		"tenants:\n  uid_base: 10\n": "uid_base 10",
+	} {
+		_, err := Parse([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", doc, err, want)
+		}
+	}
+	c, err = Parse([]byte("tenants:\n  restart_delay: 0s\n"))
+	if err != nil || c.Tenants.RestartDelay != 0 {
+		t.Errorf("restart_delay 0 kept: %v %v", err, c.Tenants.RestartDelay)
+	}
+}

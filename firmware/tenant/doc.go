@@ -1,0 +1,16 @@
+// Package tenant runs a host's tenants (`shoestring host`): each tenant's
+// name server is our own binary, started by the supervisor in its own
+// chroot (a minimal root: the binary, the tenant's data, its /proc), under
+// its own uid with no capabilities, in its own mount and PID namespaces
+// and cgroup (CPU, memory, pids, cpuset; cgroup v2 or v1), serving only on
+// sockets the host bound on the tenant's addresses and passed in. The
+// host's routing announces each tenant's prefixes from that tenant's
+// checks and withdraws them the moment its process dies.
+//
+// One concern per file: supervisor.go (the tenants' lifecycle),
+// sandbox.go (the tenant process's root and privileges, from inside),
+// seccomp*.go (no listening sockets of its own), cgroup*.go (limits),
+// sockets.go (what the host binds), serve.go (the tenant's server),
+// protections.go (what a tenant checks it runs under), state.go (what
+// the host keeps across restarts), child.go (what passes between them).
+package tenant

@@ -1,0 +1,99 @@
+package tenant
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/shoestring-dns/shoestring/firmware/config"
+	"github.com/shoestring-dns/shoestring/firmware/dnsserver"
+	"github.com/shoestring-dns/shoestring/firmware/store"
+	"github.com/shoestring-dns/shoestring/firmware/zones"
+)
+
+// Serve is `shoestring tenant-serve`, the tenant's name server, inside
+// its root as its own uid: it forbids itself new listening sockets,
+// reports the protections it finds itself under, and answers from its own
+// store on the sockets the host passed, until SIGTERM. It has no routing,
+// no network configuration and no management listener: the host does
+// those.
+func Serve() error {
+	spec, err := readSpec()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("tenant", spec.Name)
+	seccompErr := installSeccomp()
+	report := os.NewFile(fdReport, "report")
+	json.NewEncoder(report).Encode(selfCheck(seccompErr))
+	report.Close()
+
+	cfg := &config.Config{DataDir: dataInRoot}
+	cfg.SetDefaults()
+	cfg.Node.Name, cfg.DNS.NSID = spec.Name, spec.NSID
+	for _, o := range spec.Zones {
+		cfg.Zones = append(cfg.Zones, config.Zone{Origin: o, File: filepath.Join(dataInRoot, zoneFile(o))})
+	}
+	st, err := store.Open(filepath.Join(dataInRoot, "shoestring.db"), store.Options{})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer st.Close()
+	zs := zones.New(zones.Options{Store: st, Log: log})
+	dc := dnsserver.FromConfig(cfg)
+	dc.Listen, dc.Logger = nil, log
+	udp := 0
+	for _, k := range spec.Sockets {
+		if k.UDP {
+			udp++
+		}
+	}
+	dc.UDPWorkers = max(udp, 1)
+	srv := dnsserver.New(dc)
+	if err := zs.Load(srv); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	defer srv.Close()
+	for i, k := range spec.Sockets {
+		if err := serveSocket(srv, os.NewFile(uintptr(fdSockets+i), k.Addr), k.UDP); err != nil {
+			return fmt.Errorf("socket %s: %w", k.Addr, err)
+		}
+	}
+	zs.ImportConfigured(cfg.Zones)
+	zones.ReleaseMemory()
+	log.Info("answering", "zones", srv.Zones(), "listen", srv.Addrs())
+	<-ctx.Done()
+	log.Info("stopping")
+	return nil
+}
+
+func serveSocket(srv *dnsserver.Server, f *os.File, udp bool) error {
+	defer f.Close() // the server holds its own descriptor
+	if udp {
+		pc, err := net.FilePacketConn(f)
+		if err != nil {
+			return err
+		}
+		uc, ok := pc.(*net.UDPConn)
+		if !ok {
+			return fmt.Errorf("not a UDP socket")
+		}
+		return srv.ServeUDP(uc)
+	}
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return err
+	}
+	return srv.ServeListener(ln)
+}
