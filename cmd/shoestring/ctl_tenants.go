@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/shoestring-dns/shoestring/firmware/config"
+
 	"flag"
 	"fmt"
 	"io"
@@ -51,10 +53,17 @@ func tenantCommand(e *ctlEnv, args []string) error {
 		fs.StringVar(&req.Cpuset, "cpuset", "", "cores to pin it to (2-3)")
 		fs.StringVar(&req.Canary, "canary", "", "health check question, \"NAME TYPE\" (default: SOA of its first zone)")
 		wait := fs.Duration("wait", 0, "wait up to this long until every prefix is announced")
+		rrl := fs.Int("rrl", 0, "response rate limiting for the tenant at this many responses per second per client prefix (its dns.rrl); 0: off")
+		var secrets listFlag
+		fs.Var(&secrets, "cookie-secret", "the tenant's DNS cookie secret, 32 hex digits (repeat for rollover; the first mints)")
 		if err := fs.Parse(rest); err != nil {
 			return err
 		}
 		req.Prefixes, req.Addresses = prefixes, addrs
+		if *rrl > 0 || len(secrets) > 0 {
+			req.DNS = &config.DNSAbuse{CookieSecrets: secrets}
+			req.DNS.RRL.Enabled, req.DNS.RRL.ResponsesPerSecond = *rrl > 0, *rrl
+		}
 		mb, err := parseMiB(*memory)
 		if err != nil {
 			return err

@@ -11,35 +11,35 @@ import (
 // per-client TCP limit. Its keys sit directly in the dns: section.
 type DNSAbuse struct {
 	// Cookies answers DNS cookies (default true).
-	Cookies *bool `yaml:"cookies,omitempty"`
+	Cookies *bool `yaml:"cookies,omitempty" json:"cookies,omitempty"`
 	// CookieSecrets are 128-bit secrets in hex; the first mints server
 	// cookies, the others only verify them (rollover). Every node of an
 	// anycast set must have the same list. None: a random secret per
 	// process (a warning is logged).
-	CookieSecrets []string `yaml:"cookie_secrets,omitempty"`
+	CookieSecrets []string `yaml:"cookie_secrets,omitempty" json:"cookie_secrets,omitempty"`
 	// RequireCookieUDP answers BADCOOKIE to UDP queries that carry a
 	// client cookie but no valid server cookie.
-	RequireCookieUDP bool `yaml:"require_cookie_udp,omitempty"`
+	RequireCookieUDP bool `yaml:"require_cookie_udp,omitempty" json:"require_cookie_udp,omitempty"`
 	// TCPMaxConnsPerClient bounds TCP connections from one client prefix
 	// (rrl.ipv4_prefix / rrl.ipv6_prefix), default 16.
-	TCPMaxConnsPerClient int `yaml:"tcp_max_conns_per_client,omitempty"`
-	RRL                  RRL `yaml:"rrl,omitempty"`
+	TCPMaxConnsPerClient int `yaml:"tcp_max_conns_per_client,omitempty" json:"tcp_max_conns_per_client,omitempty"`
+	RRL                  RRL `yaml:"rrl,omitempty" json:"rrl,omitempty"`
 }
 
 // RRL is response rate limiting (off unless Enabled).
 type RRL struct {
-	Enabled            bool       `yaml:"enabled,omitempty"`
-	ResponsesPerSecond int        `yaml:"responses_per_second,omitempty"`
-	NXDomainsPerSecond int        `yaml:"nxdomains_per_second,omitempty"`
-	NoDataPerSecond    int        `yaml:"nodata_per_second,omitempty"`
-	ReferralsPerSecond int        `yaml:"referrals_per_second,omitempty"`
-	ErrorsPerSecond    int        `yaml:"errors_per_second,omitempty"`
-	Window             Duration   `yaml:"window,omitempty"`
-	Slip               *int       `yaml:"slip,omitempty"`
-	IPv4Prefix         int        `yaml:"ipv4_prefix,omitempty"`
-	IPv6Prefix         int        `yaml:"ipv6_prefix,omitempty"`
-	Exempt             []IPPrefix `yaml:"exempt,omitempty"`
-	TableSize          int        `yaml:"table_size,omitempty"`
+	Enabled            bool       `yaml:"enabled,omitempty" json:"enabled,omitempty"`
+	ResponsesPerSecond int        `yaml:"responses_per_second,omitempty" json:"responses_per_second,omitempty"`
+	NXDomainsPerSecond int        `yaml:"nxdomains_per_second,omitempty" json:"nxdomains_per_second,omitempty"`
+	NoDataPerSecond    int        `yaml:"nodata_per_second,omitempty" json:"nodata_per_second,omitempty"`
+	ReferralsPerSecond int        `yaml:"referrals_per_second,omitempty" json:"referrals_per_second,omitempty"`
+	ErrorsPerSecond    int        `yaml:"errors_per_second,omitempty" json:"errors_per_second,omitempty"`
+	Window             Duration   `yaml:"window,omitempty" json:"window,omitempty"`
+	Slip               *int       `yaml:"slip,omitempty" json:"slip,omitempty"`
+	IPv4Prefix         int        `yaml:"ipv4_prefix,omitempty" json:"ipv4_prefix,omitempty"`
+	IPv6Prefix         int        `yaml:"ipv6_prefix,omitempty" json:"ipv6_prefix,omitempty"`
+	Exempt             []IPPrefix `yaml:"exempt,omitempty" json:"exempt,omitempty"`
+	TableSize          int        `yaml:"table_size,omitempty" json:"table_size,omitempty"`
 }
 
 // Defaults of the abuse settings.
@@ -73,7 +73,11 @@ func (a *DNSAbuse) Secrets() [][16]byte {
 func (a *DNSAbuse) check(c *Config, line func(string) int) []string {
 	var errs []string
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Sprintf("line %d: dns.%s", line(key), fmt.Sprintf(format, args...)))
+		at := ""
+		if n := line(key); n > 0 {
+			at = fmt.Sprintf("line %d: ", n)
+		}
+		errs = append(errs, at+"dns."+fmt.Sprintf(format, args...))
 	}
 	for _, s := range a.CookieSecrets {
 		if b, err := hex.DecodeString(s); err != nil || len(b) != 16 {
@@ -115,6 +119,15 @@ func (a *DNSAbuse) check(c *Config, line func(string) int) []string {
 	}
 	return errs
 }
+
+// Problems lists what is wrong with settings that come without a config
+// file to point into (a tenant's dns settings from the API).
+func (a *DNSAbuse) Problems() []string {
+	return a.check(nil, func(string) int { return 0 })
+}
+
+// SetDefaults fills in the unset abuse settings.
+func (a *DNSAbuse) SetDefaults() { a.setDefaults(nil) }
 
 func (a *DNSAbuse) setDefaults(c *Config) {
 	if a.TCPMaxConnsPerClient == 0 {

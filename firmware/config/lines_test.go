@@ -146,7 +146,8 @@ func TestZeroDurations(t *testing.T) {
 		if rule.allowed {
 			continue
 		}
-		keys := strings.Split(strings.Replace(p, "bgp.peers", "bgp.peers.-", 1), ".")
+		// "-" marks a list element.
+		keys := strings.Split(strings.NewReplacer("bgp.peers", "bgp.peers.-", "tenants.list", "tenants.list.-").Replace(p), ".")
 		var doc strings.Builder
 		for i, k := range keys {
 			ind := strings.Repeat("  ", i)

@@ -66,6 +66,12 @@ type Tenant struct {
 	// Canary is the health check's question ("de. SOA"); default: the
 	// SOA of its first zone, else id.server CH TXT.
 	Canary string `yaml:"canary,omitempty" json:"canary,omitempty"`
+	// DNS is the tenant's own abuse resistance: the dns section's
+	// cookies, cookie_secrets, require_cookie_udp,
+	// tcp_max_conns_per_client and rrl, with the same defaults. Each
+	// tenant has its own RRL table and cookie secrets; the host's dns
+	// section does not apply to tenants.
+	DNS *DNSAbuse `yaml:"dns,omitempty" json:"dns,omitempty"`
 }
 
 // Defaults of the tenants section.
@@ -128,6 +134,10 @@ func (t *Tenant) SetDefaults() {
 	if t.Pids == 0 {
 		t.Pids = DefaultTenantPids
 	}
+	if t.DNS == nil {
+		t.DNS = &DNSAbuse{}
+	}
+	t.DNS.SetDefaults()
 }
 
 // CheckTenants checks each tenant and that no two share a name, prefix or
@@ -235,6 +245,11 @@ func (t *Tenant) Check() error {
 	if t.Canary != "" {
 		if _, _, err := t.CanaryQuestion(); err != nil {
 			bad("%v", err)
+		}
+	}
+	if t.DNS != nil {
+		for _, p := range t.DNS.Problems() {
+			bad("%s", p)
 		}
 	}
 	if len(errs) > 0 {

@@ -31,11 +31,22 @@ tenants:
 		"tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], cpuset: \"x\"}\n":                                                         `cpuset "x"`,
 		"tenants:\n  restart_delay: 0s\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], canary: \"a. NOPE\"}\n":                              "unknown type NOPE",
 		"tenants:\n  uid_base: 10\n": "uid_base 10",
+		"tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], dns: {rrl: {enabled: true, slip: 20}}}\n":          "tenant a: dns.rrl.slip 20: must be 0..10",
+		"tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], dns: {cookie_secrets: [abc]}}\n":                   `tenant a: dns.cookie_secrets: "abc" is not 32 hex digits`,
+		"tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], dns: {rrl: {responses_per_second: 5, nope: 1}}}\n": "nope",
 	} {
 		_, err := Parse([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", doc, err, want)
 		}
+	}
+	// A tenant's own dns settings get the dns section's defaults.
+	c, err = Parse([]byte("tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], dns: {rrl: {enabled: true, responses_per_second: 5}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c.Tenants.List[0].DNS; d == nil || !d.RRL.Enabled || d.RRL.ResponsesPerSecond != 5 || *d.RRL.Slip != DefaultRRLSlip || d.TCPMaxConnsPerClient != DefaultTCPMaxConnsPerClient {
+		t.Errorf("tenant dns: %+v", d)
 	}
 	c, err = Parse([]byte("tenants:\n  restart_delay: 0s\n"))
 	if err != nil || c.Tenants.RestartDelay != 0 {

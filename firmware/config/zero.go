@@ -41,6 +41,7 @@ var durationZero = map[string]struct {
 	"system.ntp.interval":           {why: "to turn NTP off, say ntp.disabled: true"},
 	"system.logs.flush_interval":    {why: "lines are written in batches, at least 1s apart; leave it out for 1m"},
 	"system.shutdown_timeout":       {why: "a planned stop needs time to drain; at least 5s"},
+	"tenants.list.dns.rrl.window":   {why: "a flood's debt must be remembered some time, 1s to 1h; leave it out for 15s"},
 	"tenants.restart_delay":         {allowed: true, why: "a tenant that dies is started again at once (and then after doubling delays while it keeps dying)"},
 	"ota.soak":                      {why: "a new version must prove itself for some time before it is committed; at least 5s"},
 }

@@ -1,6 +1,8 @@
 package tenant
 
 import (
+	"github.com/shoestring-dns/shoestring/firmware/config"
+
 	"encoding/json"
 	"fmt"
 	"os"
@@ -48,6 +50,8 @@ type childSpec struct {
 	NSID    string       `json:"nsid"`
 	Zones   []string     `json:"zones"` // origins; files are data/zones/ORIGIN.zone
 	Sockets []socketKind `json:"sockets"`
+	// DNS is the tenant's cookies, RRL and per-client limits.
+	DNS *config.DNSAbuse `json:"dns,omitempty"`
 }
 
 func readSpec() (childSpec, error) {

@@ -35,6 +35,10 @@ func Serve() error {
 	report.Close()
 
 	cfg := &config.Config{DataDir: dataInRoot}
+	if spec.DNS != nil {
+		// The tenant's own cookie secrets, RRL and per-client limits.
+		cfg.DNS.DNSAbuse = *spec.DNS
+	}
 	cfg.SetDefaults()
 	cfg.Node.Name, cfg.DNS.NSID = spec.Name, spec.NSID
 	for _, o := range spec.Zones {

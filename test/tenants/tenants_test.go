@@ -7,6 +7,7 @@ package tenants
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // TestHost is one host's life, in order: three tenants added, answering
@@ -124,6 +127,37 @@ func TestHost(t *testing.T) {
 		}
 		if memLimit != strconv.Itoa(64<<20) {
 			t.Errorf("enum's memory limit %q, want 64 MiB", memLimit)
+		}
+	})
+
+	t.Run("rrl", func(t *testing.T) {
+		// Each tenant has its own RRL: a burst at a tenant with
+		// -rrl 5 (slip 2) is limited, the same burst at de (no RRL) is
+		// answered in full. The limited tenant is removed again (its
+		// clients stay in debt for the RRL window).
+		rl := tenantDef{name: "rl", prefix: "198.18.53.0/24", addr: "198.18.53.53", zone: "rl.test", extra: []string{"-rrl", "5"}}
+		l.add(rl)
+		defer l.mustCtl("tenant", "remove", rl.name)
+		l.eventually(15*time.Second, "rl answering", func() bool { return l.status(rl.name).PID != 0 && l.query(rl) == rl.name })
+		time.Sleep(2 * time.Second) // the check's queries are not the burst's
+		const burst = 200
+		for _, c := range []struct {
+			d       tenantDef
+			limited bool
+		}{{rl, true}, {defs[0], false}} {
+			full, tc := udpBurst(t, c.d, burst)
+			t.Logf("%s: %d queries at once: %d full answers, %d TC, %d dropped", c.d.name, burst, full, tc, burst-full-tc)
+			if !c.limited {
+				if full != burst {
+					t.Errorf("%s has no RRL but answered %d of %d in full", c.d.name, full, burst)
+				}
+				continue
+			}
+			// The burst takes well under a second: at most the first
+			// second's 5 and the next second's 5 in full.
+			if full > 10 || tc == 0 || full+tc == burst {
+				t.Errorf("%s (rrl 5/s, slip 2): %d full, %d TC of %d; want at most 10 full, some TC and some dropped", c.d.name, full, tc, burst)
+			}
 		}
 	})
 
@@ -284,4 +318,46 @@ func TestHost(t *testing.T) {
 			t.Errorf("tenants after remove:\n%s", out)
 		}
 	})
+}
+
+// udpBurst sends n queries for the tenant's www TXT at once from this
+// (the host's) namespace and counts the full answers and the TC ones
+// that come back within a second of the last.
+func udpBurst(t *testing.T, d tenantDef, n int) (full, tc int) {
+	t.Helper()
+	c, err := net.Dial("udp", net.JoinHostPort(d.addr, "53"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < n; i++ {
+		m := new(dns.Msg)
+		m.SetQuestion("www."+d.zone+".", dns.TypeTXT)
+		m.Id = uint16(i + 1)
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 4096)
+	for {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		k, err := c.Read(buf)
+		if err != nil {
+			return full, tc
+		}
+		r := new(dns.Msg)
+		if r.Unpack(buf[:k]) != nil {
+			continue
+		}
+		switch {
+		case r.Truncated:
+			tc++
+		case len(r.Answer) > 0:
+			full++
+		}
+	}
 }
