@@ -70,3 +70,21 @@ func TestMarshalRoundTrip(t *testing.T) {
 		t.Fatalf("round trip changed the document:\n%s\n---\n%s", b, b2)
 	}
 }
+
+// TestRelativeDataDirRoundTrip: a config built in code with a relative
+// data_dir (what `shoestring dev`, and so `make run`, does), filled with
+// defaults and marshalled, parses back: PUT /api/v1/config and the
+// last good config go through that document. A default derived from a
+// relative data_dir (tenants.dir) once made it unparseable.
+func TestRelativeDataDirRoundTrip(t *testing.T) {
+	c := &Config{DataDir: "var/dev"}
+	c.DNS.Listen = []HostPort{"127.0.0.1:5300"}
+	c.SetDefaults()
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(b); err != nil {
+		t.Fatalf("a defaulted config with a relative data_dir does not parse back: %v\n%s", err, b)
+	}
+}

@@ -110,7 +110,12 @@ func (t *Tenants) check(c *Config, line func(string) int) []string {
 
 func (t *Tenants) setDefaults(c *Config) {
 	if t.Dir == "" {
+		// Absolute even under a relative data_dir (dev mode's var/dev):
+		// the host hands the path to processes in other mount namespaces.
 		t.Dir = filepath.Join(c.DataDir, "tenants")
+		if abs, err := filepath.Abs(t.Dir); err == nil {
+			t.Dir = abs
+		}
 	}
 	if t.UIDBase == 0 {
 		t.UIDBase = DefaultTenantUIDBase
