@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/shoestring-dns/shoestring/firmware/zone"
 )
 
 // Zone data is kept as one value per RRset, in DNS wire form: decoding
@@ -83,27 +85,7 @@ func fromRR(rr dns.RR, buf []byte) (record, error) {
 
 // setKey appends the key of the RRset of type t at the wire-form name.
 func setKey(dst, name []byte, t uint16) []byte {
-	var buf [128]int // a name has at most 127 labels
-	starts := buf[:0]
-	for off := 0; off < len(name) && name[off] != 0 && len(starts) < len(buf); off += 1 + int(name[off]) {
-		starts = append(starts, off)
-	}
-	for _, off := range slices.Backward(starts) {
-		for _, c := range name[off+1 : off+1+int(name[off])] {
-			switch {
-			case 'A' <= c && c <= 'Z':
-				dst = append(dst, c+'a'-'A')
-			case c == 0:
-				dst = append(dst, 1, 1)
-			case c == 1:
-				dst = append(dst, 1, 2)
-			default:
-				dst = append(dst, c)
-			}
-		}
-		dst = append(dst, 0)
-	}
-	return binary.BigEndian.AppendUint16(dst, t)
+	return binary.BigEndian.AppendUint16(zone.AppendOrderKey(dst, name), t)
 }
 
 // encodeSet appends the value for one RRset's records.
