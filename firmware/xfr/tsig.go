@@ -95,6 +95,7 @@ type Keyring map[string]*Key
 type tsigRR struct {
 	start      int // offset of the record in the message
 	keyName    string
+	ttl        uint32 // MUST be 0 (RFC 8945 §4.2), but the MAC covers what was sent
 	algorithm  string
 	timeSigned uint64
 	fudge      uint16
@@ -137,9 +138,15 @@ func findTSIG(msg []byte) (*tsigRR, error) {
 		}
 		off += 4
 	}
-	for range rrs + ar - 1 {
+	for i := range rrs + ar - 1 {
+		rr := off
 		if off, err = skipRR(msg, off); err != nil {
 			return nil, err
+		}
+		// A TSIG anywhere but last is a format error (RFC 8945 §5.1);
+		// verifying the last one would sign over the other.
+		if i >= rrs && rrType(msg, rr) == dns.TypeTSIG {
+			return nil, errors.New("TSIG record is not the last thing in the message")
 		}
 	}
 	start := off
@@ -153,13 +160,17 @@ func findTSIG(msg []byte) (*tsigRR, error) {
 	if binary.BigEndian.Uint16(msg[off:]) != dns.TypeTSIG {
 		return nil, nil
 	}
+	if c := binary.BigEndian.Uint16(msg[off+2:]); c != dns.ClassANY {
+		return nil, fmt.Errorf("TSIG record of class %d, not ANY", c)
+	}
+	ttl := binary.BigEndian.Uint32(msg[off+4:])
 	rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
 	off += 10
 	end := off + rdlen
 	if end != len(msg) {
 		return nil, errors.New("TSIG record is not the last thing in the message")
 	}
-	t := &tsigRR{start: start, keyName: dns.CanonicalName(name)}
+	t := &tsigRR{start: start, keyName: dns.CanonicalName(name), ttl: ttl}
 	alg, off, err := dns.UnpackDomainName(msg[:end], off)
 	if err != nil {
 		return nil, err
@@ -212,6 +223,12 @@ func skipName(msg []byte, off int) (int, error) {
 	}
 }
 
+// rrType is the type of the record at off, which skipRR has passed.
+func rrType(msg []byte, off int) uint16 {
+	off, _ = skipName(msg, off)
+	return binary.BigEndian.Uint16(msg[off:])
+}
+
 // skipRR returns the offset just after the record at off.
 func skipRR(msg []byte, off int) (int, error) {
 	off, err := skipName(msg, off)
@@ -243,12 +260,12 @@ func writePrior(h hash.Hash, prior []byte) {
 // writeVariables feeds the TSIG variables (RFC 8945 §4.3.3) into h; with
 // timersOnly, just the time signed and fudge (§4.3.1, later messages of a
 // stream).
-func writeVariables(h hash.Hash, keyName, alg string, timeSigned uint64, fudge, errCode uint16, other []byte, timersOnly bool) {
+func writeVariables(h hash.Hash, keyName string, ttl uint32, alg string, timeSigned uint64, fudge, errCode uint16, other []byte, timersOnly bool) {
 	var b []byte
 	if !timersOnly {
 		b = appendName(b, keyName)
 		b = binary.BigEndian.AppendUint16(b, dns.ClassANY)
-		b = binary.BigEndian.AppendUint32(b, 0)
+		b = binary.BigEndian.AppendUint32(b, ttl)
 		b = appendName(b, alg)
 	}
 	b = binary.BigEndian.AppendUint16(b, uint16(timeSigned>>32))
@@ -295,7 +312,7 @@ func (k *Key) sign(msg, prior []byte, timersOnly bool, now time.Time, errCode ui
 		h := k.newMAC()
 		writePrior(h, prior)
 		h.Write(msg)
-		writeVariables(h, k.Name, k.Algorithm, ts, Fudge, errCode, other, timersOnly)
+		writeVariables(h, k.Name, 0, k.Algorithm, ts, Fudge, errCode, other, timersOnly)
 		mac = h.Sum(nil)
 	} else {
 		ts = 0
@@ -372,7 +389,7 @@ func verifyRequest(msg []byte, keys Keyring, now time.Time) (*Key, *tsigRR, erro
 	}
 	h := k.newMAC()
 	writeStripped(h, msg, t)
-	writeVariables(h, t.keyName, t.algorithm, t.timeSigned, t.fudge, t.errCode, t.other, false)
+	writeVariables(h, t.keyName, t.ttl, t.algorithm, t.timeSigned, t.fudge, t.errCode, t.other, false)
 	if err := checkMAC(h.Sum(nil), t.mac); err != nil {
 		return k, t, err
 	}
@@ -423,7 +440,7 @@ func (v *verifier) check(msg []byte) error {
 		return &TSIGError{t.errCode, "the peer rejected our signature"}
 	}
 	writeStripped(v.h, msg, t)
-	writeVariables(v.h, t.keyName, t.algorithm, t.timeSigned, t.fudge, t.errCode, t.other, !v.first)
+	writeVariables(v.h, t.keyName, t.ttl, t.algorithm, t.timeSigned, t.fudge, t.errCode, t.other, !v.first)
 	if err := checkMAC(v.h.Sum(nil), t.mac); err != nil {
 		return err
 	}

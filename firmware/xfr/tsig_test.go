@@ -2,7 +2,9 @@ package xfr
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,7 +116,7 @@ func TestTSIGUnsignedIntermediates(t *testing.T) {
 	m4raw := msg(4)
 	ts := uint64(time.Now().Unix())
 	h.Write(m4raw)
-	writeVariables(h, k.Name, k.Algorithm, ts, Fudge, 0, nil, true)
+	writeVariables(h, k.Name, 0, k.Algorithm, ts, Fudge, 0, nil, true)
 	mac := h.Sum(nil)
 	// Build m4's TSIG by hand with that MAC: reuse sign's layout by
 	// signing, then patching the MAC bytes.
@@ -194,5 +196,68 @@ func TestTSIGWrongKeyAndTime(t *testing.T) {
 	}
 	if r.Rcode != dns.RcodeNotAuth || r.IsTsig() == nil || r.IsTsig().Error != dns.RcodeBadKey {
 		t.Fatalf("reply: %v", r)
+	}
+}
+
+// TestTSIGRecordShape: what a TSIG record carries besides its MAC agrees
+// with miekg/dns (the fuzzer found a NOTIFY whose TSIG TTL we left out of
+// the MAC, so we accepted what miekg and BIND reject), and a TSIG of the
+// wrong class or not last in the message is refused.
+func TestTSIGRecordShape(t *testing.T) {
+	k := testKey(t, dns.HmacSHA256)
+	keys := Keyring{k.Name: k}
+	m := new(dns.Msg)
+	m.SetNotify("example.test.")
+	b, _ := m.Pack()
+	now := time.Now()
+	signed, _ := k.SignRequest(b, now)
+	tsigAt := func(msg []byte) int { // offset of the TSIG's type field
+		tr, err := findTSIG(msg)
+		if err != nil || tr == nil {
+			t.Fatalf("no TSIG: %v", err)
+		}
+		off, _ := skipName(msg, tr.start)
+		return off
+	}
+	both := func(name string, msg []byte, wantOK bool) {
+		t.Helper()
+		_, _, ours := verifyRequest(msg, keys, now)
+		theirs := dns.TsigVerify(append([]byte(nil), msg...), testSecret, "", false)
+		if (ours == nil) != wantOK || (theirs == nil) != wantOK {
+			t.Errorf("%s: we say %v, miekg says %v, want ok=%v", name, ours, theirs, wantOK)
+		}
+	}
+	both("as signed", signed, true)
+
+	// The TTL changed after signing: the MAC covers it.
+	ttl := append([]byte(nil), signed...)
+	binary.BigEndian.PutUint32(ttl[tsigAt(ttl)+4:], 5)
+	both("TTL changed after signing", ttl, false)
+
+	// Signed by miekg with a TTL of 5 (it MUST be 0, but both ends hash
+	// what was sent): accepted by both.
+	m5 := m.Copy()
+	m5.SetTsig(k.Name, k.Algorithm, Fudge, now.Unix())
+	m5.Extra[0].Header().Ttl = 5
+	b5, _, err := dns.TsigGenerate(m5, testSecret, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if binary.BigEndian.Uint32(b5[tsigAt(b5)+4:]) != 5 {
+		t.Fatal("miekg did not keep the TTL")
+	}
+	both("signed with TTL 5", b5, true)
+
+	// Class other than ANY.
+	cl := append([]byte(nil), signed...)
+	binary.BigEndian.PutUint16(cl[tsigAt(cl)+2:], dns.ClassINET)
+	if _, _, err := verifyRequest(cl, keys, now); err == nil || !strings.Contains(err.Error(), "not ANY") {
+		t.Errorf("TSIG of class IN: %v", err)
+	}
+
+	// Two TSIG records: the first is not last.
+	twice, _ := k.SignRequest(signed, now)
+	if _, _, err := verifyRequest(twice, keys, now); err == nil || !strings.Contains(err.Error(), "not the last") {
+		t.Errorf("two TSIG records: %v", err)
 	}
 }
