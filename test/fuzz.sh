@@ -59,6 +59,13 @@ for tg in "${targets[@]}"; do
 			fi
 		fi
 		grep -v '^fuzz: elapsed' "$log"
+		# The failing input is written into the package's testdata, which
+		# a CI clone throws away: print it so the log alone reproduces it.
+		dir=$(go list -f '{{.Dir}}' "$pkg")
+		for in in $(grep -o "testdata/fuzz/$f/[0-9a-f]*" "$log" | sort -u); do
+			echo "--- $dir/$in:"
+			cat "$dir/$in"
+		done
 		echo "FAIL: fuzz $pkg $f"
 		exit 1
 	fi
