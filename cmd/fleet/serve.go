@@ -121,7 +121,19 @@ func serveMain(args []string) error {
 	if elector != nil {
 		srv.Role = elector
 		runner.MayAct = elector.Check
-		go elector.Run(ctx, act)
+		elected := make(chan struct{})
+		go func() {
+			elector.Run(ctx, act)
+			close(elected)
+		}()
+		// On the way out: the lease is revoked (a standby takes over at
+		// once) before the store's client closes.
+		defer func() {
+			select {
+			case <-elected:
+			case <-time.After(5 * time.Second):
+			}
+		}()
 		// Serve once the election has someone (this controller, or
 		// another that leads), so that the first answers say who.
 		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {

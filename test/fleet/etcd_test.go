@@ -3,6 +3,7 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -38,7 +39,21 @@ func TestEtcdFailover(t *testing.T) {
 	if c := controllerOf(t, standby.url); c.Role != "standby" || c.Leader != "ctl-a" {
 		t.Fatalf("second controller: %+v, want a standby naming ctl-a", c)
 	}
-	err := (&lab{t: t, url: standby.url}).try("PUT", "/api/groups/other", strings.NewReader("x"), nil)
+	// The dashboard and `status` say so too.
+	resp, err := http.Get(standby.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if mark := `id="controller" data-role="standby" data-leader="ctl-a"`; !strings.Contains(string(page), mark) {
+		t.Errorf("the standby's dashboard lacks %q", mark)
+	}
+	out, err := exec.Command(fleetBinary(t), "-c", standby.url, "status").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "controller: ctl-b (standby); leader: ctl-a") {
+		t.Errorf("status on the standby: %v\n%s", err, out)
+	}
+	err = (&lab{t: t, url: standby.url}).try("PUT", "/api/groups/other", strings.NewReader("x"), nil)
 	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "ctl-a") {
 		t.Fatalf("a change sent to the standby: %v, want 503 naming the leader", err)
 	}
@@ -70,6 +85,9 @@ func TestEtcdFailover(t *testing.T) {
 	l.killController()
 	killed := time.Now()
 	t.Logf("killed the leader (SIGKILL) in wave %d", ro.Wave)
+	if strings.Contains(l.ctlLog.String(), "DATA RACE") {
+		t.Errorf("the killed leader raced:\n%s", l.ctlLog.String())
+	}
 	// From here on the lab talks to the standby, and stops it at the end.
 	l.url, l.ctl, l.ctlLog = standby.url, standby.cmd, standby.log
 

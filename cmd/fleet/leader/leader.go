@@ -49,9 +49,10 @@ func (e *Elector) seconds() int {
 
 // Run campaigns until ctx ends. Each time this controller wins, lead
 // runs with a context that is cancelled when the leadership ends (the
-// session's lease lapsed, or the election key was deleted); when lead
-// returns the lease is revoked, so a standby takes over at once, and the
-// campaign starts again.
+// session's lease lapsed, or the election key was deleted) or ctx ends;
+// when lead returns the lease is revoked, so a standby takes over at
+// once, and the campaign starts again (unless ctx ended: then Run
+// returns; the client must stay open until it has).
 func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context)) {
 	for ctx.Err() == nil {
 		if err := e.once(ctx, lead); err != nil && ctx.Err() == nil {
@@ -126,6 +127,12 @@ func (e *Elector) once(ctx context.Context, lead func(ctx context.Context)) erro
 	e.mu.Lock()
 	e.term = nil
 	e.mu.Unlock()
+	// Revoked now (ctx may be over: the session's own Close would not
+	// reach etcd), so that a standby takes over without waiting out the
+	// lease.
+	rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	e.Client.Revoke(rctx, t.lease)
+	rcancel()
 	if ctx.Err() == nil {
 		e.Log.Warn("leader: leadership lost; standing by", "name", e.Name)
 	}

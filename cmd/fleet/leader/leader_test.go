@@ -12,11 +12,13 @@ import (
 	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
-// TestFailover: two controllers campaign against a real etcd; the first
-// leads, the other stands by and its writes are refused. The leader's
-// client dies without resigning (its lease is left to expire, as when
-// the process is killed): the standby leads within the TTL and a bit,
-// and the old leader's writes, should it still try, are refused.
+// TestFailover: controllers campaign against a real etcd. The first
+// leads, a second stands by (its writes are refused). The leader stops
+// cleanly: it revokes its lease and the standby leads at once, long
+// before the leader's 10 s lease would have lapsed. Then that leader's
+// client dies without a word (as when the process is killed): a third
+// leads when its 2 s lease lapses, and the dead leader's fence, should a
+// stalled process still hold it, lets nothing through.
 func TestFailover(t *testing.T) {
 	srv := refserver.StartEtcd(t)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -24,47 +26,63 @@ func TestFailover(t *testing.T) {
 		kv   *store.Etcd
 		el   *Elector
 		lead chan context.Context
+		stop context.CancelFunc
+		done chan struct{}
 	}
-	start := func(name string) *ctl {
+	start := func(name string, ttl time.Duration) *ctl {
 		kv, err := store.OpenEtcd(store.EtcdConfig{Endpoints: []string{srv.Endpoint}, Prefix: "/t"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { kv.Close() })
-		c := &ctl{kv: kv, el: &Elector{Client: kv.Client(), Prefix: "/t/leader", Name: name, TTL: 2 * time.Second, Log: log}, lead: make(chan context.Context, 1)}
+		c := &ctl{kv: kv, el: &Elector{Client: kv.Client(), Prefix: "/t/leader", Name: name, TTL: ttl, Log: log}, lead: make(chan context.Context, 1)}
 		kv.Fence = c.el.Fence
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
-		go c.el.Run(ctx, func(ctx context.Context) {
-			c.lead <- ctx
-			<-ctx.Done()
-		})
+		c.stop, c.done = cancel, make(chan struct{})
+		go func() {
+			defer close(c.done)
+			c.el.Run(ctx, func(ctx context.Context) {
+				c.lead <- ctx
+				<-ctx.Done()
+			})
+		}()
 		return c
 	}
-	a := start("a")
-	var actx context.Context
-	select {
-	case actx = <-a.lead:
-	case <-time.After(10 * time.Second):
-		t.Fatal("a never led")
+	leads := func(c *ctl, within time.Duration) context.Context {
+		t.Helper()
+		select {
+		case ctx := <-c.lead:
+			return ctx
+		case <-time.After(within):
+			t.Fatalf("%s did not lead within %s", c.el.Name, within)
+			return nil
+		}
 	}
-	b := start("b")
+	seesLeader := func(c *ctl, want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			l, err := c.el.Leader(context.Background())
+			if err == nil && l == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s sees leader %q (%v), want %s", c.el.Name, l, err, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	a := start("a", 10*time.Second)
+	actx := leads(a, 10*time.Second)
+	b := start("b", 2*time.Second)
+	seesLeader(b, "a")
 	if err := a.el.Check(context.Background()); err != nil {
 		t.Fatalf("the leader's check: %v", err)
 	}
 	if err := a.kv.Put("groups", "g", []byte("a")); err != nil {
 		t.Fatalf("the leader's write: %v", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		l, err := b.el.Leader(context.Background())
-		if err == nil && l == "a" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("b sees leader %q (%v), want a", l, err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if b.el.Leading() || b.el.Check(context.Background()) == nil {
 		t.Fatal("b leads too")
@@ -73,45 +91,56 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("the standby's write: %v, want ErrNotLeader", err)
 	}
 
-	// a dies: its keep-alives stop; the lease lapses in TTL at most.
-	key, rev, _ := a.el.Fence()
-	killed := time.Now()
-	a.kv.Client().Close()
-	var bctx context.Context
-	select {
-	case bctx = <-b.lead:
-	case <-time.After(10 * time.Second):
-		t.Fatal("b did not take over within 10 s")
+	// a stops cleanly: b leads without waiting out a's 10 s lease.
+	stopped := time.Now()
+	a.stop()
+	bctx := leads(b, 10*time.Second)
+	took := time.Since(stopped)
+	t.Logf("handover (leader stopped cleanly → standby leads): %s", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("handover after a clean stop took %s: a's lease was not revoked", took)
 	}
-	took := time.Since(killed)
-	t.Logf("failover (leader's client closed → standby leads): %s", took.Round(time.Millisecond))
-	if took > 4*time.Second {
-		t.Errorf("failover took %s with a 2 s TTL", took)
+	if actx.Err() == nil {
+		t.Error("a's leadership context is live after its stop")
 	}
-	select {
-	case <-actx.Done():
-	case <-time.After(3 * time.Second):
-		t.Error("the old leader's context is still live")
-	}
+	<-a.done
 	if err := b.kv.Put("groups", "g", []byte("b")); err != nil {
 		t.Fatalf("the new leader's write: %v", err)
 	}
-	// The old term's fence (what a stalled old leader would still hold)
-	// no longer lets anything through.
+
+	// b dies without a word: its keep-alives stop, its 2 s lease lapses.
+	c := start("c", 2*time.Second)
+	seesLeader(c, "b")
+	key, rev, _ := b.el.Fence()
+	killed := time.Now()
+	b.kv.Client().Close()
+	leads(c, 10*time.Second)
+	took = time.Since(killed)
+	t.Logf("failover (leader's client gone → standby leads, 2 s lease): %s", took.Round(time.Millisecond))
+	if took > 6*time.Second {
+		t.Errorf("failover took %s with a 2 s lease", took)
+	}
+	select {
+	case <-bctx.Done():
+	case <-time.After(3 * time.Second):
+		t.Error("the dead leader's context is still live")
+	}
+	if err := c.kv.Put("groups", "g", []byte("c")); err != nil {
+		t.Fatalf("the new leader's write: %v", err)
+	}
+	// b's term's fence (what a stalled b would still hold) lets nothing
+	// through.
 	old, err := store.OpenEtcd(store.EtcdConfig{Endpoints: []string{srv.Endpoint}, Prefix: "/t"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer old.Close()
 	old.Fence = func() (string, int64, bool) { return key, rev, true }
-	if err := old.Put("groups", "g", []byte("stale a")); !errors.Is(err, store.ErrNotLeader) {
+	if err := old.Put("groups", "g", []byte("stale b")); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("the old term's write: %v, want ErrNotLeader", err)
 	}
-	if v, _ := b.kv.Get("groups", "g"); string(v) != "b" {
-		t.Fatalf("g is %q, want b's", v)
+	if v, _ := c.kv.Get("groups", "g"); string(v) != "c" {
+		t.Fatalf("g is %q, want c's", v)
 	}
-	if l, _ := b.el.Leader(context.Background()); l != "b" {
-		t.Fatalf("leader %q, want b", l)
-	}
-	_ = bctx
+	seesLeader(c, "c")
 }
