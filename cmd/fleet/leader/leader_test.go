@@ -3,8 +3,12 @@ package leader
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,10 +19,11 @@ import (
 // TestFailover: controllers campaign against a real etcd. The first
 // leads, a second stands by (its writes are refused). The leader stops
 // cleanly: it revokes its lease and the standby leads at once, long
-// before the leader's 10 s lease would have lapsed. Then that leader's
-// client dies without a word (as when the process is killed): a third
-// leads when its 2 s lease lapses, and the dead leader's fence, should a
-// stalled process still hold it, lets nothing through.
+// before the leader's 10 s lease would have lapsed. Then that leader is
+// cut off from etcd (as when its host dies): a third
+// leads when its 2 s lease lapses, the old leader (cut off, alive) stops
+// acting, and its fence, should a stalled process still hold it, lets
+// nothing through.
 func TestFailover(t *testing.T) {
 	srv := refserver.StartEtcd(t)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -29,8 +34,8 @@ func TestFailover(t *testing.T) {
 		stop context.CancelFunc
 		done chan struct{}
 	}
-	start := func(name string, ttl time.Duration) *ctl {
-		kv, err := store.OpenEtcd(store.EtcdConfig{Endpoints: []string{srv.Endpoint}, Prefix: "/t"})
+	start := func(name string, ttl time.Duration, endpoint string) *ctl {
+		kv, err := store.OpenEtcd(store.EtcdConfig{Endpoints: []string{endpoint}, Prefix: "/t"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,9 +79,12 @@ func TestFailover(t *testing.T) {
 		}
 	}
 
-	a := start("a", 10*time.Second)
+	a := start("a", 10*time.Second, srv.Endpoint)
 	actx := leads(a, 10*time.Second)
-	b := start("b", 2*time.Second)
+	// b reaches etcd through a proxy that the test cuts: b can then
+	// neither renew its lease nor revoke it, as when its host dies.
+	link := newCutter(t, strings.TrimPrefix(srv.Endpoint, "http://"))
+	b := start("b", 2*time.Second, link.addr)
 	seesLeader(b, "a")
 	if err := a.el.Check(context.Background()); err != nil {
 		t.Fatalf("the leader's check: %v", err)
@@ -108,22 +116,25 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("the new leader's write: %v", err)
 	}
 
-	// b dies without a word: its keep-alives stop, its 2 s lease lapses.
-	c := start("c", 2*time.Second)
+	// b is cut off: its keep-alives stop, its 2 s lease lapses.
+	c := start("c", 2*time.Second, srv.Endpoint)
 	seesLeader(c, "b")
 	key, rev, _ := b.el.Fence()
 	killed := time.Now()
-	b.kv.Client().Close()
+	link.cut()
 	leads(c, 10*time.Second)
 	took = time.Since(killed)
-	t.Logf("failover (leader's client gone → standby leads, 2 s lease): %s", took.Round(time.Millisecond))
-	if took > 6*time.Second {
+	t.Logf("failover (leader cut off → standby leads, 2 s lease): %s", took.Round(time.Millisecond))
+	if took < time.Second || took > 6*time.Second {
 		t.Errorf("failover took %s with a 2 s lease", took)
 	}
 	select {
 	case <-bctx.Done():
 	case <-time.After(3 * time.Second):
-		t.Error("the dead leader's context is still live")
+		t.Error("the cut-off leader's context is still live")
+	}
+	if b.el.Leading() {
+		t.Error("the cut-off leader still thinks it leads")
 	}
 	if err := c.kv.Put("groups", "g", []byte("c")); err != nil {
 		t.Fatalf("the new leader's write: %v", err)
@@ -143,4 +154,56 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("g is %q, want c's", v)
 	}
 	seesLeader(c, "c")
+}
+
+// cutter is a TCP proxy to etcd whose cut drops every connection and
+// accepts none after.
+type cutter struct {
+	addr  string
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	done  bool
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{addr: ln.Addr().String(), ln: ln}
+	t.Cleanup(c.cut)
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			if c.done {
+				in.Close()
+				out.Close()
+			}
+			c.conns = append(c.conns, in, out)
+			c.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return c
+}
+
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = true
+	c.ln.Close()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
 }
