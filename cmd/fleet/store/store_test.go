@@ -2,9 +2,20 @@ package store
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,4 +186,117 @@ func TestEtcdUnreachable(t *testing.T) {
 		t.Fatal("opened an etcd that is not there")
 	}
 	t.Log(err)
+}
+
+// TestEtcdTLS: etcd serving clients over TLS and requiring a client
+// certificate: the controller gets in with -etcd-ca, -etcd-cert and
+// -etcd-key, and is refused (clearly) without its certificate.
+func TestEtcdTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := newCert(t, dir, "ca", nil, nil)
+	newCert(t, dir, "server", ca, caKey)
+	newCert(t, dir, "client", ca, caKey)
+	f := func(name string) string { return filepath.Join(dir, name) }
+	pair, err := tls.LoadX509KeyPair(f("client.crt"), f("client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	srv := refserver.StartEtcdTLS(t, &refserver.EtcdTLS{CertFile: f("server.crt"), KeyFile: f("server.key"), ClientCA: f("ca.crt"),
+		Client: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}})
+	e, err := OpenEtcd(EtcdConfig{Endpoints: []string{srv.Endpoint}, CAFile: f("ca.crt"), CertFile: f("client.crt"), KeyFile: f("client.key")})
+	if err != nil {
+		t.Fatalf("over TLS with a client certificate: %v", err)
+	}
+	defer e.Close()
+	if err := e.Put("nodes", "ams1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := e.Get("nodes", "ams1"); err != nil || string(v) != "x" {
+		t.Fatalf("get over TLS: %q %v", v, err)
+	}
+	if _, err := OpenEtcd(EtcdConfig{Endpoints: []string{srv.Endpoint}, CAFile: f("ca.crt"), Timeout: time.Second}); err == nil {
+		t.Fatal("got in without a client certificate")
+	}
+	if _, err := OpenEtcd(EtcdConfig{Endpoints: []string{srv.Endpoint}, CAFile: f("server.key")}); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("a CA file without a certificate: %v", err)
+	}
+}
+
+// newCert writes name.crt and name.key into dir: a CA when parent is
+// nil, else a certificate for 127.0.0.1 signed by parent.
+func newCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	signer, signerKey := tmpl, key
+	if parent == nil {
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage = x509.KeyUsageCertSign
+	} else {
+		signer, signerKey = parent, parentKey
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(filepath.Join(dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// TestEtcdAuth: etcd with authentication on: the controller gets in with
+// -etcd-user and its password, and not with a wrong one.
+func TestEtcdAuth(t *testing.T) {
+	srv := refserver.StartEtcd(t)
+	admin, err := OpenEtcd(EtcdConfig{Endpoints: []string{srv.Endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx := context.Background()
+	cli := admin.Client()
+	for _, step := range []func() error{
+		func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatalf("enabling etcd auth: %v", err)
+		}
+	}
+	e, err := OpenEtcd(EtcdConfig{Endpoints: []string{srv.Endpoint}, Username: "root", Password: "rootpw"})
+	if err != nil {
+		t.Fatalf("with the password: %v", err)
+	}
+	defer e.Close()
+	if err := e.Put("nodes", "ams1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenEtcd(EtcdConfig{Endpoints: []string{srv.Endpoint}, Username: "root", Password: "wrong", Timeout: time.Second}); err == nil {
+		t.Fatal("got in with a wrong password")
+	}
+	if _, err := OpenEtcd(EtcdConfig{Endpoints: []string{srv.Endpoint}, Timeout: time.Second}); err == nil {
+		t.Fatal("got in without a user")
+	}
 }
