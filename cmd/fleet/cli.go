@@ -102,6 +102,13 @@ func cliMain(c *cli, args []string) error {
 			return printJSON(ov)
 		}
 		fmt.Printf("fleet: %s\n", strings.ToUpper(ov.Colour))
+		if c := ov.Controller; c.Role != "" && c.Role != "single" {
+			leader := c.Leader
+			if leader == "" {
+				leader = "none (election under way)"
+			}
+			fmt.Printf("controller: %s (%s); leader: %s; store %s\n", c.Name, c.Role, leader, c.Store)
+		}
 		for _, e := range ov.Exceptions {
 			fmt.Println("  !", e)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoestring-dns/shoestring/cmd/fleet/inventory"
+	"github.com/shoestring-dns/shoestring/cmd/fleet/leader"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/live"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/rollout"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/serial"
@@ -26,7 +27,7 @@ import (
 // the store, the poller, the rollout runner and the web server.
 func serveMain(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	path := fs.String("store", "fleet.db", "state file (bbolt)")
+	path := fs.String("store", "fleet.db", "state file (bbolt; with -etcd only the default of -tailnet-dir derives from it)")
 	listen := fs.String("listen", "127.0.0.1:9080", "dashboard and API address")
 	poll := fs.Duration("poll", 2*time.Second, "how often every node is polled")
 	minAnn := fs.Int("min-announcing", 2, "of the nodes announcing a prefix in a region, at least this many stay announcing during a rollout")
@@ -41,17 +42,51 @@ func serveMain(args []string) error {
 	tsDir := fs.String("tailnet-dir", "", "the controller's tailnet keys (default: beside the store)")
 	tsTags := fs.String("tailnet-tags", "", "comma-separated tags the controller asks for (the nodes' overlay.access.admin must name one)")
 	tsDiscover := fs.String("tailnet-discover", "tag:dns", "peers with this tag are nodes: unknown ones are added as unassigned (empty: every peer)")
+	var ec store.EtcdConfig
+	endpoints := fs.String("etcd", "", "comma-separated etcd endpoints: keep the state there, shared by every controller given the same -etcd and -etcd-prefix, one of which (the elected leader) acts (empty: bbolt in -store)")
+	fs.StringVar(&ec.Prefix, "etcd-prefix", "/shoestring-fleet/", "key prefix of this fleet's state and election in etcd")
+	fs.StringVar(&ec.CAFile, "etcd-ca", "", "CA file to check the etcd servers' certificates (TLS)")
+	fs.StringVar(&ec.CertFile, "etcd-cert", "", "client certificate file for etcd (TLS)")
+	fs.StringVar(&ec.KeyFile, "etcd-key", "", "client key file for etcd (TLS)")
+	fs.StringVar(&ec.Username, "etcd-user", "", "etcd user (password from $SHOESTRING_FLEET_ETCD_PASSWORD)")
+	ttl := fs.Duration("leader-ttl", 5*time.Second, "the leader's etcd lease: a standby takes over this long after the leader stops renewing it (whole seconds, at least 2s)")
+	name := fs.String("name", "", "this controller's name, as the dashboard shows the leader (default HOSTNAME:PORT of -listen)")
 	fs.Parse(args)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	kv, err := store.OpenBolt(*path)
-	if err != nil {
-		return err
+	var kv store.KV
+	var elector *leader.Elector
+	storeName := "bbolt " + *path
+	if *endpoints != "" {
+		if *ttl < 2*time.Second || *ttl%time.Second != 0 {
+			return fmt.Errorf("-leader-ttl %s: want whole seconds, at least 2s (etcd's shortest lease)", *ttl)
+		}
+		ec.Endpoints = strings.Split(*endpoints, ",")
+		ec.Password = os.Getenv("SHOESTRING_FLEET_ETCD_PASSWORD")
+		ekv, err := store.OpenEtcd(ec)
+		if err != nil {
+			return err
+		}
+		if *name == "" {
+			host, _ := os.Hostname()
+			_, port, _ := net.SplitHostPort(*listen)
+			*name = net.JoinHostPort(host, port)
+		}
+		elector = &leader.Elector{Client: ekv.Client(), Prefix: ekv.Prefix() + "leader", Name: *name, TTL: *ttl, Log: log}
+		ekv.Fence = elector.Fence
+		kv, storeName = ekv, "etcd "+*endpoints+" "+ekv.Prefix()
+	} else {
+		bkv, err := store.OpenBolt(*path)
+		if err != nil {
+			return err
+		}
+		kv = bkv
 	}
 	defer kv.Close()
 	inv := inventory.Inventory{KV: kv}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var err error
 	client := live.DefaultClient
 	var member *tailnet.Member
 	if *tsControl != "" {
@@ -73,19 +108,50 @@ func serveMain(args []string) error {
 		MinAnnouncing: *minAnn, MinFraction: *minFrac, Waves: *waves,
 		GateTimeout: *gateTimeout, PassRounds: *passRounds, Interval: *interval,
 	}}
-	srv := &web.Server{KV: kv, Poller: poller, Runner: runner, SOA: serial.QuerySOA, Client: client, Log: log}
+	srv := &web.Server{KV: kv, Poller: poller, Runner: runner, SOA: serial.QuerySOA, Client: client, Log: log, Store: storeName}
+	// What acts: rollouts and tailnet discovery (which writes the
+	// inventory). With etcd only while elected; the poller (reads only)
+	// runs on every controller so a standby's dashboard is live.
+	act := func(ctx context.Context) {
+		if member != nil {
+			go member.Run(ctx, inv, *poll)
+		}
+		runner.Run(ctx)
+	}
+	if elector != nil {
+		srv.Role = elector
+		runner.MayAct = elector.Check
+		elected := make(chan struct{})
+		go func() {
+			elector.Run(ctx, act)
+			close(elected)
+		}()
+		// On the way out: the lease is revoked (a standby takes over at
+		// once) before the store's client closes.
+		defer func() {
+			select {
+			case <-elected:
+			case <-time.After(5 * time.Second):
+			}
+		}()
+		// Serve once the election has someone (this controller, or
+		// another that leads), so that the first answers say who.
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if l, err := elector.Leader(ctx); err == nil && l != "" {
+				break
+			}
+		}
+	} else {
+		go act(ctx)
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
-	fmt.Fprintf(os.Stderr, "shoestring-fleet: dashboard http://%s/  (store %s)\n", ln.Addr(), *path)
+	fmt.Fprintf(os.Stderr, "shoestring-fleet: dashboard http://%s/  (store %s)\n", ln.Addr(), storeName)
 	go poller.Run(ctx)
-	go runner.Run(ctx)
-	if member != nil {
-		go member.Run(ctx, inv, *poll)
-	}
 	<-ctx.Done()
 	shut, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +80,11 @@ type Runner struct {
 	SOA    serial.SOA
 	Policy Policy
 	Log    *slog.Logger
+	// MayAct, when set, is asked just before every config PUT to a node
+	// whether this controller may still act (the leader's check with
+	// etcd); an error ends the drive without the PUT. Nil: one
+	// controller, always.
+	MayAct func(ctx context.Context) error
 
 	mu   sync.Mutex // every change to a rollout and its save
 	kick chan struct{}
@@ -111,12 +117,25 @@ func (r *Runner) wake() {
 
 func (r *Runner) inv() inventory.Inventory { return inventory.Inventory{KV: r.KV} }
 
-// save writes ro; callers hold r.mu.
-func (r *Runner) save(ro *Rollout) {
+// save writes ro, only over the version it read or last wrote (so two
+// controllers can never both record a step of the same rollout, and a
+// controller that is no longer the leader records none); callers hold
+// r.mu. A failed save of a copy being driven stops the drive.
+func (r *Runner) save(ro *Rollout) error {
 	ro.Updated = time.Now().UTC()
-	if err := store.PutJSON(r.KV, Bucket, ro.ID, ro); err != nil {
-		r.Log.Error("rollout: saving state", "rollout", ro.ID, "err", err)
+	b, err := json.Marshal(ro)
+	if err == nil {
+		var v int64
+		if v, err = r.KV.PutIfVersion(Bucket, ro.ID, b, ro.rev); err == nil {
+			ro.rev = v
+			return nil
+		}
 	}
+	r.Log.Error("rollout: saving state; this controller stops driving it", "rollout", ro.ID, "err", err)
+	if ro.stop != nil {
+		ro.stop(err)
+	}
+	return err
 }
 
 // All returns every rollout, newest first.
@@ -126,16 +145,22 @@ func (r *Runner) All() ([]*Rollout, error) {
 	return ros, err
 }
 
-// Get returns one rollout.
+// Get returns one rollout (with the version it was read at: a save of
+// it fails if it changed since).
 func (r *Runner) Get(id string) (*Rollout, error) {
-	var ro Rollout
-	if err := store.GetJSON(r.KV, Bucket, id, &ro); err != nil {
+	b, v, err := r.KV.GetVersion(Bucket, id)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("rollout %s: no such rollout", id)
 		}
 		return nil, err
 	}
-	return &ro, nil
+	ro := &Rollout{}
+	if err := json.Unmarshal(b, ro); err != nil {
+		return nil, fmt.Errorf("store %s/%s: %w", Bucket, id, err)
+	}
+	ro.rev = v
+	return ro, nil
 }
 
 // Quarantined returns every quarantined release.
@@ -210,7 +235,9 @@ func (r *Runner) Start(group, tmpl string, canaries []Query) (*Rollout, error) {
 		}
 	}
 	ro.event("", fmt.Sprintf("planned: %d nodes in %d waves", len(members), len(ro.Waves)))
-	r.save(ro)
+	if err := r.save(ro); err != nil {
+		return nil, err
+	}
 	r.wake()
 	return ro, nil
 }
@@ -277,7 +304,9 @@ func (r *Runner) decide(id string, f func(*Rollout) error) (*Rollout, error) {
 	if err := f(ro); err != nil {
 		return nil, err
 	}
-	r.save(ro)
+	if err := r.save(ro); err != nil {
+		return nil, err
+	}
 	return ro, nil
 }
 
@@ -291,11 +320,8 @@ func (r *Runner) Run(ctx context.Context) {
 		all, err := r.All()
 		if err == nil {
 			for _, ro := range all {
-				switch ro.State {
-				case Running:
-					r.drive(ctx, ro)
-				case reverting:
-					r.revert(ctx, ro)
+				if ro.State == Running || ro.State == reverting {
+					r.run(ctx, ro.ID)
 				}
 			}
 		}
@@ -308,6 +334,25 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
+// run drives (or reverts) one rollout from its stored state, until it
+// finishes, halts, or one of its steps cannot be recorded.
+func (r *Runner) run(ctx context.Context, id string) {
+	ro, err := r.Get(id)
+	if err != nil {
+		r.Log.Error("rollout: reading", "rollout", id, "err", err)
+		return
+	}
+	dctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	ro.stop = stop
+	switch ro.State {
+	case Running:
+		r.drive(dctx, ro)
+	case reverting:
+		r.revert(dctx, ro)
+	}
+}
+
 var errHalted = errors.New("halted")
 
 // drive runs ro's waves from the one in progress.
@@ -316,21 +361,26 @@ func (r *Runner) drive(ctx context.Context, ro *Rollout) {
 		if err := r.driveWave(ctx, ro); err != nil {
 			return
 		}
-		r.mu.Lock()
-		ro.event("", ro.Waves[ro.Wave].Name+" passed")
-		ro.Wave++
-		r.save(ro)
-		r.mu.Unlock()
+		if r.set(ro, func() {
+			ro.event("", ro.Waves[ro.Wave].Name+" passed")
+			ro.Wave++
+		}) != nil {
+			return
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, err := (desired.Groups{KV: r.KV}).Set(ro.Group, ro.Template); err != nil {
 		r.Log.Error("rollout: setting the group's template", "err", err)
+		if errors.Is(err, store.ErrNotLeader) {
+			return
+		}
 	}
 	ro.State = Completed
 	ro.event("", "completed; group "+ro.Group+" now renders release "+ro.Release)
-	r.save(ro)
-	r.Log.Info("rollout completed", "rollout", ro.ID)
+	if r.save(ro) == nil {
+		r.Log.Info("rollout completed", "rollout", ro.ID)
+	}
 }
 
 type nodeOutcome struct {
@@ -464,12 +514,12 @@ func (r *Runner) halt(ro *Rollout, node, why string) {
 	r.Log.Warn("rollout halted", "rollout", ro.ID, "node", node, "why", why)
 }
 
-// set changes a node's fields and saves, under the lock.
-func (r *Runner) set(ro *Rollout, f func()) {
+// set changes a rollout's fields and saves, under the lock.
+func (r *Runner) set(ro *Rollout, f func()) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f()
-	r.save(ro)
+	return r.save(ro)
 }
 
 // updateNode applies the node's new document (unless the saved state
@@ -493,11 +543,14 @@ func (r *Runner) updateNode(ctx context.Context, ro *Rollout, n *Node, inv inven
 				return false, ctx.Err().Error()
 			}
 		}
-		r.set(ro, func() {
+		if err := r.set(ro, func() {
 			n.PrevDoc, n.PrevHash = cs.Document, cs.Hash
 			n.State, n.Started = NodeApplying, time.Now().UTC()
 			ro.event(n.Name, "applying "+n.Target[:12])
-		})
+		}); err != nil {
+			// Not recorded: not sent (the drive is stopping).
+			return false, err.Error()
+		}
 		state = NodeApplying
 	}
 	if state == NodeApplying {
@@ -507,7 +560,9 @@ func (r *Runner) updateNode(ctx context.Context, ro *Rollout, n *Node, inv inven
 			}
 			return false, why
 		}
-		r.set(ro, func() { n.State = NodeGating; ro.event(n.Name, "running it; gating") })
+		if err := r.set(ro, func() { n.State = NodeGating; ro.event(n.Name, "running it; gating") }); err != nil {
+			return false, err.Error()
+		}
 	}
 	return r.gate(ctx, ro, n, inv)
 }
@@ -535,6 +590,15 @@ func (r *Runner) apply(ctx context.Context, ro *Rollout, n *Node, cl *api.Client
 			// Accepted before, and the node shows no trace of it: wait
 			// for the timeout rather than send it twice.
 		default:
+			if r.MayAct != nil {
+				if err := r.MayAct(ctx); err != nil {
+					r.Log.Warn("rollout: not sending the config: this controller may not act", "node", n.Name, "err", err)
+					if ro.stop != nil {
+						ro.stop(err)
+					}
+					return false, err.Error()
+				}
+			}
 			_, err := cl.PutConfig(doc)
 			var ae *api.APIError
 			switch {
@@ -574,15 +638,19 @@ func (r *Runner) gate(ctx context.Context, ro *Rollout, n *Node, inv inventory.N
 		rows := serial.Check(states, r.SOA).ForNode(inv.Name)
 		rs := evaluate(gateInput{node: inv, state: st, target: n.Target, cfg: cfg, serials: rows, canaries: ro.Canaries})
 		v := verdict(rs)
-		r.set(ro, func() { n.Gates = rs })
+		if err := r.set(ro, func() { n.Gates = rs }); err != nil {
+			return false, err.Error()
+		}
 		switch v {
 		case Pass:
 			passes++
 			if passes >= r.Policy.PassRounds {
-				r.set(ro, func() {
+				if err := r.set(ro, func() {
 					n.State, n.Finished = NodeDone, time.Now().UTC()
 					ro.event(n.Name, "gates passed")
-				})
+				}); err != nil {
+					return false, err.Error()
+				}
 				return true, ""
 			}
 		case Fail:
@@ -615,6 +683,9 @@ func failed(rs []Result) string {
 func (r *Runner) revert(ctx context.Context, ro *Rollout) {
 	inv := r.inv()
 	for _, n := range ro.Nodes {
+		if ctx.Err() != nil {
+			return
+		}
 		r.mu.Lock()
 		st := n.State
 		r.mu.Unlock()

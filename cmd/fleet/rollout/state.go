@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"context"
 	"time"
 )
 
@@ -43,6 +44,13 @@ type Rollout struct {
 	// MaxOut is the most nodes sharing a prefix and region that were out
 	// at once, by "region prefix": what the invariant held to.
 	MaxOut map[string]int `json:"max_out,omitempty"`
+
+	// rev is the store version this copy was read or last written at:
+	// a save over a newer one fails (another controller wrote it).
+	rev int64
+	// stop, set while the runner drives this copy, ends the drive when
+	// a save fails: the store no longer takes this controller's steps.
+	stop context.CancelCauseFunc
 }
 
 // Wave is a set of nodes updated together (within the invariant).

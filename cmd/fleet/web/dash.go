@@ -15,7 +15,7 @@ import (
 // needs no script and reads the same in a terminal browser.
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	ov, err := s.Overview()
+	ov, err := s.Overview(r.Context())
 	if err != nil {
 		fail(w, 500, err)
 		return
@@ -51,6 +51,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-
 svg{vertical-align:middle}
 </style></head><body>
 <div id="overall" class="{{.Colour}}" data-colour="{{.Colour}}">Fleet: {{.Colour}}</div>
+{{with .Controller}}<p id="controller" data-role="{{.Role}}" data-leader="{{.Leader}}">{{if eq .Role "single"}}one controller, store {{.Store}}{{else}}controller <b>{{.Name}}</b>: {{.Role}}{{if ne .Role "leader"}} (read-only) — leader: <b>{{or .Leader "none (election under way)"}}</b>{{end}}; store {{.Store}}{{end}}</p>{{end}}
 <h2>Exceptions</h2>
 <ul id="exceptions">{{range .Exceptions}}<li>{{.}}</li>{{else}}<li>none</li>{{end}}</ul>
 <h2>Rollouts</h2>

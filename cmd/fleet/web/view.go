@@ -51,6 +51,7 @@ type Overview struct {
 	Rollouts   []*rollout.Rollout `json:"rollouts"`
 	Serials    serial.Report      `json:"serials"`
 	Generated  time.Time          `json:"generated"`
+	Controller Controller         `json:"controller"`
 }
 
 // staleAfter: a node not reached for this long is red.

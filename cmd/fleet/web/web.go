@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,6 +27,19 @@ type Server struct {
 	Client  live.Client
 	Log     *slog.Logger
 	Timeout time.Duration // for correct (default 90 s)
+	// Role is this controller's part among several sharing an etcd
+	// store; nil: the only controller (bbolt), always acting. A standby
+	// serves every read and refuses every change, naming the leader.
+	Role Role
+	// Store names the state store (shown on the dashboard).
+	Store string
+}
+
+// Role is a controller's part in the leader election.
+type Role interface {
+	Self() string                               // this controller's name
+	Leading() bool                              // this one acts
+	Leader(ctx context.Context) (string, error) // the one that acts ("" none)
 }
 
 // StartRequest is POST /api/rollouts.
@@ -51,6 +66,8 @@ type StartRequest struct {
 //	POST /api/rollouts              StartRequest
 //	POST /api/rollouts/{id}/{keep|revert|resume}
 //	GET  /api/quarantine, DELETE /api/quarantine/{release}
+//
+// On a standby every call but GET is refused (503) with the leader's name.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.dashboard)
@@ -63,7 +80,7 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, SD(nodes, s.Poller.States()))
 	})
 	mux.HandleFunc("GET /api/overview", func(w http.ResponseWriter, r *http.Request) {
-		ov, err := s.Overview()
+		ov, err := s.Overview(r.Context())
 		if err != nil {
 			fail(w, 500, err)
 			return
@@ -71,7 +88,7 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, ov)
 	})
 	mux.HandleFunc("GET /api/nodes", func(w http.ResponseWriter, r *http.Request) {
-		ov, err := s.Overview()
+		ov, err := s.Overview(r.Context())
 		if err != nil {
 			fail(w, 500, err)
 			return
@@ -207,14 +224,49 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, map[string]string{"cleared": r.PathValue("release")})
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && s.Role != nil && !s.Role.Leading() {
+			leader, _ := s.Role.Leader(r.Context())
+			if leader == "" {
+				leader = "being elected"
+			}
+			fail(w, 503, fmt.Errorf("controller %s is a standby (read-only); the leader is %s: send changes there", s.Role.Self(), leader))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Controller says which controller answered and which one acts.
+type Controller struct {
+	Name   string `json:"name"`
+	Role   string `json:"role"`   // leader, standby, or single (the only controller)
+	Leader string `json:"leader"` // the controller that acts; empty while none does
+	Store  string `json:"store"`
+}
+
+func (s *Server) controller(ctx context.Context) Controller {
+	if s.Role == nil {
+		return Controller{Name: "this controller", Role: "single", Leader: "this controller", Store: s.Store}
+	}
+	c := Controller{Name: s.Role.Self(), Role: "standby", Store: s.Store}
+	if s.Role.Leading() {
+		c.Role, c.Leader = "leader", c.Name
+		return c
+	}
+	leader, err := s.Role.Leader(ctx)
+	if err != nil {
+		leader = ""
+	}
+	c.Leader = leader
+	return c
 }
 
 func (s *Server) inv() inventory.Inventory { return inventory.Inventory{KV: s.KV} }
 func (s *Server) groups() desired.Groups   { return desired.Groups{KV: s.KV} }
 
 // Overview reads everything the dashboard shows.
-func (s *Server) Overview() (Overview, error) {
+func (s *Server) Overview(ctx context.Context) (Overview, error) {
 	nodes, err := s.inv().All()
 	if err != nil {
 		return Overview{}, err
@@ -228,7 +280,15 @@ func (s *Server) Overview() (Overview, error) {
 		return Overview{}, err
 	}
 	states := s.Poller.States()
-	return Build(nodes, gs, states, serial.Check(states, s.SOA), ros), nil
+	ov := Build(nodes, gs, states, serial.Check(states, s.SOA), ros)
+	ov.Controller = s.controller(ctx)
+	if ov.Controller.Leader == "" {
+		ov.Exceptions = append([]string{"no controller leads (an election is under way, or etcd is unreachable): nothing is rolled out"}, ov.Exceptions...)
+		if ov.Colour == Green {
+			ov.Colour = Amber
+		}
+	}
+	return ov, nil
 }
 
 // correct applies a node's desired config now and waits for the outcome.
