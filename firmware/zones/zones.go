@@ -439,8 +439,9 @@ func (zs *Zones) PutText(origin string, text []byte, source string) (Info, error
 // the stored zone and swapped in.
 func (zs *Zones) ApplyDeltas(origin string, deltas []store.Delta) error {
 	if snap := zs.srv.Zone(origin); snap != nil && snap.Records() > BigZone {
-		// The whole zone is decoded, validated and rebuilt for each
-		// IXFR: as heavy as a full transfer in memory.
+		// The store reads only the RRsets the deltas touch (and streams
+		// the rest through validation), but the snapshot is rebuilt
+		// whole while the old one serves.
 		defer zs.bigZoneMode()()
 		defer ReleaseMemory()
 	}
