@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -61,20 +62,71 @@ type buildEnt struct {
 // NewBuilder starts a snapshot of the zone origin; records, when known,
 // sizes its tables.
 func NewBuilder(origin string, records int) (*Builder, error) {
+	return NewBuilderSized(origin, Size{Records: records, Names: records / 2})
+}
+
+// Size is what a snapshot will hold, counted by a first pass over its
+// records (Size.Add, with what Builder.Add will be given), so that
+// NewBuilderSized makes each of the snapshot's large tables once, at
+// its final size: grown by append instead, a big zone's arena is copied
+// each time it doubles and once more when the pre-packed answers are
+// added, and each old copy stays in the process's memory until the
+// runtime hands it back — the peak of a big zone's load.
+type Size struct {
+	Records int
+	Names   int // owner names (an upper bound: one per change of owner)
+	Data    int // arena bytes of the records
+	Fast    int // arena bytes of the pre-packed address answers
+	owner   []byte
+	t       uint16
+}
+
+// Add counts one record.
+func (s *Size) Add(owner []byte, t uint16, rdata []byte) {
+	s.Records++
+	if t == dns.TypeNSEC3 || (t == dns.TypeRRSIG && len(rdata) >= 2 && binary.BigEndian.Uint16(rdata) == dns.TypeNSEC3) {
+		return // the NSEC3 chain's, not the arena's
+	}
+	s.Data += 6 + len(rdata)
+	newOwner := !bytes.Equal(owner, s.owner)
+	if newOwner {
+		s.Names++
+		s.owner = append(s.owner[:0], owner...)
+	}
+	if t == dns.TypeA || t == dns.TypeAAAA {
+		if newOwner || t != s.t {
+			s.Fast += fastHdr
+		}
+		s.Fast += 12 + len(rdata)
+	}
+	s.t = t
+}
+
+// NewBuilderSized starts a snapshot of the zone origin whose tables are
+// made the size the zone needs (see Size).
+func NewBuilderSized(origin string, size Size) (*Builder, error) {
 	apex, err := wireName(origin)
 	if err != nil {
 		return nil, fmt.Errorf("zone %s: bad origin: %w", origin, err)
 	}
-	return &Builder{
+	names := size.Names + size.Names/64 + 1 // and a few empty non-terminals
+	b := &Builder{
 		z: &Zone{
 			origin: presentation(apex),
 			apex:   apex,
-			index:  make(map[string]int32, records/2+1),
-			nodes:  make([]node, 0, records/2+1),
+			index:  make(map[string]int32, names),
+			nodes:  make([]node, 0, names),
 		},
-		ents: make([]buildEnt, 0, records),
+		ents: make([]buildEnt, 0, size.Records),
 		key:  make([]byte, 0, 256),
-	}, nil
+	}
+	if size.Data > 0 {
+		// The records, then the pre-packed answers: precompute grows the
+		// arena by its address answers and a sixteenth more for the rest
+		// (growForAddresses); room for that here means it never moves.
+		b.z.arena = make([]byte, 0, size.Data+size.Fast+size.Fast/16+size.Data/64+4096)
+	}
+	return b, nil
 }
 
 // Add adds one record: owner in uncompressed wire form (any case), type,
@@ -182,7 +234,7 @@ func (b *Builder) Finish() (*Zone, error) {
 	if !groupedEnts(ents, len(z.nodes)) {
 		slices.SortFunc(ents, cmpEnt)
 		old := z.arena
-		z.arena = make([]byte, 0, len(old))
+		z.arena = make([]byte, 0, cap(old)) // sized for precompute too
 		for i := range ents {
 			off := ents[i].off
 			n := 6 + int(binary.BigEndian.Uint16(old[off+4:]))

@@ -2,6 +2,8 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -91,5 +93,64 @@ func TestApplyDelta(t *testing.T) {
 				t.Errorf("info changed: %+v", i)
 			}
 		})
+	}
+}
+
+// An IXFR into a big zone reads only the RRsets it touches: what it
+// allocates does not grow with the zone. The zone (40,004 records) would
+// take well over 4 MiB as records (the old ApplyDelta decoded it whole);
+// streaming it through validation allocates next to nothing per record.
+func TestApplyDeltaBigZoneStreams(t *testing.T) {
+	s, _ := open(t, Options{})
+	var b strings.Builder
+	b.WriteString(deltaBase)
+	for i := range 20_000 {
+		fmt.Fprintf(&b, "h%d A 10.0.%d.%d\nh%d AAAA 2001:db8::%x\n", i, i>>8, i&255, i, i)
+	}
+	if _, err := s.PutZoneFrom(parse(t, "example.com.", b.String()), "file"); err != nil {
+		t.Fatal(err)
+	}
+	deltas := []Delta{{FromSerial: 1, ToSerial: 2,
+		Removed: rrs(t, soa("1"), "h7.example.com. 60 A 10.0.0.7"),
+		Added:   rrs(t, soa("2"), "h7.example.com. 60 A 10.9.9.9", "new.example.com. 60 TXT hello")}}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	info, err := s.ApplyDelta("example.com.", deltas)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Serial != 2 || info.Records != 40_005 {
+		t.Errorf("info %+v, want serial 2 and 40005 records", info)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Errorf("ApplyDelta allocated %d KiB for a 2-record change to a 40,004-record zone; want at most 1 MiB", got>>10)
+	}
+	z, err := s.Zone("example.com.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, rr := range z.Records {
+		switch rr.String() {
+		case "h7.example.com.\t60\tIN\tA\t10.9.9.9", "new.example.com.\t60\tIN\tTXT\t\"hello\"":
+			found++
+		case "h7.example.com.\t60\tIN\tA\t10.0.0.7":
+			t.Errorf("removed record still there")
+		}
+	}
+	if found != 2 {
+		t.Errorf("found %d of the 2 added records", found)
+	}
+	// A delta that breaks the zone as a whole is found by the streamed
+	// check and changes nothing.
+	_, err = s.ApplyDelta("example.com.", []Delta{{FromSerial: 2, ToSerial: 3,
+		Removed: rrs(t, soa("2")), Added: rrs(t, soa("3"), "h19999.example.com. 60 CNAME ns.example.com.")}})
+	var l zone.ErrorList
+	if !errors.As(err, &l) || !strings.Contains(err.Error(), "CNAME") {
+		t.Errorf("CNAME next to data: got %v", err)
+	}
+	if i, _ := s.Info("example.com."); i != info {
+		t.Errorf("info changed by a refused delta: %+v", i)
 	}
 }

@@ -67,6 +67,20 @@ func (s *Store) NewImport(origin string, limit int64) (*Import, error) {
 	return &Import{s: s, origin: origin, chk: chk, scratch: make([]byte, zone.ScratchSize), limit: limit}, nil
 }
 
+// Expect makes room for n more records (an estimate, such as a zone
+// file's size over a typical line's): a million records appended one by
+// one would have their index copied over and over as it grew.
+func (im *Import) Expect(n int) {
+	if n <= 0 || im.err != nil {
+		return
+	}
+	if im.limit > 0 {
+		n = min(n, int(im.limit/128)) // room is counted against the limit too
+	}
+	im.ents = slices.Grow(im.ents, n)
+	im.pos = slices.Grow(im.pos, n)
+}
+
 // Origin is the zone being imported.
 func (im *Import) Origin() string { return im.origin }
 

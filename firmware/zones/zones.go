@@ -190,12 +190,34 @@ func (zs *Zones) Load(srv Server) error {
 	return nil
 }
 
+// sizeFirst is the record count from which build reads a zone twice:
+// first to size the snapshot's tables, then to fill them (see
+// dnsserver.Size). Reading is cheap next to building; below this the
+// tables are small and the first read is not worth it (ten thousand
+// small zones load at boot).
+const sizeFirst = 20_000
+
 // build builds the snapshot of a stored zone from the store's records.
 func (zs *Zones) build(origin string) (*dnsserver.Zone, error) {
+	var size *dnsserver.Size
+	if info, err := zs.store.Info(origin); err == nil && info.Records >= sizeFirst {
+		size = &dnsserver.Size{}
+		// Only a hint: a change in between costs a copy, not a wrong
+		// snapshot.
+		if err := zs.store.ReadZone(origin, func(store.Info) {}, func(owner []byte, t uint16, _ uint32, rdata []byte) {
+			size.Add(owner, t, rdata)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	var b *dnsserver.Builder
 	var berr error
 	err := zs.store.ReadZone(origin, func(info store.Info) {
-		b, berr = dnsserver.NewBuilder(info.Origin, info.Records)
+		if size != nil {
+			b, berr = dnsserver.NewBuilderSized(info.Origin, *size)
+		} else {
+			b, berr = dnsserver.NewBuilder(info.Origin, info.Records)
+		}
 	}, func(owner []byte, t uint16, ttl uint32, rdata []byte) {
 		if berr == nil {
 			b.Add(owner, t, ttl, rdata)
@@ -231,6 +253,11 @@ func (zs *Zones) ImportConfigured(files []config.Zone) {
 // mode from the start (about 100,000 records).
 const bigFile = 4 << 20
 
+// bytesPerRecord is a zone file's size per record, about, for making
+// room in a big import up front: a little more than a short address line
+// takes, so that the room is rarely more than needed.
+const bytesPerRecord = 56
+
 // ImportFile parses, validates, stores and serves a master file as the
 // zone origin, streaming: records go into the store's import as they are
 // parsed, never all held as dns.RR (see store.Import). A bad file changes
@@ -243,7 +270,9 @@ func (zs *Zones) ImportFile(path, origin, source string) (store.Info, error) {
 	}
 	defer f.Close()
 	big := false
+	var size int64
 	if st, err := f.Stat(); err == nil && st.Size() > bigFile {
+		size = st.Size()
 		// Parsing makes garbage at the rate it reads.
 		big = true
 		defer ReleaseMemory()
@@ -252,6 +281,9 @@ func (zs *Zones) ImportFile(path, origin, source string) (store.Info, error) {
 	im, err := zs.newImport(origin)
 	if err != nil {
 		return store.Info{}, err
+	}
+	if big {
+		im.Expect(int(size / bytesPerRecord))
 	}
 	if err := zone.ParseStream(bufio.NewReaderSize(f, 64<<10), origin, path, filepath.Dir(path), im.Add); err != nil {
 		return store.Info{}, err
@@ -287,7 +319,10 @@ func (zs *Zones) apply(im *store.Import, source string, inBig bool) (store.Info,
 		return store.Info{}, zs.overBudget(err)
 	}
 	if inBig || im.Records() > BigZone {
-		runtime.GC() // the import's records go before the build makes its own
+		// The import's records (and the parser's garbage) go back to
+		// the OS before the build makes its own: freed but kept by the
+		// runtime, they would add to the build's peak.
+		ReleaseMemory()
 	}
 	snap, err := zs.build(origin)
 	if err != nil {
@@ -404,8 +439,9 @@ func (zs *Zones) PutText(origin string, text []byte, source string) (Info, error
 // the stored zone and swapped in.
 func (zs *Zones) ApplyDeltas(origin string, deltas []store.Delta) error {
 	if snap := zs.srv.Zone(origin); snap != nil && snap.Records() > BigZone {
-		// The whole zone is decoded, validated and rebuilt for each
-		// IXFR: as heavy as a full transfer in memory.
+		// The store reads only the RRsets the deltas touch (and streams
+		// the rest through validation), but the snapshot is rebuilt
+		// whole while the old one serves.
 		defer zs.bigZoneMode()()
 		defer ReleaseMemory()
 	}
