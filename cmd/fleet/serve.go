@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoestring-dns/shoestring/cmd/fleet/catchment"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/inventory"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/live"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/rollout"
@@ -23,7 +24,8 @@ import (
 )
 
 // serveMain runs the controller until SIGINT/SIGTERM. It only wires:
-// the store, the poller, the rollout runner and the web server.
+// the store, the poller, the rollout runner, the catchment runner and
+// the web server.
 func serveMain(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	path := fs.String("store", "fleet.db", "state file (bbolt)")
@@ -41,6 +43,7 @@ func serveMain(args []string) error {
 	tsDir := fs.String("tailnet-dir", "", "the controller's tailnet keys (default: beside the store)")
 	tsTags := fs.String("tailnet-tags", "", "comma-separated tags the controller asks for (the nodes' overlay.access.admin must name one)")
 	tsDiscover := fs.String("tailnet-discover", "tag:dns", "peers with this tag are nodes: unknown ones are added as unassigned (empty: every peer)")
+	waveTargets := fs.String("catchment-targets", "", "file of target addresses (one a line): every rollout wave takes a catchment measurement before and after it (empty: none)")
 	fs.Parse(args)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -73,7 +76,21 @@ func serveMain(args []string) error {
 		MinAnnouncing: *minAnn, MinFraction: *minFrac, Waves: *waves,
 		GateTimeout: *gateTimeout, PassRounds: *passRounds, Interval: *interval,
 	}}
-	srv := &web.Server{KV: kv, Poller: poller, Runner: runner, SOA: serial.QuerySOA, Client: client, Log: log}
+	catch := &catchment.Runner{KV: kv, Nodes: inv.All, Client: client, Log: log}
+	if *waveTargets != "" {
+		targets, err := catchment.ReadTargets(*waveTargets)
+		if err != nil {
+			return err
+		}
+		runner.Catchment = func(ctx context.Context, label string) (string, error) {
+			m, err := catch.Run(ctx, catchment.Request{Targets: targets, Label: label})
+			if m == nil {
+				return "", err
+			}
+			return m.ID, err
+		}
+	}
+	srv := &web.Server{KV: kv, Poller: poller, Runner: runner, SOA: serial.QuerySOA, Client: client, Catchment: catch, Log: log}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err

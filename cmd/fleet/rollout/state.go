@@ -43,6 +43,17 @@ type Rollout struct {
 	// MaxOut is the most nodes sharing a prefix and region that were out
 	// at once, by "region prefix": what the invariant held to.
 	MaxOut map[string]int `json:"max_out,omitempty"`
+	// Catchment are the catchment measurements taken around each wave
+	// (serve -catchment-targets).
+	Catchment []CatchmentRef `json:"catchment,omitempty"`
+}
+
+// CatchmentRef is a catchment measurement taken before or after a wave.
+type CatchmentRef struct {
+	Wave  int    `json:"wave"`
+	Phase string `json:"phase"` // before, after
+	ID    string `json:"id,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Wave is a set of nodes updated together (within the invariant).
