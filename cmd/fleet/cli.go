@@ -428,8 +428,9 @@ func catchmentCmd(c *cli, args []string) error {
 		rate := fs.Int("rate", 0, "probes per second per sender (default: each node's catchment.rate)")
 		linger := fs.Duration("linger", 2*time.Second, "how long replies are awaited after the last probe")
 		label := fs.String("label", "", "a note kept with the measurement")
+		dnsProbe := fs.Bool("dns", false, "also send each target a DNS query (port 53) from the anycast address")
 		fs.Parse(args[1:])
-		req := catchment.Request{Targets: targets, Senders: senders, Rate: *rate, Linger: linger.String(), Label: *label}
+		req := catchment.Request{Targets: targets, Senders: senders, Rate: *rate, Linger: linger.String(), Label: *label, DNS: *dnsProbe}
 		if *file != "" {
 			ts, err := catchment.ReadTargets(*file)
 			if err != nil {
@@ -528,6 +529,9 @@ func printCatchment(m *catchment.Measurement) {
 		fmt.Printf(" (%s)", m.Label)
 	}
 	fmt.Printf(", %d of %d targets answered, %d probes sent by %s, took %s\n", m.Answered, len(m.Targets), m.Sent, strings.Join(m.Senders, ","), m.Took)
+	if len(m.Probes) > 0 {
+		fmt.Printf("replies by probe: icmp %d, dns %d\n", m.Probes["icmp"], m.Probes["dns"])
+	}
 	if m.Error != "" {
 		fmt.Println("  error:", m.Error)
 	}

@@ -28,7 +28,7 @@ const usage = `shoestring-fleet: the Shoestring fleet controller (README: cmd/fl
   rollout show ID [-json]
   rollout keep|revert|resume ID
   quarantine [-json] | quarantine clear RELEASE
-  catchment run -targets FILE [-target ADDR ...] [-sender NODE|all] [-rate N] [-label L]
+  catchment run -targets FILE [-target ADDR ...] [-sender NODE|all] [-rate N] [-dns] [-label L]
   catchment show [ID] | list | diff [FROM TO]   which node each target prefix reaches
   sd                                    the Prometheus http_sd document
 

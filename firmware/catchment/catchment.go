@@ -8,6 +8,11 @@
 // sending node, this node, when) for the controller to merge into a map
 // of target prefix to node.
 //
+// With DNS on, each target also gets a DNS query from the anycast
+// address and a UDP port the controller picked for the measurement (every
+// node listens on it), whose name encodes the measurement and the sender
+// (dns.go).
+//
 // A probe's echo identifier is a hash of the measurement id, its
 // sequence number a hash of the sending node's name, and its payload
 // carries both in full, so any node can tell whose probe a reply
@@ -38,6 +43,12 @@ const MaxMeasurements = 4
 
 // repliesPerTarget bounds the replies a measurement keeps.
 const repliesPerTarget = 4
+
+// Probe kinds.
+const (
+	ProbeICMP = "icmp"
+	ProbeDNS  = "dns"
+)
 
 // States of a measurement on one node.
 const (
@@ -84,6 +95,10 @@ type Request struct {
 	// most one per family; empty: the node's first anycast address of
 	// each family.
 	Sources []string `json:"sources,omitempty"`
+	// DNSPort, when set, adds a DNS probe to each target: a query sent
+	// from the anycast address and this UDP port (1024-65535; every node
+	// listens on it) to the target's port 53.
+	DNSPort int `json:"dns_port,omitempty"`
 	// Timeout ends the recording this long after registration if no
 	// one stops it (default: the time to send every probe plus 60 s;
 	// at most 1 h).
@@ -96,6 +111,7 @@ type Reply struct {
 	Sender   string    `json:"sender"`
 	Receiver string    `json:"receiver"`
 	Via      string    `json:"via"` // the anycast address it came to
+	Probe    string    `json:"probe"`
 	At       time.Time `json:"at"`
 }
 
@@ -153,7 +169,8 @@ type measurement struct {
 	targets map[netip.Addr]bool
 	order   []netip.Addr
 	rate    int
-	conns   map[bool]*net.IPConn // by "is IPv6"
+	conns   map[bool]*net.IPConn  // by "is IPv6"
+	udp     map[bool]*net.UDPConn // DNS probes, by "is IPv6"
 	srcs    []netip.Addr
 	ends    time.Time
 	cancel  context.CancelFunc
@@ -180,6 +197,7 @@ type measurement struct {
 type replyKey struct {
 	target netip.Addr
 	sender string
+	probe  string
 }
 
 // Register starts listening for a measurement's replies. It sends
@@ -195,7 +213,7 @@ func (p *Prober) Register(req Request) (Status, error) {
 		return Status{}, fmt.Errorf("%w: %d targets, more than catchment.max_targets %d", ErrInvalid, len(req.Targets), max)
 	}
 	m := &measurement{id: req.ID, idHash: hash16(req.ID), node: p.opts.Node, targets: map[netip.Addr]bool{},
-		conns: map[bool]*net.IPConn{}, replies: map[replyKey]Reply{}, perTarget: map[netip.Addr]int{},
+		conns: map[bool]*net.IPConn{}, udp: map[bool]*net.UDPConn{}, replies: map[replyKey]Reply{}, perTarget: map[netip.Addr]int{},
 		state: Listening, registered: time.Now(), log: p.opts.Log.With("measurement", req.ID)}
 	for i, t := range req.Targets {
 		a, err := netip.ParseAddr(t)
@@ -224,7 +242,17 @@ func (p *Prober) Register(req Request) (Status, error) {
 		return Status{}, err
 	}
 	m.srcs = srcs
-	timeout := time.Duration(len(m.order))*time.Second/time.Duration(m.rate) + 60*time.Second
+	if req.DNSPort != 0 && (req.DNSPort < 1024 || req.DNSPort > 65535) {
+		return Status{}, fmt.Errorf("%w: dns_port %d: want 1024-65535", ErrInvalid, req.DNSPort)
+	}
+	if _, ok := DNSName(req.ID, p.opts.Node); req.DNSPort != 0 && !ok {
+		return Status{}, fmt.Errorf("%w: id and node name too long for a DNS probe's name", ErrInvalid)
+	}
+	probes := 1
+	if req.DNSPort != 0 {
+		probes = 2
+	}
+	timeout := time.Duration(probes*len(m.order))*time.Second/time.Duration(m.rate) + 60*time.Second
 	if req.Timeout != "" {
 		d, err := time.ParseDuration(req.Timeout)
 		if err != nil || d <= 0 {
@@ -256,10 +284,21 @@ func (p *Prober) Register(req Request) (Status, error) {
 			return Status{}, fmt.Errorf("raw ICMP socket on %s (needs CAP_NET_RAW): %w", src, err)
 		}
 		m.conns[src.Is6()] = c
+		if req.DNSPort != 0 {
+			u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, uint16(req.DNSPort))))
+			if err != nil {
+				m.closeConns()
+				return Status{}, fmt.Errorf("DNS probe socket on %s port %d: %w", src, req.DNSPort, err)
+			}
+			m.udp[src.Is6()] = u
+		}
 	}
 	m.ctx, m.cancel = context.WithDeadline(context.Background(), m.ends)
 	for _, c := range m.conns {
 		go m.receive(c)
+	}
+	for _, u := range m.udp {
+		go m.receiveDNS(u)
 	}
 	go func() {
 		<-m.ctx.Done()
@@ -410,32 +449,29 @@ func (m *measurement) closeConns() {
 	for _, c := range m.conns {
 		c.Close()
 	}
+	for _, u := range m.udp {
+		u.Close()
+	}
 }
 
-// send paces the probes: probe i leaves at start + i/rate.
+// send paces the probes: probe i leaves at start + i/rate (with DNS on,
+// each target takes two).
 func (m *measurement) send() {
 	start := time.Now()
 	interval := time.Second / time.Duration(m.rate)
-	var seq = hash16(m.node)
-	for i, t := range m.order {
+	seq := hash16(m.node)
+	i := 0
+	wait := func() bool {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
 			select {
 			case <-m.ctx.Done():
 			case <-time.After(d):
 			}
 		}
-		if m.ctx.Err() != nil {
-			break
-		}
-		c := m.conns[t.Is6()]
-		if c == nil {
-			m.mu.Lock()
-			m.skipped++
-			m.mu.Unlock()
-			continue
-		}
-		pkt := Probe(t.Is6(), m.id, m.node, seq, time.Now())
-		_, err := c.WriteTo(pkt, &net.IPAddr{IP: t.AsSlice()})
+		i++
+		return m.ctx.Err() == nil
+	}
+	count := func(t netip.Addr, err error) {
 		m.mu.Lock()
 		if err != nil {
 			m.sendErrors++
@@ -444,6 +480,28 @@ func (m *measurement) send() {
 			m.sent++
 		}
 		m.mu.Unlock()
+	}
+	dnsQuery, _ := DNSProbe(m.id, m.node)
+	for _, t := range m.order {
+		c := m.conns[t.Is6()]
+		if c == nil {
+			m.mu.Lock()
+			m.skipped++
+			m.mu.Unlock()
+			continue
+		}
+		if !wait() {
+			break
+		}
+		_, err := c.WriteTo(Probe(t.Is6(), m.id, m.node, seq, time.Now()), &net.IPAddr{IP: t.AsSlice()})
+		count(t, err)
+		if u := m.udp[t.Is6()]; u != nil && dnsQuery != nil {
+			if !wait() {
+				break
+			}
+			_, err := u.WriteToUDPAddrPort(dnsQuery, netip.AddrPortFrom(t, 53))
+			count(t, err)
+		}
 	}
 	m.mu.Lock()
 	m.sending, m.sendDone = false, time.Now()
@@ -480,18 +538,18 @@ func (m *measurement) receive(c *net.IPConn) {
 		if !ok || id != m.id {
 			continue
 		}
-		m.record(src.Unmap(), sender, via)
+		m.record(src.Unmap(), sender, via, ProbeICMP)
 	}
 }
 
-func (m *measurement) record(target netip.Addr, sender string, via netip.Addr) {
+func (m *measurement) record(target netip.Addr, sender string, via netip.Addr, probe string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.targets[target] {
 		m.strangers++
 		return
 	}
-	k := replyKey{target, sender}
+	k := replyKey{target, sender, probe}
 	if _, dup := m.replies[k]; dup {
 		return
 	}
@@ -500,7 +558,7 @@ func (m *measurement) record(target netip.Addr, sender string, via netip.Addr) {
 		return
 	}
 	m.perTarget[target]++
-	m.replies[k] = Reply{Target: target.String(), Sender: sender, Receiver: m.node, Via: via.String(), At: time.Now().UTC()}
+	m.replies[k] = Reply{Target: target.String(), Sender: sender, Receiver: m.node, Via: via.String(), Probe: probe, At: time.Now().UTC()}
 }
 
 func (m *measurement) status(withReplies bool) Status {
@@ -528,7 +586,10 @@ func (m *measurement) status(withReplies bool) Status {
 			if a.Target != b.Target {
 				return a.Target < b.Target
 			}
-			return a.Sender < b.Sender
+			if a.Sender != b.Sender {
+				return a.Sender < b.Sender
+			}
+			return a.Probe < b.Probe
 		})
 	}
 	return s

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
@@ -124,5 +126,35 @@ func TestLoopbackMeasurement(t *testing.T) {
 	}
 	if l := p.List(); len(l) != 1 || l[0].ID != "lo-1" {
 		t.Fatalf("list: %+v", l)
+	}
+}
+
+func TestDNSProbeRoundTrip(t *testing.T) {
+	q, ok := DNSProbe("c20261204-202119-a53aea", "ams1.example")
+	if !ok {
+		t.Fatal("probe not built")
+	}
+	var m dns.Msg
+	if err := m.Unpack(q); err != nil || len(m.Question) != 1 || !strings.HasSuffix(m.Question[0].Name, dnsSuffix) {
+		t.Fatalf("query %v %v", m.Question, err)
+	}
+	if _, _, ok := ParseDNSReply(q); ok {
+		t.Fatal("a query parsed as a response")
+	}
+	r := new(dns.Msg)
+	r.SetRcode(&m, dns.RcodeRefused)
+	r.Question[0].Name = strings.ToUpper(r.Question[0].Name) // 0x20 or a server's case
+	b, _ := r.Pack()
+	id, sender, ok := ParseDNSReply(b)
+	if !ok || id != "c20261204-202119-a53aea" || sender != "ams1.example" {
+		t.Fatalf("%q %q %v", id, sender, ok)
+	}
+	r.Id ^= 1
+	b, _ = r.Pack()
+	if _, _, ok := ParseDNSReply(b); ok {
+		t.Fatal("a response with a foreign message id parsed")
+	}
+	if _, ok := DNSName(strings.Repeat("x", 64), strings.Repeat("n", 63)); ok {
+		t.Fatal("an over-long name was built")
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/shoestring-dns/shoestring/cmd/fleet/catchment"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/inventory"
 	"github.com/shoestring-dns/shoestring/test/nslab"
@@ -116,7 +118,8 @@ protocol bgp site {
 // node of its site (replies to probes sent from the anycast address by
 // one node reach the other node through real routing); after site b
 // drains, a second measurement maps every prefix to a, and the diff
-// says which moved.
+// says which moved. Each client's first address also runs a DNS server,
+// so the DNS probes are routed the same way.
 func TestCatchmentTwoSites(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, tool := range []string{"ip", "bird", "birdc"} {
@@ -239,6 +242,29 @@ func TestCatchmentTwoSites(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// Each client's first address runs a DNS server (a dev node: it
+	// answers the probes' names REFUSED), for the DNS probes.
+	for _, s := range sites {
+		addr := s.net("10.2") + ":53"
+		refserver.Run(t, refserver.Command{Name: "dns " + s.client, Prefix: []string{ip, "netns", "exec", s.client},
+			Argv: []string{bin, "dev", "-data", filepath.Join(dir, "dns-"+s.name), "-listen", addr, "-http", "127.0.0.1:8053"}})
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			err := inNetns(s.client, func() error {
+				q := new(dns.Msg)
+				q.SetQuestion("example.", dns.TypeSOA)
+				_, _, err := (&dns.Client{Timeout: 300 * time.Millisecond}).Exchange(q, addr)
+				return err
+			})
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("DNS server on %s: %v", addr, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	waitRoutes("each site reaches its own node", map[string]string{"a": a.net("1.2"), "b": b.net("1.2")})
 	labUp := time.Since(start)
 
@@ -263,7 +289,7 @@ func TestCatchmentTwoSites(t *testing.T) {
 	measure := func(senders ...string) *catchment.Measurement {
 		t.Helper()
 		var m catchment.Measurement
-		l.post("/api/catchment", catchment.Request{Targets: targets, Senders: senders, Linger: "1s"}, &m)
+		l.post("/api/catchment", catchment.Request{Targets: targets, Senders: senders, Linger: "1s", DNS: true}, &m)
 		deadline := time.Now().Add(30 * time.Second)
 		for m.State == catchment.Running {
 			if time.Now().After(deadline) {
@@ -301,14 +327,16 @@ func TestCatchmentTwoSites(t *testing.T) {
 	t0 := time.Now()
 	m1 := measure() // one sender (a): b's clients still answer to b
 	took1 := time.Since(t0)
-	if len(m1.Senders) != 1 || m1.Senders[0] != "a" || m1.Sent != len(targets) {
-		t.Fatalf("senders %v sent %d", m1.Senders, m1.Sent)
+	// Every target got an echo request and a DNS query; both DNS servers
+	// answered, each to its own site's node (else the map splits).
+	if len(m1.Senders) != 1 || m1.Senders[0] != "a" || m1.Sent != 2*len(targets) || m1.Probes["dns"] != 2 || m1.Probes["icmp"] != len(targets)-1 {
+		t.Fatalf("senders %v sent %d, replies by probe %v", m1.Senders, m1.Sent, m1.Probes)
 	}
 	check(m1, both)
 	m2 := measure("all")
 	check(m2, both)
-	if m2.Replies != 2*(len(targets)-1) || m2.Sent != 2*len(targets) {
-		t.Fatalf("every node sent: %d replies, %d probes; want %d and %d", m2.Replies, m2.Sent, 2*(len(targets)-1), 2*len(targets))
+	if m2.Probes["icmp"] != 2*(len(targets)-1) || m2.Probes["dns"] != 4 || m2.Sent != 4*len(targets) {
+		t.Fatalf("every node sent: replies %v, %d probes; want icmp %d, dns 4 and %d", m2.Probes, m2.Sent, 2*(len(targets)-1), 4*len(targets))
 	}
 
 	// Site b withdraws: its node drains (and keeps listening).
@@ -325,6 +353,9 @@ func TestCatchmentTwoSites(t *testing.T) {
 	m3 := measure("b") // b sends; every reply reaches a
 	check(m3, map[string]string{"10.81.10.0/24": "a", "10.81.11.0/24": "a", "10.81.12.0/24": "a",
 		"10.82.10.0/24": "a", "10.82.11.0/24": "a", "10.82.12.0/24": "a"})
+	if m3.Probes["dns"] != 2 {
+		t.Fatalf("after the drain: replies by probe %v, want 2 DNS", m3.Probes)
+	}
 
 	var d catchment.DiffReport
 	l.call("GET", "/api/catchment/diff?from="+m1.ID+"&to="+m3.ID, nil, &d)
@@ -346,6 +377,6 @@ func TestCatchmentTwoSites(t *testing.T) {
 		t.Fatalf("dashboard: catchment table of %s not there:\n%s", m3.ID, page)
 	}
 	chromium := time.Since(t1)
-	t.Logf("catchment lab up in %s; one measurement of %d targets (one sender at 200/s, linger 1 s): %s (controller side %s); every node sending: %s; dashboard in Chromium %s; whole test %s",
+	t.Logf("catchment lab up in %s; one measurement of %d targets (ICMP and DNS, one sender at 200 probes/s, linger 1 s): %s (controller side %s); every node sending: %s; dashboard in Chromium %s; whole test %s",
 		labUp.Round(time.Millisecond), len(targets), took1.Round(time.Millisecond), m1.Took, m2.Took, chromium.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }

@@ -62,6 +62,10 @@ type Request struct {
 	// Linger is how long replies are awaited after the last probe
 	// (default 2 s).
 	Linger string `json:"linger,omitempty"`
+	// DNS adds a DNS query to each target's port 53 besides the ICMP
+	// echo (sent from the anycast address and a UDP port picked for the
+	// measurement).
+	DNS bool `json:"dns,omitempty"`
 	// Label says why it was taken ("rollout r1 wave 1 before").
 	Label string `json:"label,omitempty"`
 }
@@ -85,7 +89,11 @@ type Measurement struct {
 	NodeErrors map[string]string `json:"node_errors,omitempty"`
 	Sent       int               `json:"sent"`
 	Replies    int               `json:"replies"`
-	Answered   int               `json:"answered"` // targets with a reply
+	// DNSPort is the UDP port of the DNS probes (0: none); Probes counts
+	// the replies by kind (icmp, dns).
+	DNSPort  int            `json:"dns_port,omitempty"`
+	Probes   map[string]int `json:"probes,omitempty"`
+	Answered int            `json:"answered"` // targets with a reply
 	// Unanswered lists up to 100 targets no node heard from.
 	Unanswered []string `json:"unanswered,omitempty"`
 	Map        []Row    `json:"map"`
@@ -200,6 +208,11 @@ func (r *Runner) begin(req Request) (*Measurement, []inventory.Node, time.Durati
 	r.mu.Unlock()
 	m := &Measurement{ID: newID(), Label: req.Label, State: Running, Started: time.Now().UTC(), Targets: targets,
 		Rate: req.Rate, NodeErrors: map[string]string{}, Map: []Row{}}
+	if req.DNS {
+		var b [2]byte
+		rand.Read(b[:])
+		m.DNSPort = 20000 + (int(b[0])<<8|int(b[1]))%40000
+	}
 	if err := r.save(m); err != nil {
 		r.mu.Lock()
 		r.running = false
@@ -257,7 +270,7 @@ func (r *Runner) measure(ctx context.Context, m *Measurement, req Request, nodes
 		wg.Wait()
 	}
 	// 1. Every node listens.
-	reg := node.Request{ID: m.ID, Targets: m.Targets, Rate: req.Rate}
+	reg := node.Request{ID: m.ID, Targets: m.Targets, Rate: req.Rate, DNSPort: m.DNSPort}
 	var listening []inventory.Node
 	each(nodes, func(n inventory.Node) {
 		var st node.Status
@@ -380,6 +393,10 @@ func (r *Runner) measure(ctx context.Context, m *Measurement, req Request, nodes
 		site[n.Name] = n.Site
 	}
 	m.Replies = len(replies)
+	m.Probes = map[string]int{}
+	for _, rp := range replies {
+		m.Probes[rp.Probe]++
+	}
 	m.Map, m.Answered, m.Unanswered = Merge(m.Targets, replies, site)
 	if len(m.NodeErrors) == 0 {
 		m.NodeErrors = nil
