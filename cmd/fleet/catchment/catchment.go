@@ -335,7 +335,11 @@ func (r *Runner) measure(ctx context.Context, m *Measurement, req Request, nodes
 	if rate <= 0 {
 		rate = 100 // the nodes' default; a node with a lower cap takes longer, and says so
 	}
-	deadline := time.Now().Add(time.Duration(len(m.Targets))*time.Second/time.Duration(rate)*2 + 30*time.Second)
+	probes := len(m.Targets)
+	if m.DNSPort != 0 {
+		probes *= 2
+	}
+	deadline := time.Now().Add(time.Duration(probes)*time.Second/time.Duration(rate)*2 + 30*time.Second)
 	for _, n := range sending {
 		for {
 			var list []node.Status
