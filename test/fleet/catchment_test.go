@@ -126,6 +126,7 @@ func TestCatchmentTwoSites(t *testing.T) {
 		testenv.RequireTool(t, tool)
 	}
 	bin := testenv.Binary(t)
+	fleetBinary(t) // built first: the figures below are the lab's own
 	ip := testenv.RequireTool(t, "ip")
 	start := time.Now()
 	nslab.RemoveStale("sc")
@@ -377,6 +378,6 @@ func TestCatchmentTwoSites(t *testing.T) {
 		t.Fatalf("dashboard: catchment table of %s not there:\n%s", m3.ID, page)
 	}
 	chromium := time.Since(t1)
-	t.Logf("catchment lab up in %s; one measurement of %d targets (ICMP and DNS, one sender at 200 probes/s, linger 1 s): %s (controller side %s); every node sending: %s; dashboard in Chromium %s; whole test %s",
+	t.Logf("catchment lab up in %s; one measurement of %d targets (ICMP and DNS, one sender at 200 probes/s, linger 1 s): %s (controller side %s); every node sending: %s; dashboard in Chromium %s; test without the builds %s",
 		labUp.Round(time.Millisecond), len(targets), took1.Round(time.Millisecond), m1.Took, m2.Took, chromium.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
