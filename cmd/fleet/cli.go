@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/shoestring-dns/shoestring/cmd/fleet/catchment"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/inventory"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/rollout"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/serial"
@@ -263,6 +264,8 @@ func cliMain(c *cli, args []string) error {
 			return err
 		}
 		return printJSON(qs)
+	case "catchment":
+		return catchmentCmd(c, rest)
 	case "sd":
 		var sd []web.Target
 		if err := c.call("GET", "/sd", nil, &sd); err != nil {
@@ -415,4 +418,144 @@ func printRollout(ro *rollout.Rollout) {
 		}
 	}
 	w.Flush()
+}
+
+func catchmentCmd(c *cli, args []string) error {
+	j, args := jsonFlag(args)
+	if len(args) == 0 {
+		return errors.New("usage: catchment run|show|list|diff ...")
+	}
+	switch args[0] {
+	case "run":
+		fs := flag.NewFlagSet("catchment run", flag.ExitOnError)
+		file := fs.String("targets", "", "file of target addresses, one a line ('#' comments)")
+		var targets, senders listFlag
+		fs.Var(&targets, "target", "a target address (repeatable)")
+		fs.Var(&senders, "sender", "a node that sends probes (repeatable; all: every node; default: one)")
+		rate := fs.Int("rate", 0, "probes per second per sender (default: each node's catchment.rate)")
+		linger := fs.Duration("linger", 2*time.Second, "how long replies are awaited after the last probe")
+		label := fs.String("label", "", "a note kept with the measurement")
+		dnsProbe := fs.Bool("dns", false, "also send each target a DNS query (port 53) from the anycast address")
+		fs.Parse(args[1:])
+		req := catchment.Request{Targets: targets, Senders: senders, Rate: *rate, Linger: linger.String(), Label: *label, DNS: *dnsProbe}
+		if *file != "" {
+			ts, err := catchment.ReadTargets(*file)
+			if err != nil {
+				return err
+			}
+			req.Targets = append(req.Targets, ts...)
+		}
+		if len(req.Targets) == 0 {
+			return errors.New("catchment run: no targets (-targets FILE or -target ADDR)")
+		}
+		var m catchment.Measurement
+		if err := c.postJSON("/api/catchment", req, &m); err != nil {
+			return err
+		}
+		for m.State == catchment.Running {
+			time.Sleep(300 * time.Millisecond)
+			if err := c.call("GET", "/api/catchment/"+url.PathEscape(m.ID), nil, &m); err != nil {
+				return err
+			}
+		}
+		if j {
+			return printJSON(m)
+		}
+		printCatchment(&m)
+		if m.State == catchment.Failed {
+			return errors.New("measurement failed: " + m.Error)
+		}
+		return nil
+	case "show":
+		id := "latest"
+		if len(args) == 2 {
+			id = args[1]
+		} else if len(args) > 2 {
+			return errors.New("usage: catchment show [ID]")
+		}
+		var m catchment.Measurement
+		if err := c.call("GET", "/api/catchment/"+url.PathEscape(id), nil, &m); err != nil {
+			return err
+		}
+		if j {
+			return printJSON(m)
+		}
+		printCatchment(&m)
+		return nil
+	case "list":
+		var ms []catchment.Measurement
+		if err := c.call("GET", "/api/catchment", nil, &ms); err != nil {
+			return err
+		}
+		if j {
+			return printJSON(ms)
+		}
+		w := table()
+		fmt.Fprintln(w, "ID\tSTATE\tTARGETS\tANSWERED\tSENDERS\tTOOK\tLABEL")
+		for _, m := range ms {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", m.ID, m.State, len(m.Targets), m.Answered, strings.Join(m.Senders, ","), m.Took, m.Label)
+		}
+		return w.Flush()
+	case "diff":
+		q := ""
+		switch len(args) {
+		case 1:
+		case 3:
+			q = "?from=" + url.QueryEscape(args[1]) + "&to=" + url.QueryEscape(args[2])
+		default:
+			return errors.New("usage: catchment diff [FROM TO] (default: the two newest)")
+		}
+		var d catchment.DiffReport
+		if err := c.call("GET", "/api/catchment/diff"+q, nil, &d); err != nil {
+			return err
+		}
+		if j {
+			return printJSON(d)
+		}
+		fmt.Printf("catchment %s → %s: %d prefixes unchanged, %d changed\n", d.From, d.To, d.Same, len(d.Changed))
+		w := table()
+		fmt.Fprintln(w, "PREFIX\tFROM\tTO")
+		for _, ch := range d.Changed {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", ch.Prefix, orDash(ch.From), orDash(ch.To))
+		}
+		return w.Flush()
+	}
+	return fmt.Errorf("catchment %s: unknown (run, show, list, diff)", args[0])
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func printCatchment(m *catchment.Measurement) {
+	fmt.Printf("catchment %s: %s", m.ID, m.State)
+	if m.Label != "" {
+		fmt.Printf(" (%s)", m.Label)
+	}
+	fmt.Printf(", %d of %d targets answered, %d probes sent by %s, took %s\n", m.Answered, len(m.Targets), m.Sent, strings.Join(m.Senders, ","), m.Took)
+	if len(m.Probes) > 0 {
+		fmt.Printf("replies by probe: icmp %d, dns %d\n", m.Probes["icmp"], m.Probes["dns"])
+	}
+	if m.Error != "" {
+		fmt.Println("  error:", m.Error)
+	}
+	for n, e := range m.NodeErrors {
+		fmt.Printf("  ! %s: %s\n", n, e)
+	}
+	w := table()
+	fmt.Fprintln(w, "PREFIX\tNODE\tSITE\tTARGETS\tSPLIT")
+	for _, r := range m.Map {
+		split := ""
+		for n, c := range r.Split {
+			split += fmt.Sprintf("%s:%d ", n, c)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", r.Prefix, r.Node, r.Site, r.Targets, split)
+	}
+	w.Flush()
+	if len(m.Unanswered) > 0 {
+		fmt.Printf("unanswered (first %d): %s\n", len(m.Unanswered), strings.Join(m.Unanswered, " "))
+	}
 }

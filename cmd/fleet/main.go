@@ -1,7 +1,8 @@
 // Command shoestring-fleet is the fleet controller and its CLI: `serve`
 // runs the controller (inventory, polling, desired config, the serial
-// check, staged rollouts, the dashboard and Prometheus http_sd); every
-// other subcommand talks to a running controller's API. See README.md.
+// check, staged rollouts, catchment measurements, the dashboard and
+// Prometheus http_sd); every other subcommand talks to a running
+// controller's API. See README.md.
 package main
 
 import (
@@ -27,6 +28,8 @@ const usage = `shoestring-fleet: the Shoestring fleet controller (README: cmd/fl
   rollout show ID [-json]
   rollout keep|revert|resume ID
   quarantine [-json] | quarantine clear RELEASE
+  catchment run -targets FILE [-target ADDR ...] [-sender NODE|all] [-rate N] [-dns] [-label L]
+  catchment show [ID] | list | diff [FROM TO]   which node each target prefix reaches
   sd                                    the Prometheus http_sd document
 
 The controller is at $SHOESTRING_FLEET (default http://127.0.0.1:9080), or -c URL first.

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoestring-dns/shoestring/cmd/fleet/catchment"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/inventory"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/leader"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/live"
@@ -24,7 +25,8 @@ import (
 )
 
 // serveMain runs the controller until SIGINT/SIGTERM. It only wires:
-// the store, the poller, the rollout runner and the web server.
+// the store, the poller, the rollout runner, the catchment runner and
+// the web server.
 func serveMain(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	path := fs.String("store", "fleet.db", "state file (bbolt; with -etcd only the default of -tailnet-dir derives from it)")
@@ -51,6 +53,7 @@ func serveMain(args []string) error {
 	fs.StringVar(&ec.Username, "etcd-user", "", "etcd user (password from $SHOESTRING_FLEET_ETCD_PASSWORD)")
 	ttl := fs.Duration("leader-ttl", 5*time.Second, "the leader's etcd lease: a standby takes over this long after the leader stops renewing it (whole seconds, at least 2s)")
 	name := fs.String("name", "", "this controller's name, as the dashboard shows the leader (default HOSTNAME:PORT of -listen)")
+	waveTargets := fs.String("catchment-targets", "", "file of target addresses (one a line): every rollout wave takes a catchment measurement before and after it (empty: none)")
 	fs.Parse(args)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -108,7 +111,21 @@ func serveMain(args []string) error {
 		MinAnnouncing: *minAnn, MinFraction: *minFrac, Waves: *waves,
 		GateTimeout: *gateTimeout, PassRounds: *passRounds, Interval: *interval,
 	}}
-	srv := &web.Server{KV: kv, Poller: poller, Runner: runner, SOA: serial.QuerySOA, Client: client, Log: log, Store: storeName}
+	catch := &catchment.Runner{KV: kv, Nodes: inv.All, Client: client, Log: log}
+	if *waveTargets != "" {
+		targets, err := catchment.ReadTargets(*waveTargets)
+		if err != nil {
+			return err
+		}
+		runner.Catchment = func(ctx context.Context, label string) (string, error) {
+			m, err := catch.Run(ctx, catchment.Request{Targets: targets, Label: label})
+			if m == nil {
+				return "", err
+			}
+			return m.ID, err
+		}
+	}
+	srv := &web.Server{KV: kv, Poller: poller, Runner: runner, SOA: serial.QuerySOA, Client: client, Catchment: catch, Log: log, Store: storeName}
 	// What acts: rollouts and tailnet discovery (which writes the
 	// inventory). With etcd only while elected; the poller (reads only)
 	// runs on every controller so a standby's dashboard is live.

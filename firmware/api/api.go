@@ -1,9 +1,10 @@
 // Package api is the management HTTP API and the status page: JSON under
 // /api/v1/, /healthz for probes, and a page a person reads at /. It talks
 // to the node's subsystems through small interfaces (Backend, Zones,
-// Secondary, RoutingBackend, UpdateBackend) and turns what they report
-// into the DTOs it serves; the subsystems never import it. It can be
-// served on loopback in dev mode or on the tailnet on a real box.
+// Secondary, RoutingBackend, UpdateBackend, CatchmentBackend) and turns
+// what they report into the DTOs it serves; the subsystems never import
+// it. It can be served on loopback in dev mode or on the tailnet on a
+// real box.
 package api
 
 import (

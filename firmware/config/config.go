@@ -28,7 +28,7 @@ type Config struct {
 	Zones      []Zone     `yaml:"zones"`
 	// Each section below lives in its own file with its own check and
 	// defaults: secondary.go, network.go, bgp.go, health.go, system.go,
-	// overlay.go, ota.go, tenants.go.
+	// overlay.go, ota.go, tenants.go, catchment.go.
 	Secondary Secondary `yaml:"secondary"`
 	Network   Network   `yaml:"network"`
 	BGP       BGP       `yaml:"bgp"`
@@ -37,6 +37,7 @@ type Config struct {
 	Overlay   Overlay   `yaml:"overlay"`
 	OTA       OTA       `yaml:"ota"`
 	Tenants   Tenants   `yaml:"tenants"`
+	Catchment Catchment `yaml:"catchment"`
 
 	// zero holds the duration options written as 0 where 0 means
 	// something (zero.go), so that defaults leave them alone.
@@ -62,7 +63,7 @@ func (c *Config) sections() []keyedSection {
 	return []keyedSection{
 		{"secondary", &c.Secondary}, {"network", &c.Network}, {"bgp", &c.BGP}, {"health", &c.Health},
 		{"system", &c.System}, {"overlay", &c.Overlay}, {"ota", &c.OTA}, {"dns", &c.DNS.DNSAbuse},
-		{"tenants", &c.Tenants},
+		{"tenants", &c.Tenants}, {"catchment", &c.Catchment},
 	}
 }
 

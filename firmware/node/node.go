@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/shoestring-dns/shoestring/firmware/access"
 	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/firmware/catchment"
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/dnsserver"
 	"github.com/shoestring-dns/shoestring/firmware/dnstap"
@@ -202,6 +204,9 @@ func (n *Node) Run(ctx context.Context) error {
 		api.SecondaryRoutes(mux, n.sec, n.log)
 	}
 	api.RoutingRoutes(mux, n.rt, n.log)
+	probes := n.newCatchment()
+	defer probes.Close()
+	api.CatchmentRoutes(mux, probes, n.log)
 	ota := n.newOTA()
 	// A nil *agent.Agent must reach UpdateRoutes as a nil interface (its
 	// "no updates here" answer), not as a typed nil.
@@ -407,6 +412,19 @@ func (n *Node) newOTA() *agent.Agent {
 		return nil
 	}
 	return a
+}
+
+// newCatchment builds the prober of catchment measurements, sending
+// from the configured anycast addresses.
+func (n *Node) newCatchment() *catchment.Prober {
+	var srcs []netip.Addr
+	for _, a := range n.cfg.Network.Anycast {
+		srcs = append(srcs, a.Addr)
+	}
+	return catchment.New(catchment.Options{
+		Node: n.cfg.Node.Name, Sources: func() []netip.Addr { return srcs },
+		Rate: n.cfg.Catchment.Rate, MaxTargets: n.cfg.Catchment.MaxTargets, Log: n.log,
+	})
 }
 
 // newMetrics builds the node's metrics, read from each subsystem at scrape.

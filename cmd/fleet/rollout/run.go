@@ -85,6 +85,10 @@ type Runner struct {
 	// etcd); an error ends the drive without the PUT. Nil: one
 	// controller, always.
 	MayAct func(ctx context.Context) error
+	// Catchment, when set, takes a catchment measurement labelled label
+	// and returns its id: before each wave starts and after it passes,
+	// for the map's diff across the wave.
+	Catchment func(ctx context.Context, label string) (id string, err error)
 
 	mu   sync.Mutex // every change to a rollout and its save
 	kick chan struct{}
@@ -358,9 +362,11 @@ var errHalted = errors.New("halted")
 // drive runs ro's waves from the one in progress.
 func (r *Runner) drive(ctx context.Context, ro *Rollout) {
 	for ro.Wave < len(ro.Waves) {
+		r.measureCatchment(ctx, ro, "before")
 		if err := r.driveWave(ctx, ro); err != nil {
 			return
 		}
+		r.measureCatchment(ctx, ro, "after")
 		if r.set(ro, func() {
 			ro.event("", ro.Waves[ro.Wave].Name+" passed")
 			ro.Wave++
@@ -381,6 +387,35 @@ func (r *Runner) drive(ctx context.Context, ro *Rollout) {
 	if r.save(ro) == nil {
 		r.Log.Info("rollout completed", "rollout", ro.ID)
 	}
+}
+
+// measureCatchment takes the wave's catchment measurement of phase
+// unless it was taken (a restarted controller does not take it again).
+// A failed measurement is recorded, never a reason to halt.
+func (r *Runner) measureCatchment(ctx context.Context, ro *Rollout, phase string) {
+	if r.Catchment == nil {
+		return
+	}
+	r.mu.Lock()
+	for _, c := range ro.Catchment {
+		if c.Wave == ro.Wave && c.Phase == phase {
+			r.mu.Unlock()
+			return
+		}
+	}
+	wave := ro.Wave
+	label := fmt.Sprintf("rollout %s wave %s %s", ro.ID, ro.Waves[wave].Name, phase)
+	r.mu.Unlock()
+	id, err := r.Catchment(ctx, label)
+	ref := CatchmentRef{Wave: wave, Phase: phase, ID: id}
+	if err != nil {
+		ref.Error = err.Error()
+	}
+	r.mu.Lock()
+	ro.Catchment = append(ro.Catchment, ref)
+	ro.event("", "catchment "+label+": "+id+" "+ref.Error)
+	r.save(ro)
+	r.mu.Unlock()
 }
 
 type nodeOutcome struct {

@@ -51,6 +51,18 @@ type Rollout struct {
 	// stop, set while the runner drives this copy, ends the drive when
 	// a save fails: the store no longer takes this controller's steps.
 	stop context.CancelCauseFunc
+
+	// Catchment are the catchment measurements taken around each wave
+	// (serve -catchment-targets).
+	Catchment []CatchmentRef `json:"catchment,omitempty"`
+}
+
+// CatchmentRef is a catchment measurement taken before or after a wave.
+type CatchmentRef struct {
+	Wave  int    `json:"wave"`
+	Phase string `json:"phase"` // before, after
+	ID    string `json:"id,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Wave is a set of nodes updated together (within the invariant).

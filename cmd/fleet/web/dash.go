@@ -80,6 +80,12 @@ svg{vertical-align:middle}
 <table id="serials"><tr><th>zone</th><th>node</th><th>serial</th><th>primary</th><th>reference</th><th>lag</th></tr>
 {{range .Serials.Rows}}<tr class="{{if .Stale}}red{{else if not .Reference}}amber{{end}}"><td>{{.Zone}}</td><td>{{.Node}}</td><td>{{.Serial}}</td><td>{{.Primary}}</td><td>{{with .Reference}}{{.}}{{else}}? {{end}}</td><td>{{.Lag}}</td></tr>{{end}}
 </table>
+<h2>Catchment</h2>
+{{with .Catchment}}<p id="catchment-info" data-id="{{.ID}}">measurement {{.ID}}{{if .Label}} ({{.Label}}){{end}}, {{.Started.Format "2006-01-02 15:04:05"}} UTC, took {{.Took}}: {{.Answered}} of {{len .Targets}} targets answered, {{len .Map}} prefixes; senders {{range .Senders}}{{.}} {{end}}</p>
+{{range $n, $e := .NodeErrors}}<div class="amber">⚠ {{$n}}: {{$e}}</div>{{end}}
+<table id="catchment"><tr><th>prefix</th><th>node</th><th>site</th><th>targets</th><th>split</th></tr>
+{{range .Map}}<tr class="crow{{if .Split}} amber{{end}}" data-prefix="{{.Prefix}}" data-node="{{.Node}}"><td>{{.Prefix}}</td><td>{{.Node}}</td><td>{{.Site}}</td><td>{{.Targets}}</td><td>{{range $n, $c := .Split}}{{$n}}: {{$c}} {{end}}</td></tr>{{end}}
+</table>{{else}}<p id="catchment-info">no measurement yet (<code>shoestring-fleet catchment run</code>)</p>{{end}}
 <p class="k">generated {{.Generated.Format "15:04:05"}} UTC</p>
 </body></html>
 `))

@@ -1,9 +1,10 @@
 // Package web is the controller's face: the JSON API the CLI uses, the
 // dashboard page (exceptions first, a tile per site, the overall
 // green/amber/red, rollouts with their waves and gates, the serial
-// check) and the Prometheus http_sd target list. It reads the inventory,
-// the poller, the serial check and the rollouts; it decides nothing
-// itself beyond how to colour what they report.
+// check, the catchment map) and the Prometheus http_sd target list. It
+// reads the inventory, the poller, the serial check, the rollouts and
+// the catchment measurements; it decides nothing itself beyond how to
+// colour what they report.
 package web
 
 import (
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/shoestring-dns/shoestring/cmd/fleet/catchment"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/desired"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/inventory"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/live"
@@ -50,8 +52,10 @@ type Overview struct {
 	Sites      []Site             `json:"sites"`
 	Rollouts   []*rollout.Rollout `json:"rollouts"`
 	Serials    serial.Report      `json:"serials"`
-	Generated  time.Time          `json:"generated"`
-	Controller Controller         `json:"controller"`
+	// Catchment is the newest finished catchment map, nil when none.
+	Catchment  *catchment.Measurement `json:"catchment,omitempty"`
+	Generated  time.Time              `json:"generated"`
+	Controller Controller             `json:"controller"`
 }
 
 // staleAfter: a node not reached for this long is red.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/shoestring-dns/shoestring/cmd/fleet/catchment"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/desired"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/inventory"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/live"
@@ -20,13 +21,15 @@ import (
 
 // Server serves the controller's API and pages.
 type Server struct {
-	KV      store.KV
-	Poller  *live.Poller
-	Runner  *rollout.Runner
-	SOA     serial.SOA
-	Client  live.Client
-	Log     *slog.Logger
-	Timeout time.Duration // for correct (default 90 s)
+	KV     store.KV
+	Poller *live.Poller
+	Runner *rollout.Runner
+	SOA    serial.SOA
+	Client live.Client
+	// Catchment runs catchment measurements (nil: none).
+	Catchment *catchment.Runner
+	Log       *slog.Logger
+	Timeout   time.Duration // for correct (default 90 s)
 	// Role is this controller's part among several sharing an etcd
 	// store; nil: the only controller (bbolt), always acting. A standby
 	// serves every read and refuses every change, naming the leader.
@@ -260,6 +263,81 @@ func (s *Server) controller(ctx context.Context) Controller {
 	}
 	c.Leader = leader
 	return c
+}
+
+func (s *Server) catchmentRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/catchment", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := s.Catchment.All()
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		for _, m := range ms {
+			m.Map = nil
+		}
+		writeJSON(w, ms)
+	})
+	mux.HandleFunc("POST /api/catchment", func(w http.ResponseWriter, r *http.Request) {
+		var req catchment.Request
+		if err := json.NewDecoder(io.LimitReader(r.Body, 32<<20)).Decode(&req); err != nil {
+			fail(w, 400, err)
+			return
+		}
+		m, err := s.Catchment.Start(req)
+		if err != nil {
+			fail(w, 422, err)
+			return
+		}
+		writeJSON(w, m)
+	})
+	mux.HandleFunc("GET /api/catchment/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var m *catchment.Measurement
+		var err error
+		if id := r.PathValue("id"); id == "latest" {
+			if m, err = s.Catchment.Latest(); err == nil && m == nil {
+				err = errors.New("no finished measurement yet")
+			}
+		} else {
+			m, err = s.Catchment.Get(id)
+		}
+		if err != nil {
+			fail(w, 404, err)
+			return
+		}
+		writeJSON(w, m)
+	})
+	mux.HandleFunc("GET /api/catchment/diff", func(w http.ResponseWriter, r *http.Request) {
+		from, to := r.URL.Query().Get("from"), r.URL.Query().Get("to")
+		if from == "" || to == "" {
+			ms, err := s.Catchment.All()
+			if err != nil {
+				fail(w, 500, err)
+				return
+			}
+			var done []string
+			for _, m := range ms {
+				if m.State == catchment.Done {
+					done = append(done, m.ID)
+				}
+			}
+			if len(done) < 2 {
+				fail(w, 404, errors.New("diff: fewer than two finished measurements; name them: ?from=ID&to=ID"))
+				return
+			}
+			from, to = done[1], done[0]
+		}
+		a, err := s.Catchment.Get(from)
+		if err != nil {
+			fail(w, 404, err)
+			return
+		}
+		b, err := s.Catchment.Get(to)
+		if err != nil {
+			fail(w, 404, err)
+			return
+		}
+		writeJSON(w, catchment.Diff(a, b))
+	})
 }
 
 func (s *Server) inv() inventory.Inventory { return inventory.Inventory{KV: s.KV} }
