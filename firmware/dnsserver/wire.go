@@ -146,36 +146,48 @@ func parseQuery(msg []byte, q *query) bool {
 
 // parseName copies the question name, lower-cased, into q.key. Compression
 // pointers are not followed: the question is the first name in a message
-// and has nothing to point back to.
+// and has nothing to point back to. The labels are checked first (only
+// their length bytes are read), then the name is copied in one go and
+// lower-cased eight bytes at a time: length bytes are below 64, so never
+// mistaken for letters.
 func (q *query) parseName(off int) (int, bool) {
 	msg := q.msg
-	n := 0
+	start := off
 	for {
 		if off >= len(msg) {
 			return 0, false
 		}
 		l := int(msg[off])
 		if l == 0 {
-			if n >= 255 {
-				return 0, false
-			}
-			q.key[n] = 0
-			q.keyLen = n + 1
-			return off + 1, true
+			break
 		}
-		if l&0xC0 != 0 || off+1+l > len(msg) || n+1+l >= 255 {
+		if l&0xC0 != 0 || off+1+l > len(msg) || off-start+1+l >= 255 {
 			return 0, false
 		}
-		q.key[n] = byte(l)
-		for i := 0; i < l; i++ {
-			c := msg[off+1+i]
-			if c >= 'A' && c <= 'Z' {
-				c += 32
-			}
-			q.key[n+1+i] = c
-		}
-		n += 1 + l
 		off += 1 + l
+	}
+	n := off + 1 - start // with the root label
+	copy(q.key[:n], msg[start:off+1])
+	lowerASCII(q.key[:(n+7)&^7])
+	q.keyLen = n
+	return off + 1, true
+}
+
+// lowerASCII lower-cases b in place, eight bytes at a time; len(b) is a
+// multiple of 8.
+func lowerASCII(b []byte) {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		h := x &^ high               // each byte's low 7 bits
+		ge := h + ones*(0x80-'A')    // high bit: byte >= 'A'
+		gt := h + ones*(0x80-'Z'-1)  // high bit: byte > 'Z'
+		up := (ge &^ gt) &^ x & high // 'A'..'Z' and ASCII
+		binary.LittleEndian.PutUint64(b, x|up>>2)
+		b = b[8:]
 	}
 }
 
