@@ -370,9 +370,14 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 			break
 		}
 	}
-	if z == nil || (q.do && z.signed) || z.expired {
+	if z == nil || z.expired {
 		return nil
 	}
+	// DO on a signed zone: positive answers come pre-packed too, with
+	// their RRSIGs behind (emitSigned). Denials carry NSEC or NSEC3
+	// proofs that depend on the name asked, and wildcard answers a proof
+	// that the name does not exist: those take the slow path.
+	do := q.do && z.signed
 	q.zone = z
 	if ni, ok := z.index[string(key)]; ok {
 		n := &z.nodes[ni]
@@ -380,9 +385,18 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 			return nil
 		}
 		if rs := n.set(q.qtype); rs != nil {
+			if do {
+				return s.emitSigned(q, out, limit, z, rs)
+			}
 			return s.emit(q, out, limit, z, rs, 0)
 		}
+		if do {
+			return nil
+		}
 		return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
+	}
+	if do {
+		return nil
 	}
 	// Walk up to the closest encloser.
 	for i := int(key[0]) + 1; i < len(key); i += int(key[i]) + 1 {
@@ -454,6 +468,54 @@ func (s *Server) emit(q *query, out []byte, limit int, z *Zone, rs *rrset, delta
 	if q.edns {
 		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID), q.cookieOut())
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
+	}
+	return out
+}
+
+// emitSigned writes a pre-packed answer for a query with DO set: the
+// answer without DO, then the RRset's signatures, each behind a pointer
+// to the question name — what the slow path packs, since RRSIG RDATA is
+// never compressed (RFC 4034 §3.1.7) and nothing else follows. An answer
+// with authority or additional records (NS and MX targets' addresses,
+// which have signatures of their own) or with wildcard relocations is
+// left to the slow path.
+func (s *Server) emitSigned(q *query, out []byte, limit int, z *Zone, rs *rrset) []byte {
+	if rs.fastLen == 0 {
+		return nil
+	}
+	b := z.arena[rs.fast : rs.fast+uint32(rs.fastLen)]
+	if binary.BigEndian.Uint32(b[4:]) != 0 || binary.BigEndian.Uint16(b[8:]) != 0 {
+		return nil // NS or AR records, or relocations
+	}
+	tail := b[fastHdr:]
+	sigs := z.arena[rs.sigOff:rs.sigOff]
+	if rs.sigN > 0 {
+		end := int(rs.sigOff)
+		for i := 0; i < int(rs.sigN); i++ {
+			end += 6 + int(binary.BigEndian.Uint16(z.arena[end+4:]))
+		}
+		sigs = z.arena[rs.sigOff:end]
+	}
+	// Each signature grows by its owner pointer, TYPE and CLASS.
+	if q.qend+len(tail)+len(sigs)+6*int(rs.sigN)+optLen(q, s.cfg.NSID) > limit {
+		return nil // the slow path truncates properly
+	}
+	out = append(out[:0], 0, 0, 0, 0, 0, 1)
+	out = binary.BigEndian.AppendUint16(out, binary.BigEndian.Uint16(b[2:])+rs.sigN)
+	out = append(out, 0, 0, 0, 0)
+	f := binary.BigEndian.Uint16(b)
+	q.header(out, f&flagAA != 0, false, int(f&0xF))
+	out = append(out, q.msg[12:q.qend]...)
+	out = append(out, tail...)
+	for len(sigs) > 0 {
+		n := 6 + int(binary.BigEndian.Uint16(sigs[4:]))
+		out = append(out, 0xC0, 12, 0, byte(dns.TypeRRSIG), 0, byte(dns.ClassINET))
+		out = append(out, sigs[:n]...)
+		sigs = sigs[n:]
+	}
+	if q.edns {
+		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID), q.cookieOut())
+		out[11] = 1
 	}
 	return out
 }
