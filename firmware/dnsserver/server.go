@@ -137,14 +137,35 @@ type table struct {
 	// the fast path looks up only the suffixes of a query name that
 	// long (one map lookup, not one per label, for most names).
 	lens [4]uint64
+	// few holds the zones when there are at most fewZones: comparing a
+	// suffix with each is cheaper than hashing it for the map.
+	few []*Zone
 }
 
-// index fills lens from zones; the table is not changed after.
+const fewZones = 8
+
+// index fills lens and few from zones; the table is not changed after.
 func (t *table) index() *table {
-	for k := range t.zones {
+	for k, z := range t.zones {
 		t.lens[len(k)>>6] |= 1 << (len(k) & 63)
+		if len(t.zones) <= fewZones {
+			t.few = append(t.few, z)
+		}
 	}
 	return t
+}
+
+// lookup returns the zone whose origin is the wire name suffix, or nil.
+func (t *table) lookup(suffix []byte) *Zone {
+	if t.few == nil {
+		return t.zones[string(suffix)]
+	}
+	for _, z := range t.few {
+		if z.apex == string(suffix) {
+			return z
+		}
+	}
+	return nil
 }
 
 func (t *table) mayHold(n int) bool { return t.lens[n>>6]&(1<<(n&63)) != 0 }
@@ -366,7 +387,7 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 		if !t.mayHold(len(key) - i) {
 			continue
 		}
-		if z = t.zones[string(key[i:])]; z != nil {
+		if z = t.lookup(key[i:]); z != nil {
 			break
 		}
 	}

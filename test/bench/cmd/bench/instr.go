@@ -25,7 +25,7 @@ func instrFlags(fs *flag.FlagSet) *instrOptions {
 	o := &instrOptions{}
 	fs.BoolVar(&o.on, "instructions", false, "instead of the dnsperf table: count the user-space instructions each server executes per query under valgrind's callgrind (reproducible on a loaded machine; see test/bench/README.md)")
 	fs.IntVar(&o.queries, "instr-queries", 20000, "with -instructions: queries sent to each server (the first lines of the query file)")
-	fs.IntVar(&o.rate, "instr-rate", 2000, "with -instructions: queries per second dnsperf sends (callgrind slows a server about 50 times)")
+	fs.IntVar(&o.rate, "instr-rate", 0, "with -instructions: queries per second dnsperf sends; 0: as fast as answers come back with -outstanding in flight, as in the dnsperf table (the server, slowed about 50 times by callgrind, is saturated and answers in batches); 2000: a lightly loaded server, one query per wake-up")
 	return o
 }
 
@@ -73,7 +73,11 @@ func (o *options) instructions(ctx context.Context, io *instrOptions) bool {
 			logf("%s: %d queries answered, %d lost, %.0f instructions per query", name, r.perf.Completed, r.perf.Lost, r.perQuery)
 		}
 	}
-	fmt.Printf("\nUser-space instructions per query (callgrind; %d queries at %d/s; kernel work not counted)\n\n", io.queries, io.rate)
+	rate := "unlimited"
+	if io.rate > 0 {
+		rate = strconv.Itoa(io.rate) + "/s"
+	}
+	fmt.Printf("\nUser-space instructions per query (callgrind; %d queries, rate %s, %d in flight; kernel work not counted)\n\n", io.queries, rate, o.outstanding)
 	fmt.Printf("%14s %9s %6s %14s %12s\n", "server", "answered", "lost", "instructions", "instr/query")
 	byName := map[string]*instrRow{}
 	ok := true
