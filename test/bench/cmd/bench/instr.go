@@ -189,6 +189,12 @@ func (o *options) instrRun(ctx context.Context, r *instrRow, cg *bench.Callgrind
 			return 0, none, fmt.Errorf("wrong answer, not measuring it: %w", err)
 		}
 	}
+	// A server may still be busy after its first answer (Shoestring
+	// collects garbage and returns memory once a load is done): count
+	// only once it has gone quiet.
+	if err := waitIdle(ctx, proc.Pid(), 10*time.Minute); err != nil {
+		logf("%s: %v; counting anyway", r.name, err)
+	}
 	pids := bench.Tree(proc.Pid())
 	if err := cg.Start(ctx, proc.Pid()); err != nil {
 		return 0, none, err
@@ -220,4 +226,30 @@ func headLines(src, dst string, n int) (string, error) {
 		lines = lines[:n]
 	}
 	return dst, os.WriteFile(dst, []byte(strings.Join(lines, "")), 0o644)
+}
+
+// waitIdle waits until pid's tree used at most 2% of a core over a
+// second.
+func waitIdle(ctx context.Context, pid int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	prev, err := bench.SampleCPU(pid)
+	if err != nil {
+		return err
+	}
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		cur, err := bench.SampleCPU(pid)
+		if err != nil {
+			return err
+		}
+		if time.Duration(cur.Ticks-prev.Ticks)*bench.ClockTick <= 20*time.Millisecond {
+			return nil
+		}
+		prev = cur
+	}
+	return fmt.Errorf("still busy after %s", limit)
 }
