@@ -5,7 +5,7 @@ BIN      := out/shoestring
 # an embedded tsnet node needs; see firmware/overlay/buildtags.txt).
 TS_TAGS  := $(shell cat firmware/overlay/buildtags.txt)
 # Debian packages the tests talk to (real peers, no mocks).
-TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2 dnsmasq-base qemu-system-x86 qemu-system-arm libdevmapper1.02.1 chromium valgrind
+TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2 dnsmasq-base qemu-system-x86 qemu-system-arm libdevmapper1.02.1 chromium
 
 .PHONY: run build test deps tools vet fuzz bench clean
 
@@ -69,6 +69,9 @@ vet:
 FUZZTIME ?= 10s
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./test/fuzz.sh
+
+# valgrind: make bench BENCHFLAGS=-instructions (test/bench/README.md).
+TEST_PKGS += valgrind
 
 ## bench: dnsperf against Shoestring, NSD and Knot on pinned cores; prints ratios.
 # BENCHFLAGS: e.g. -ref-only, -runs 5, -duration 20s (see test/bench/README.md).
