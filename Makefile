@@ -70,6 +70,9 @@ FUZZTIME ?= 10s
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./test/fuzz.sh
 
+# valgrind: make bench BENCHFLAGS=-instructions (test/bench/README.md).
+TEST_PKGS += valgrind
+
 ## bench: dnsperf against Shoestring, NSD and Knot on pinned cores; prints ratios.
 # BENCHFLAGS: e.g. -ref-only, -runs 5, -duration 20s (see test/bench/README.md).
 bench: deps build

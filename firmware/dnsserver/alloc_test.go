@@ -15,34 +15,44 @@ import (
 // up to twice its zones between collections.
 func TestUDPLoopDoesNotAllocate(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		cfg  Config
+		name   string
+		cfg    Config
+		signed bool
 	}{
-		{"default", Config{}},
+		{"default", Config{}, false},
+		// A signed zone asked with DO: answers with RRSIGs come
+		// pre-packed (emitSigned) and allocate nothing either.
+		{"signed-do", Config{}, true},
 		// RRL on, no source over its limit, and one source over it.
-		{"rrl", Config{RRL: &RRLConfig{ResponsesPerSecond: 1000000, Slip: 2}}},
-		{"rrl-limited", Config{RRL: &RRLConfig{ResponsesPerSecond: 1, Slip: 2}}},
+		{"rrl", Config{RRL: &RRLConfig{ResponsesPerSecond: 1000000, Slip: 2}}, false},
+		{"rrl-limited", Config{RRL: &RRLConfig{ResponsesPerSecond: 1, Slip: 2}}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c.cfg
 			cfg.Listen, cfg.Identity, cfg.UDPWorkers = []string{"127.0.0.1:0"}, "test-node", 1
-			testUDPLoopAllocs(t, cfg)
+			testUDPLoopAllocs(t, cfg, c.signed)
 		})
 	}
 }
 
-func testUDPLoopAllocs(t *testing.T, cfg Config) {
-	_, addr := startTestServerWith(t, cfg, parseTestZone(t, "example.com.", testZone))
+func testUDPLoopAllocs(t *testing.T, cfg Config, signed bool) {
+	zn := parseTestZone(t, "example.com.", testZone)
+	names := []string{"example.com.", "x.wild.example.com.", "nope.example.com."}
+	if signed {
+		zn = signTestZone(t, zn)
+		names = []string{"example.com.", "ns1.example.com.", "mail.example.com."} // positive answers: pre-packed with DO
+	}
+	_, addr := startTestServerWith(t, cfg, zn)
 	c, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	var queries [][]byte
-	for _, name := range []string{"example.com.", "x.wild.example.com.", "nope.example.com."} {
+	for _, name := range names {
 		m := new(dns.Msg)
 		m.SetQuestion(name, dns.TypeA)
-		m.SetEdns0(1232, false)
+		m.SetEdns0(1232, signed)
 		b, _ := m.Pack()
 		queries = append(queries, b)
 	}

@@ -12,10 +12,14 @@
 //     RFC 6672 DNAME, RFC 2308 negative answers and RFC 4035/5155 proofs.
 //   - precompute.go runs that same algorithm at build time for the common
 //     questions and keeps the packed answers, so most queries are a map
-//     lookup and a copy.
+//     lookup and a copy. With DO on a signed zone a positive answer is the
+//     same copy with the RRset's signatures appended from the snapshot
+//     (server.go, emitSigned); denials and wildcard answers, whose proofs
+//     depend on the name asked, are resolved per query.
 //   - wire.go parses queries and writes responses without dns.Msg.
 //   - udp.go (SO_REUSEPORT socket per core, recvmmsg/sendmmsg, no goroutine
-//     per query) and tcp.go (RFC 7766) move bytes.
+//     per query, 4 MiB socket buffers so a burst is queued, not dropped)
+//     and tcp.go (RFC 7766) move bytes.
 //   - cookie.go (DNS cookies, RFC 7873 with RFC 9018 server cookies) and
 //     rrl.go (response rate limiting) resist abuse; README.md says how.
 //   - metrics.go counts queries per worker (no shared cache lines, no

@@ -133,7 +133,42 @@ type Stats struct {
 // table is the immutable set of zones a query sees.
 type table struct {
 	zones map[string]*Zone // by wire origin
+	// lens has bit L set when some zone's wire origin is L bytes long:
+	// the fast path looks up only the suffixes of a query name that
+	// long (one map lookup, not one per label, for most names).
+	lens [4]uint64
+	// few holds the zones when there are at most fewZones: comparing a
+	// suffix with each is cheaper than hashing it for the map.
+	few []*Zone
 }
+
+const fewZones = 8
+
+// index fills lens and few from zones; the table is not changed after.
+func (t *table) index() *table {
+	for k, z := range t.zones {
+		t.lens[len(k)>>6] |= 1 << (len(k) & 63)
+		if len(t.zones) <= fewZones {
+			t.few = append(t.few, z)
+		}
+	}
+	return t
+}
+
+// lookup returns the zone whose origin is the wire name suffix, or nil.
+func (t *table) lookup(suffix []byte) *Zone {
+	if t.few == nil {
+		return t.zones[string(suffix)]
+	}
+	for _, z := range t.few {
+		if z.apex == string(suffix) {
+			return z
+		}
+	}
+	return nil
+}
+
+func (t *table) mayHold(n int) bool { return t.lens[n>>6]&(1<<(n&63)) != 0 }
 
 // New returns a server with no zones; Start opens its sockets.
 func New(cfg Config) *Server {
@@ -147,7 +182,7 @@ func New(cfg Config) *Server {
 		s.rrl = newRRL(cfg.RRL, cfg.Now)
 	}
 	s.tcpPer.init(&s.cfg)
-	s.table.Store(&table{zones: map[string]*Zone{}})
+	s.table.Store((&table{zones: map[string]*Zone{}}).index())
 	return s
 }
 
@@ -163,7 +198,7 @@ func (s *Server) Replace(zones []*Zone) {
 		s.metrics.attach(z)
 		t.zones[z.apex] = z
 	}
-	s.table.Store(t)
+	s.table.Store(t.index())
 }
 
 // Put adds or replaces one zone. Queries in flight finish on the old
@@ -178,7 +213,7 @@ func (s *Server) Put(z *Zone) {
 	}
 	s.metrics.attach(z)
 	t.zones[z.apex] = z
-	s.table.Store(t)
+	s.table.Store(t.index())
 }
 
 // Delete removes a zone; it reports whether the zone was there.
@@ -199,7 +234,7 @@ func (s *Server) Delete(origin string) bool {
 			t.zones[k] = v
 		}
 	}
-	s.table.Store(t)
+	s.table.Store(t.index())
 	s.metrics.forget(w)
 	return true
 }
@@ -349,13 +384,21 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 	t := s.table.Load()
 	var z *Zone
 	for i := 0; i < len(key); i += int(key[i]) + 1 {
-		if z = t.zones[string(key[i:])]; z != nil || key[i] == 0 {
+		if !t.mayHold(len(key) - i) {
+			continue
+		}
+		if z = t.lookup(key[i:]); z != nil {
 			break
 		}
 	}
-	if z == nil || (q.do && z.signed) || z.expired {
+	if z == nil || z.expired {
 		return nil
 	}
+	// DO on a signed zone: positive answers come pre-packed too, with
+	// their RRSIGs behind (emitSigned). Denials carry NSEC or NSEC3
+	// proofs that depend on the name asked, and wildcard answers a proof
+	// that the name does not exist: those take the slow path.
+	do := q.do && z.signed
 	q.zone = z
 	if ni, ok := z.index[string(key)]; ok {
 		n := &z.nodes[ni]
@@ -363,17 +406,31 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 			return nil
 		}
 		if rs := n.set(q.qtype); rs != nil {
+			if do {
+				return s.emitSigned(q, out, limit, z, rs)
+			}
 			return s.emit(q, out, limit, z, rs, 0)
+		}
+		if do {
+			return nil
 		}
 		return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
 	}
+	if do {
+		return nil
+	}
 	// Walk up to the closest encloser.
 	for i := int(key[0]) + 1; i < len(key); i += int(key[i]) + 1 {
-		ci, ok := z.index[string(key[i:])]
-		if !ok {
-			continue
+		var ce *node
+		if len(key)-i == len(z.apex) {
+			ce = z.apexN // the suffix that long is the apex: no lookup
+		} else {
+			ci, ok := z.index[string(key[i:])]
+			if !ok {
+				continue
+			}
+			ce = &z.nodes[ci]
 		}
-		ce := &z.nodes[ci]
 		if !ce.plain || ce.set(dns.TypeDNAME) != nil {
 			return nil
 		}
@@ -432,6 +489,54 @@ func (s *Server) emit(q *query, out []byte, limit int, z *Zone, rs *rrset, delta
 	if q.edns {
 		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID), q.cookieOut())
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
+	}
+	return out
+}
+
+// emitSigned writes a pre-packed answer for a query with DO set: the
+// answer without DO, then the RRset's signatures, each behind a pointer
+// to the question name — what the slow path packs, since RRSIG RDATA is
+// never compressed (RFC 4034 §3.1.7) and nothing else follows. An answer
+// with authority or additional records (NS and MX targets' addresses,
+// which have signatures of their own) or with wildcard relocations is
+// left to the slow path.
+func (s *Server) emitSigned(q *query, out []byte, limit int, z *Zone, rs *rrset) []byte {
+	if rs.fastLen == 0 {
+		return nil
+	}
+	b := z.arena[rs.fast : rs.fast+uint32(rs.fastLen)]
+	if binary.BigEndian.Uint32(b[4:]) != 0 || binary.BigEndian.Uint16(b[8:]) != 0 {
+		return nil // NS or AR records, or relocations
+	}
+	tail := b[fastHdr:]
+	sigs := z.arena[rs.sigOff:rs.sigOff]
+	if rs.sigN > 0 {
+		end := int(rs.sigOff)
+		for i := 0; i < int(rs.sigN); i++ {
+			end += 6 + int(binary.BigEndian.Uint16(z.arena[end+4:]))
+		}
+		sigs = z.arena[rs.sigOff:end]
+	}
+	// Each signature grows by its owner pointer, TYPE and CLASS.
+	if q.qend+len(tail)+len(sigs)+6*int(rs.sigN)+optLen(q, s.cfg.NSID) > limit {
+		return nil // the slow path truncates properly
+	}
+	out = append(out[:0], 0, 0, 0, 0, 0, 1)
+	out = binary.BigEndian.AppendUint16(out, binary.BigEndian.Uint16(b[2:])+rs.sigN)
+	out = append(out, 0, 0, 0, 0)
+	f := binary.BigEndian.Uint16(b)
+	q.header(out, f&flagAA != 0, false, int(f&0xF))
+	out = append(out, q.msg[12:q.qend]...)
+	out = append(out, tail...)
+	for len(sigs) > 0 {
+		n := 6 + int(binary.BigEndian.Uint16(sigs[4:]))
+		out = append(out, 0xC0, 12, 0, byte(dns.TypeRRSIG), 0, byte(dns.ClassINET))
+		out = append(out, sigs[:n]...)
+		sigs = sigs[n:]
+	}
+	if q.edns {
+		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID), q.cookieOut())
+		out[11] = 1
 	}
 	return out
 }

@@ -50,6 +50,7 @@ type udpWorker struct {
 	sh *shard // this worker's counters (metrics.go)
 
 	recvFn, sendFn      func(fd uintptr) bool
+	used                int // receive headers the last recvmmsg filled
 	n                   int
 	errno               syscall.Errno
 	sendFrom, sendCount int
@@ -115,6 +116,9 @@ func (s *Server) serveUDP(conn *net.UDPConn, first bool) error {
 	if err != nil {
 		return err
 	}
+	if err := growBuffers(raw); err != nil {
+		s.cfg.Logger.Warn("dns: udp socket buffers", "addr", conn.LocalAddr().String(), "err", err)
+	}
 	w := &udpWorker{s: s, conn: conn, raw: raw, sh: s.metrics.udpShard()}
 	w.newFns()
 	if ua := conn.LocalAddr().(*net.UDPAddr); ua.IP.IsUnspecified() {
@@ -135,6 +139,7 @@ func (s *Server) serveUDP(conn *net.UDPConn, first bool) error {
 		w.in[j] = make([]byte, maxUDPQuery)
 		w.out[j] = make([]byte, 0, outSize)
 	}
+	w.initRecv()
 	s.addCloser(conn.Close)
 	s.wg.Add(1)
 	go func() {
@@ -198,8 +203,35 @@ func (w *udpWorker) loop() {
 }
 
 // recv reads up to batch datagrams, parking in the runtime poller when
-// none are waiting.
+// none are waiting. The headers are set up once (initRecv); the kernel
+// writes back only the address, control and flags lengths of the ones it
+// filled, so only those are reset: at low load a batch is one datagram,
+// and resetting all 32 cost more than answering it.
 func (w *udpWorker) recv() (int, error) {
+	for i := 0; i < w.used; i++ {
+		h := &w.rmsg[i].hdr
+		h.Namelen = uint32(len(w.names[i]))
+		h.Flags = 0
+		if w.pktinfo {
+			h.SetControllen(ctrlSize)
+		}
+	}
+	w.used = 0
+	w.n, w.errno = 0, 0
+	if err := w.raw.Read(w.recvFn); err != nil {
+		return 0, err
+	}
+	if w.errno != 0 {
+		return 0, w.errno
+	}
+	// One past the last filled: cheap insurance should the kernel have
+	// touched the header it stopped at.
+	w.used = min(w.n+1, batch)
+	return w.n, nil
+}
+
+// initRecv points every receive header at its buffers.
+func (w *udpWorker) initRecv() {
 	for i := 0; i < batch; i++ {
 		w.iov[i] = unix.Iovec{Base: &w.in[i][0]}
 		w.iov[i].SetLen(len(w.in[i]))
@@ -209,14 +241,6 @@ func (w *udpWorker) recv() (int, error) {
 			w.rmsg[i].hdr.SetControllen(ctrlSize)
 		}
 	}
-	w.n, w.errno = 0, 0
-	if err := w.raw.Read(w.recvFn); err != nil {
-		return 0, err
-	}
-	if w.errno != 0 {
-		return 0, w.errno
-	}
-	return w.n, nil
 }
 
 // recvmmsg and sendmmsg are the functions handed to the runtime poller.
@@ -262,6 +286,36 @@ func (w *udpWorker) send(m int) {
 		}
 		done += w.n
 	}
+}
+
+// udpSocketBuffer is the receive and send buffer each UDP socket asks
+// for. Linux's default (about 208 KiB, some 270 queries of the kernel's
+// per-datagram overhead) fills within a millisecond at a few hundred
+// thousand queries a second whenever the worker is off the CPU — a
+// scheduler tick, a zone swap's page faults — and every datagram past it
+// is lost. 4 MiB holds several milliseconds of such a flood; it is a limit,
+// not an allocation: memory is used only while datagrams wait.
+const udpSocketBuffer = 4 << 20
+
+// growBuffers raises the socket's buffers to udpSocketBuffer. SO_RCVBUF
+// is capped by net.core.rmem_max (wmem_max for sending); as root the
+// FORCE variants pass the cap, so a box need not be tuned by hand.
+func growBuffers(raw syscall.RawConn) error {
+	var serr error
+	err := raw.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], udpSocketBuffer) == nil {
+				continue
+			}
+			if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], udpSocketBuffer); err != nil {
+				serr = err
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 func enablePktinfo(raw syscall.RawConn, v6 bool) error {

@@ -8,15 +8,23 @@ import (
 )
 
 // query is a parsed question, pointing into the received bytes. Parsing
-// allocates nothing: the lower-cased name is copied into key.
+// allocates nothing: the lower-cased name is copied into key. The two
+// arrays sit outside queryFields so that parsing the next query clears
+// only the fields (a few dozen bytes, not 300): keyLen and outCookieN say
+// how much of each is valid.
 type query struct {
+	queryFields
+	key       [256]byte // lower-case wire qname, keyLen bytes
+	outCookie [24]byte  // the COOKIE option data the reply carries, outCookieN bytes
+}
+
+type queryFields struct {
 	msg     []byte
 	id      uint16
 	opcode  int
 	rd, cd  bool
 	qend    int // offset just after the question section
 	keyLen  int
-	key     [256]byte // lower-case wire qname
 	qtype   uint16
 	qclass  uint16
 	edns    bool
@@ -38,8 +46,7 @@ type query struct {
 	client      netip.Addr // the source address, unmapped
 	cookieState uint8      // cookieNone, cookieClientOnly, ... (cookie.go)
 	badCookie   bool       // the reply is BADCOOKIE
-	outCookie   [24]byte   // the COOKIE option data the reply carries
-	outCookieN  int        // its length; 0: the reply carries none
+	outCookieN  int        // length of outCookie; 0: the reply carries none
 	wild        string     // the wildcard that answered (wire), for RRL
 	cut         string     // the delegation a referral came from (wire), for RRL
 	rrlClass    uint8      // the RRL class the reply was counted in
@@ -61,7 +68,7 @@ const (
 // dropped without a reply: too short to carry an ID, or itself a response
 // (answering responses invites reflection loops).
 func parseQuery(msg []byte, q *query) bool {
-	*q = query{msg: msg}
+	q.queryFields = queryFields{msg: msg}
 	if len(msg) < 12 {
 		return false
 	}
@@ -146,37 +153,47 @@ func parseQuery(msg []byte, q *query) bool {
 
 // parseName copies the question name, lower-cased, into q.key. Compression
 // pointers are not followed: the question is the first name in a message
-// and has nothing to point back to.
+// and has nothing to point back to. The labels are checked first (only
+// their length bytes are read), then the name is copied in one go and
+// lower-cased eight bytes at a time: length bytes are below 64, so never
+// mistaken for letters.
 func (q *query) parseName(off int) (int, bool) {
 	msg := q.msg
-	n := 0
-	for {
-		if off >= len(msg) {
-			return 0, false
-		}
-		l := int(msg[off])
+	// The root label must sit within 255 octets of the start (RFC 1035
+	// §3.1) and inside the message.
+	end := min(off+255, len(msg))
+	p := off
+	for p < end {
+		l := int(msg[p])
 		if l == 0 {
-			if n >= 255 {
-				return 0, false
+			n := p + 1 - off
+			copy(q.key[:n], msg[off:p+1])
+			q.keyLen = n
+			k := &q.key
+			for i := 0; i < n; i += 8 {
+				binary.LittleEndian.PutUint64(k[i:], lower8(binary.LittleEndian.Uint64(k[i:])))
 			}
-			q.key[n] = 0
-			q.keyLen = n + 1
-			return off + 1, true
+			return p + 1, true
 		}
-		if l&0xC0 != 0 || off+1+l > len(msg) || n+1+l >= 255 {
+		if l&0xC0 != 0 {
 			return 0, false
 		}
-		q.key[n] = byte(l)
-		for i := 0; i < l; i++ {
-			c := msg[off+1+i]
-			if c >= 'A' && c <= 'Z' {
-				c += 32
-			}
-			q.key[n+1+i] = c
-		}
-		n += 1 + l
-		off += 1 + l
+		p += 1 + l
 	}
+	return 0, false
+}
+
+// lower8 lower-cases the ASCII letters among eight bytes.
+func lower8(x uint64) uint64 {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	h := x &^ high               // each byte's low 7 bits
+	ge := h + ones*(0x80-'A')    // high bit: byte >= 'A'
+	gt := h + ones*(0x80-'Z'-1)  // high bit: byte > 'Z'
+	up := (ge &^ gt) &^ x & high // 'A'..'Z', and ASCII
+	return x | up>>2
 }
 
 // skipName steps over a possibly compressed name.

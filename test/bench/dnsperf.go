@@ -21,6 +21,10 @@ type Perf struct {
 	Clients     int // sockets (source ports); one thread drives them all
 	Outstanding int // dnsperf -q: queries in flight
 	Timeout     time.Duration
+	// Rate, when set, caps dnsperf at that many queries per second (-Q);
+	// Passes, when set, runs through the query file that many times (-n)
+	// instead of for Duration.
+	Rate, Passes int
 }
 
 // PerfResult is what dnsperf reported, plus its own CPU time (to tell
@@ -49,13 +53,20 @@ func (p Perf) Run(ctx context.Context) (PerfResult, error) {
 		p.Dnsperf,
 		"-s", p.Addr, "-p", strconv.Itoa(p.Port),
 		"-d", p.QueryFile,
-		"-l", strconv.FormatFloat(p.Duration.Seconds(), 'f', -1, 64),
 		"-c", strconv.Itoa(p.Clients), "-T", "1",
 		"-q", strconv.Itoa(p.Outstanding),
 		"-t", strconv.FormatFloat(p.Timeout.Seconds(), 'f', -1, 64),
 		// One line per lost query would flood the output; the count is in
 		// the statistics.
 		"-O", "suppress=timeouts",
+	}
+	if p.Passes > 0 {
+		argv = append(argv, "-n", strconv.Itoa(p.Passes))
+	} else {
+		argv = append(argv, "-l", strconv.FormatFloat(p.Duration.Seconds(), 'f', -1, 64))
+	}
+	if p.Rate > 0 {
+		argv = append(argv, "-Q", strconv.Itoa(p.Rate))
 	}
 	name, args := p.Pin.Command(argv...)
 	cmd := exec.CommandContext(ctx, name, args...)

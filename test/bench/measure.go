@@ -3,7 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,6 +27,10 @@ type Run struct {
 	// TreeChanged is set when the server's processes were not the same
 	// at both ends of the window (a CPU time of an exited process is lost).
 	TreeChanged bool
+	// SocketDrops counts datagrams the kernel dropped at the server's
+	// UDP sockets during the window (receive buffer full): the part of
+	// dnsperf's lost queries the server's socket is to blame for.
+	SocketDrops uint64
 }
 
 // MicrosPerQuery is server CPU per answered query: the figure that does
@@ -70,9 +77,11 @@ func Measure(ctx context.Context, proc *Proc, perf Perf, cores ...int) (Run, err
 	if err != nil {
 		return Run{}, fmt.Errorf("%s: reading CPU time: %w", proc.Name, err)
 	}
+	dropsBefore, derr := SocketDrops(perf.Port)
 	start := time.Now()
 	res, err := perf.Run(ctx)
 	wall := time.Since(start)
+	dropsAfter, derr2 := SocketDrops(perf.Port)
 	after, serr := SampleCPU(proc.Pid())
 	coresAfter, cerr := SampleCores(cores)
 	if err != nil {
@@ -90,6 +99,9 @@ func Measure(ctx context.Context, proc *Proc, perf Perf, cores ...int) (Run, err
 		ServerCPU:   time.Duration(after.Ticks-before.Ticks) * ClockTick,
 		Wall:        wall,
 		TreeChanged: !slices.Equal(before.Pids, after.Pids),
+	}
+	if derr == nil && derr2 == nil && dropsAfter > dropsBefore {
+		r.SocketDrops = dropsAfter - dropsBefore
 	}
 	if cerr == nil && coresBefore.Busy > 0 {
 		busy := time.Duration(coresAfter.Busy-coresBefore.Busy) * ClockTick
@@ -114,4 +126,42 @@ func Median(xs []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// SocketDrops sums the kernel's drop counters (/proc/net/udp and udp6,
+// last column) of the UDP sockets bound to port.
+func SocketDrops(port int) (uint64, error) {
+	var total uint64
+	for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			if f == "/proc/net/udp6" {
+				continue // no IPv6
+			}
+			return 0, err
+		}
+		total += parseSocketDrops(b, port)
+	}
+	return total, nil
+}
+
+func parseSocketDrops(b []byte, port int) uint64 {
+	var total uint64
+	for i, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if i == 0 || len(f) < 13 {
+			continue
+		}
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		if !ok {
+			continue
+		}
+		if p, err := strconv.ParseUint(hexPort, 16, 16); err != nil || int(p) != port {
+			continue
+		}
+		if d, err := strconv.ParseUint(f[12], 10, 64); err == nil {
+			total += d
+		}
+	}
+	return total
 }

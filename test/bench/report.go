@@ -247,6 +247,8 @@ func CheckRun(r *Row, run Run, mix Mix) {
 		r.Warnf("NXDOMAIN share %.1f%%, query mix has %.1f%%", 100*share, 100*want)
 	}
 	if p.Lost > 0 {
-		r.Warnf("%d of %d queries lost (%.2f%%)", p.Lost, p.Sent, 100*float64(p.Lost)/float64(max(p.Sent, 1)))
+		r.Warnf("%d of %d queries lost (%.2f%%); %d dropped by the kernel at the server's sockets (receive buffer full)", p.Lost, p.Sent, 100*float64(p.Lost)/float64(max(p.Sent, 1)), run.SocketDrops)
+	} else if run.SocketDrops > 0 {
+		r.Warnf("%d datagrams dropped by the kernel at the server's sockets (receive buffer full), all retried or answered late", run.SocketDrops)
 	}
 }
