@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -12,24 +13,44 @@ import (
 )
 
 // inNetns runs f on a thread moved into the named network namespace; a
-// socket f opens stays in that namespace. The thread is never handed
-// back (it ends with the goroutine), so no other code runs in the
-// namespace by mistake.
+// socket f opens stays in that namespace. The thread is moved back and
+// unlocked afterwards: a locked thread that ends with its goroutine
+// would be terminated, and the lab's daemons (BIRD, gobgpd, the nodes)
+// are started with Pdeathsig, which the kernel sends when the *thread*
+// that forked them exits. Terminating threads here killed whichever of
+// them had been forked on it (the flake of TestRolloutWithBIRD: BIRD,
+// gobgpd or a node SIGKILLed mid-test). Only if moving back fails does
+// the thread stay locked and end with the goroutine.
 func inNetns(name string, f func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- err
+			return
+		}
+		defer orig.Close()
 		fd, err := os.Open("/run/netns/" + name)
 		if err != nil {
+			runtime.UnlockOSThread()
 			done <- err
 			return
 		}
 		defer fd.Close()
 		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			done <- err
 			return
 		}
-		done <- f()
+		ferr := f()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("leaving namespace %s: %w", name, err)
+			return // stays locked: the thread ends with the goroutine
+		}
+		runtime.UnlockOSThread()
+		done <- ferr
 	}()
 	return <-done
 }
