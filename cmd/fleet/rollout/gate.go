@@ -53,17 +53,24 @@ func ParseQuery(s string) (Query, error) {
 
 // gateInput is what the gates of one node read.
 type gateInput struct {
+	kind     string
 	node     inventory.Node
 	state    live.State
-	target   string // hash of the document applied
+	target   string // hash of the document applied; a firmware rollout's version
 	cfg      *config.Config
 	serials  []serial.Row
 	canaries []Query
 }
 
 // evaluate runs every gate once.
+// The first gate is what the rollout changes: the running config, or
+// the committed firmware.
 func evaluate(in gateInput) []Result {
-	return []Result{gateConfig(in), gateHealthy(in), gateCanary(in), gateSerials(in), gateBGP(in)}
+	first := gateConfig
+	if in.kind == KindFirmware {
+		first = gateFirmware
+	}
+	return []Result{first(in), gateHealthy(in), gateCanary(in), gateSerials(in), gateBGP(in)}
 }
 
 // gateConfig: the node runs the document applied.

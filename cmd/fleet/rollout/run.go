@@ -45,6 +45,9 @@ type Policy struct {
 	// ApplyTimeout bounds how long a node may take to run a config it
 	// accepted (default 90 s).
 	ApplyTimeout time.Duration
+	// FirmwareTimeout bounds how long a node may take from the upload
+	// of a bundle to committing it: install, reboot, soak (default 10 min).
+	FirmwareTimeout time.Duration
 }
 
 func (p *Policy) defaults() {
@@ -69,6 +72,9 @@ func (p *Policy) defaults() {
 	if p.ApplyTimeout == 0 {
 		p.ApplyTimeout = 90 * time.Second
 	}
+	if p.FirmwareTimeout == 0 {
+		p.FirmwareTimeout = 10 * time.Minute
+	}
 }
 
 // Runner drives rollouts: one at a time, from the store.
@@ -78,7 +84,9 @@ type Runner struct {
 	Client live.Client
 	SOA    serial.SOA
 	Policy Policy
-	Log    *slog.Logger
+	// Bundles holds the firmware bundles firmware rollouts upload.
+	Bundles Bundles
+	Log     *slog.Logger
 
 	mu   sync.Mutex // every change to a rollout and its save
 	kick chan struct{}
@@ -156,6 +164,23 @@ func (r *Runner) ClearQuarantine(release string) error {
 // release, and when the template does not render to a valid config for
 // every node (naming the node and the line).
 func (r *Runner) Start(group, tmpl string, canaries []Query) (*Rollout, error) {
+	release := desired.ReleaseOf(tmpl)
+	ro := &Rollout{Group: group, Release: release, Template: tmpl, Canaries: canaries}
+	if g, err := (desired.Groups{KV: r.KV}).Get(group); err == nil {
+		ro.PrevTemplate = g.Template
+	}
+	return r.start(ro, func(n inventory.Node) (string, string, error) {
+		doc, err := desired.Render(tmpl, n)
+		if err != nil {
+			return "", "", err
+		}
+		return desired.Hash(doc), string(doc), nil
+	})
+}
+
+// start plans ro (Group, Release and what it rolls filled in) over its
+// group's nodes; target gives each node's target and document.
+func (r *Runner) start(ro *Rollout, target func(inventory.Node) (string, string, error)) (*Rollout, error) {
 	r.init()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -163,12 +188,12 @@ func (r *Runner) Start(group, tmpl string, canaries []Query) (*Rollout, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, ro := range all {
-		if !ro.Finished() {
-			return nil, fmt.Errorf("rollout %s is %s: finish it first (revert, or keep and resume)", ro.ID, ro.State)
+	for _, o := range all {
+		if !o.Finished() {
+			return nil, fmt.Errorf("rollout %s is %s: finish it first (revert, or keep and resume)", o.ID, o.State)
 		}
 	}
-	release := desired.ReleaseOf(tmpl)
+	group, release := ro.Group, ro.Release
 	var q Quarantine
 	if err := store.GetJSON(r.KV, QuarantineBucket, release, &q); err == nil {
 		return nil, fmt.Errorf("release %s is quarantined (rollout %s: %s); clear it first", release, q.Rollout, q.Reason)
@@ -186,18 +211,11 @@ func (r *Runner) Start(group, tmpl string, canaries []Query) (*Rollout, error) {
 	if len(members) == 0 {
 		return nil, fmt.Errorf("group %s has no nodes", group)
 	}
-	ro := &Rollout{Group: group, Release: release, Template: tmpl, Canaries: canaries, State: Running, Created: time.Now().UTC()}
-	if g, err := (desired.Groups{KV: r.KV}).Get(group); err == nil {
-		ro.PrevTemplate = g.Template
-	}
+	ro.State, ro.Created = Running, time.Now().UTC()
 	ro.ID = fmt.Sprintf("%s-%s-%d", group, release, len(all)+1)
-	docs := map[string][]byte{}
+	byName := map[string]inventory.Node{}
 	for _, n := range members {
-		doc, err := desired.Render(tmpl, n)
-		if err != nil {
-			return nil, err
-		}
-		docs[n.Name] = doc
+		byName[n.Name] = n
 	}
 	for i, w := range Plan(release, members, r.Policy.Waves) {
 		name := "canary"
@@ -206,7 +224,11 @@ func (r *Runner) Start(group, tmpl string, canaries []Query) (*Rollout, error) {
 		}
 		ro.Waves = append(ro.Waves, Wave{Name: name, Nodes: w})
 		for _, n := range w {
-			ro.Nodes = append(ro.Nodes, &Node{Name: n, Wave: i, State: NodePending, Target: desired.Hash(docs[n]), Doc: string(docs[n])})
+			t, doc, err := target(byName[n])
+			if err != nil {
+				return nil, err
+			}
+			ro.Nodes = append(ro.Nodes, &Node{Name: n, Wave: i, State: NodePending, Target: t, Doc: doc})
 		}
 	}
 	ro.event("", fmt.Sprintf("planned: %d nodes in %d waves", len(members), len(ro.Waves)))
@@ -324,10 +346,16 @@ func (r *Runner) drive(ctx context.Context, ro *Rollout) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	ro.State = Completed
+	if ro.Kind == KindFirmware {
+		ro.event("", "completed; every node of group "+ro.Group+" committed "+ro.Version)
+		r.save(ro)
+		r.Log.Info("rollout completed", "rollout", ro.ID)
+		return
+	}
 	if _, err := (desired.Groups{KV: r.KV}).Set(ro.Group, ro.Template); err != nil {
 		r.Log.Error("rollout: setting the group's template", "err", err)
 	}
-	ro.State = Completed
 	ro.event("", "completed; group "+ro.Group+" now renders release "+ro.Release)
 	r.save(ro)
 	r.Log.Info("rollout completed", "rollout", ro.ID)
@@ -477,6 +505,12 @@ func (r *Runner) set(ro *Rollout, f func()) {
 // failure; ctx ending returns false with ctx's error.
 func (r *Runner) updateNode(ctx context.Context, ro *Rollout, n *Node, inv inventory.Node) (bool, string) {
 	cl := r.Client(inv.API)
+	if ro.Kind == KindFirmware {
+		if ok, why := r.updateFirmware(ctx, ro, n, cl); !ok {
+			return false, why
+		}
+		return r.gate(ctx, ro, n, inv)
+	}
 	r.mu.Lock()
 	state := n.State
 	r.mu.Unlock()
@@ -572,7 +606,7 @@ func (r *Runner) gate(ctx context.Context, ro *Rollout, n *Node, inv inventory.N
 		states := r.Poller.States()
 		states[inv.Name] = st
 		rows := serial.Check(states, r.SOA).ForNode(inv.Name)
-		rs := evaluate(gateInput{node: inv, state: st, target: n.Target, cfg: cfg, serials: rows, canaries: ro.Canaries})
+		rs := evaluate(gateInput{kind: ro.Kind, node: inv, state: st, target: n.Target, cfg: cfg, serials: rows, canaries: ro.Canaries})
 		v := verdict(rs)
 		r.set(ro, func() { n.Gates = rs })
 		switch v {
@@ -623,6 +657,10 @@ func (r *Runner) revert(ctx context.Context, ro *Rollout) {
 			r.set(ro, func() { n.State = NodeUntouched })
 			continue
 		case NodeReverted, NodeUntouched:
+			continue
+		}
+		if ro.Kind == KindFirmware {
+			r.revertFirmware(ro, n)
 			continue
 		}
 		if n.PrevDoc == "" {
