@@ -182,7 +182,9 @@ func (r *Runner) updateFirmware(ctx context.Context, ro *Rollout, n *Node, cl *a
 			}
 		}
 		v, _ := committedVersion(&sl)
+		base := r.baseline(ctx, n.Name)
 		r.set(ro, func() {
+			n.Baseline = base
 			n.PrevSlot, n.PrevVersion, n.Doc = sl.Committed, v, cs.Document
 			n.State, n.Started = NodeApplying, time.Now().UTC()
 			ro.event(n.Name, fmt.Sprintf("installing %s (committed now: %s in slot %s)", ro.Version, v, sl.Committed))

@@ -527,7 +527,9 @@ func (r *Runner) updateNode(ctx context.Context, ro *Rollout, n *Node, inv inven
 				return false, ctx.Err().Error()
 			}
 		}
+		base := r.baseline(ctx, n.Name)
 		r.set(ro, func() {
+			n.Baseline = base
 			n.PrevDoc, n.PrevHash = cs.Document, cs.Hash
 			n.State, n.Started = NodeApplying, time.Now().UTC()
 			ro.event(n.Name, "applying "+n.Target[:12])
@@ -601,12 +603,23 @@ func (r *Runner) gate(ctx context.Context, ro *Rollout, n *Node, inv inventory.N
 		return false, "document: " + err.Error()
 	}
 	start, passes := time.Now(), 0
+	var since *live.Traffic // the first traffic sample of this gating
 	for {
 		st := r.Poller.Poll(inv)
 		states := r.Poller.States()
 		states[inv.Name] = st
 		rows := serial.Check(states, r.SOA).ForNode(inv.Name)
-		rs := evaluate(gateInput{kind: ro.Kind, node: inv, state: st, target: n.Target, cfg: cfg, serials: rows, canaries: ro.Canaries})
+		var current *live.Rate
+		if rate, ok := live.RateBetween(since, st.Traffic); ok {
+			current = &rate
+		} else if st.Traffic != nil {
+			since = st.Traffic // first sample, or the node restarted
+		}
+		r.mu.Lock()
+		baseline := n.Baseline
+		r.mu.Unlock()
+		rs := evaluate(gateInput{kind: ro.Kind, node: inv, state: st, target: n.Target, cfg: cfg, serials: rows, canaries: ro.Canaries,
+			baseline: baseline, current: current})
 		v := verdict(rs)
 		r.set(ro, func() { n.Gates = rs })
 		switch v {
@@ -633,6 +646,22 @@ func (r *Runner) gate(ctx context.Context, ro *Rollout, n *Node, inv inventory.N
 			return false, ctx.Err().Error()
 		}
 	}
+}
+
+// baseline is the poller's last rate of the node's traffic, waiting a
+// few rounds for one; nil when the node has none (its servfail and qps
+// gates then stay inconclusive: no data is never a pass).
+func (r *Runner) baseline(ctx context.Context, name string) *live.Rate {
+	for range 10 {
+		if st, ok := r.Poller.States()[name]; ok && st.Rate != nil {
+			rate := *st.Rate
+			return &rate
+		}
+		if !sleep(ctx, r.Policy.Interval) {
+			return nil
+		}
+	}
+	return nil
 }
 
 func failed(rs []Result) string {

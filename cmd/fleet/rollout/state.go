@@ -2,6 +2,8 @@ package rollout
 
 import (
 	"time"
+
+	"github.com/shoestring-dns/shoestring/cmd/fleet/live"
 )
 
 // Rollout states.
@@ -64,16 +66,19 @@ type Node struct {
 	Doc    string `json:"doc"`    // the document applied; for firmware, the config it ran when it started
 	// A firmware rollout records the node's committed slot and version
 	// before the update.
-	PrevSlot    string    `json:"prev_slot,omitempty"`
-	PrevVersion string    `json:"prev_version,omitempty"`
-	PrevHash    string    `json:"prev_hash,omitempty"`
-	PrevDoc     string    `json:"prev_doc,omitempty"`
-	Put         bool      `json:"put"` // the PUT (or bundle upload) was accepted
-	Started     time.Time `json:"started,omitzero"`
-	Finished    time.Time `json:"finished,omitzero"`
-	Gates       []Result  `json:"gates,omitempty"`
-	Waiting     string    `json:"waiting,omitempty"` // why it has not started (the invariant)
-	Error       string    `json:"error,omitempty"`
+	PrevSlot    string `json:"prev_slot,omitempty"`
+	PrevVersion string `json:"prev_version,omitempty"`
+	// Baseline is the node\'s traffic (answered qps, SERVFAILs) just
+	// before its change, for the servfail and qps gates.
+	Baseline *live.Rate `json:"baseline,omitempty"`
+	PrevHash string     `json:"prev_hash,omitempty"`
+	PrevDoc  string     `json:"prev_doc,omitempty"`
+	Put      bool       `json:"put"` // the PUT (or bundle upload) was accepted
+	Started  time.Time  `json:"started,omitzero"`
+	Finished time.Time  `json:"finished,omitzero"`
+	Gates    []Result   `json:"gates,omitempty"`
+	Waiting  string     `json:"waiting,omitempty"` // why it has not started (the invariant)
+	Error    string     `json:"error,omitempty"`
 }
 
 // Event is a line of the rollout's log.
