@@ -339,15 +339,35 @@ func rolloutCmd(c *cli, args []string) error {
 	case "start":
 		fs := flag.NewFlagSet("rollout start", flag.ExitOnError)
 		group := fs.String("group", "", "the group whose template changes")
-		tmpl := fs.String("template", "", "the new template file")
+		tmpl := fs.String("template", "", "the new template file (a config rollout)")
+		bundleFile := fs.String("bundle", "", "a firmware bundle file (a firmware rollout: uploaded to the controller, which installs it on each node through its update API)")
 		var canaries listFlag
 		fs.Var(&canaries, "canary", "NAME[/TYPE]: a query every node must answer itself after the change (repeatable)")
 		fs.Parse(args[1:])
-		b, err := os.ReadFile(*tmpl)
-		if err != nil {
-			return err
+		req := web.StartRequest{Group: *group}
+		switch {
+		case (*tmpl == "") == (*bundleFile == ""):
+			return errors.New("rollout start: give one of -template FILE and -bundle FILE")
+		case *bundleFile != "":
+			f, err := os.Open(*bundleFile)
+			if err != nil {
+				return err
+			}
+			var info rollout.BundleInfo
+			err = c.call("POST", "/api/bundles", f, &info)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("bundle %s: %s for %s, %d bytes\n", info.ID[:12], info.Version, info.Board, info.Size)
+			req.Kind, req.Bundle = rollout.KindFirmware, info.ID
+		default:
+			b, err := os.ReadFile(*tmpl)
+			if err != nil {
+				return err
+			}
+			req.Template = string(b)
 		}
-		req := web.StartRequest{Group: *group, Template: string(b)}
 		for _, q := range canaries {
 			cq, err := rollout.ParseQuery(q)
 			if err != nil {

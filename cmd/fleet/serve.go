@@ -30,6 +30,7 @@ import (
 func serveMain(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	path := fs.String("store", "fleet.db", "state file (bbolt; with -etcd only the default of -tailnet-dir derives from it)")
+	bundles := fs.String("bundles", "", "where uploaded firmware bundles are kept (default: beside the store, STORE.bundles)")
 	listen := fs.String("listen", "127.0.0.1:9080", "dashboard and API address")
 	poll := fs.Duration("poll", 2*time.Second, "how often every node is polled")
 	minAnn := fs.Int("min-announcing", 2, "of the nodes announcing a prefix in a region, at least this many stay announcing during a rollout")
@@ -107,7 +108,10 @@ func serveMain(args []string) error {
 		client = member.Client
 	}
 	poller := &live.Poller{Nodes: inv.All, Interval: *poll, Client: client}
-	runner := &rollout.Runner{KV: kv, Poller: poller, Client: client, Log: log, Policy: rollout.Policy{
+	if *bundles == "" {
+		*bundles = *path + ".bundles"
+	}
+	runner := &rollout.Runner{KV: kv, Poller: poller, Client: client, Log: log, Bundles: rollout.Bundles{Dir: *bundles}, Policy: rollout.Policy{
 		MinAnnouncing: *minAnn, MinFraction: *minFrac, Waves: *waves,
 		GateTimeout: *gateTimeout, PassRounds: *passRounds, Interval: *interval,
 	}}

@@ -158,6 +158,10 @@ func (n *Node) Run(ctx context.Context) error {
 	// Subsystems live until Run returns, not until ctx ends: on a planned
 	// stop the node drains (routing withdraws) while DNS keeps answering.
 	life, endLife := context.WithCancel(context.Background())
+	// Deferred in this order, the routing goroutines have ended (BGP
+	// sessions closed, sockets released) when Run returns: an in-process
+	// restart (reconfig) starts the next runtime only then.
+	defer n.rt.Wait()
 	defer endLife()
 	// The service addresses must be on the box before DNS binds them.
 	if err := n.rt.StartNetwork(life); err != nil {

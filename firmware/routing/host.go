@@ -32,10 +32,10 @@ func (r *Routing) StartHost(ctx context.Context) error {
 		r.log.Error("network config not fully applied; retrying in the background", "err", err)
 	}
 	r.net = m
-	go func() {
+	r.running.Go(func() {
 		m.Run(ctx)
 		m.Close()
-	}()
+	})
 	r.merged = &merged{slots: map[string]*slot{}}
 	if !r.cfg.BGP.Enabled() {
 		r.merged.out = noAnnouncer{}
@@ -47,14 +47,14 @@ func (r *Routing) StartHost(ctx context.Context) error {
 	}
 	r.speaker = sp
 	r.merged.out = sp
-	go func() {
+	r.running.Go(func() {
 		if !r.net.Settle(ctx, 5*time.Second) {
 			r.log.Warn("network: addresses still tentative after 5s; starting BGP anyway")
 		}
 		if err := sp.Run(ctx); err != nil {
 			r.log.Error("bgp speaker stopped", "err", err)
 		}
-	}()
+	})
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shoestring-dns/shoestring/firmware/bfd"
@@ -58,6 +59,9 @@ type Routing struct {
 	speaker *bgp.Speaker
 	bfd     *bfd.Server
 	health  *health.Monitor
+	// running counts the goroutines StartNetwork, Start and StartHost
+	// start; Wait waits for them.
+	running sync.WaitGroup
 	attrs   map[netip.Prefix]config.Announce
 	merged  *merged // host mode: every tenant's routes (host.go)
 }
@@ -96,10 +100,10 @@ func (r *Routing) StartNetwork(ctx context.Context) error {
 		r.log.Error("network config not fully applied; retrying in the background", "err", err)
 	}
 	r.net = m
-	go func() {
+	r.running.Go(func() {
 		m.Run(ctx)
 		m.Close()
-	}()
+	})
 	return nil
 }
 
@@ -132,9 +136,9 @@ func (r *Routing) Start(ctx context.Context, dns DNS) error {
 		return err
 	}
 	r.health = mon
-	go mon.Run(ctx)
+	r.running.Go(func() { mon.Run(ctx) })
 	if sp := r.speaker; sp != nil {
-		go func() {
+		r.running.Go(func() {
 			// Sessions start once the link addresses are usable
 			// (IPv6 duplicate address detection takes a second);
 			// a dial from a tentative address would hang until its
@@ -145,17 +149,27 @@ func (r *Routing) Start(ctx context.Context, dns DNS) error {
 			if err := sp.Run(ctx); err != nil {
 				r.log.Error("bgp speaker stopped", "err", err)
 			}
-		}()
+		})
 	}
 	if b := r.bfd; b != nil {
-		go func() {
+		r.running.Go(func() {
 			if err := b.Run(ctx); err != nil {
 				r.log.Error("bfd stopped", "err", err)
 			}
-		}()
+		})
 	}
 	return nil
 }
+
+// Wait returns once everything StartNetwork, Start and StartHost started
+// has ended (their context is done): the speaker has sent its CEASEs and
+// closed its connections, BFD and the network manager have let go of
+// their sockets. A runtime restarted in-process (reconfig) calls it
+// before the next one starts, or the two would run side by side: two
+// speakers dialing the same neighbours (corebgp's process-wide logger
+// then feeds the old one's events to the new one's peers), two BFD
+// servers on one port.
+func (r *Routing) Wait() { r.running.Wait() }
 
 // noAnnouncer is the health monitor's output on a node without BGP.
 type noAnnouncer struct{}

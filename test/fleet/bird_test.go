@@ -20,31 +20,25 @@ import (
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
-// TestRolloutWithBIRD rolls a config change across the anycast lab
-// (test/lab: three nodes in network namespaces, each announcing the
-// service prefixes over real BGP to BIRD): every node drains and comes
-// back as its config is replaced, the BGP gate sees its sessions
-// Established and its prefixes announced, and the wave labels put two
-// nodes in one wave, yet the router never has fewer than two nodes
-// announcing the service prefix (3 nodes, minimum 2).
-//
-// Opt-in (FLEET_BIRD=1) until the lab's sessions come back reliably after
-// a node's in-process restart: in 2 of 6 runs on a loaded machine a
-// node's session to gobgpd or BIRD stayed idle for over 90 s after its
-// config was replaced (the BGP gate rightly halted the rollout), and once
-// a node's drain never finished. FLEET_DUMP=1 makes a failing run dump
-// every node's goroutines (SIGQUIT) into the log.
+// TestRolloutWithBIRD rolls config changes across the anycast lab
+// (test/lab: six nodes in network namespaces, each announcing the
+// service prefixes over real BGP to BIRD and gobgpd). The first release
+// completes: every node drains and comes back as its config is replaced
+// (an in-process restart), the BGP gate sees its sessions Established
+// and its prefixes announced, and with five nodes in one wave the
+// invariant (6 nodes, keep at least half) lets three out at once while
+// the router never has the service prefix via fewer than three nodes.
+// The second release gives the gobgpd session a wrong peer ASN: the
+// canary's session never comes up, its BGP gate fails for real, the
+// rollout halts at the canary and the revert brings the session back.
 func TestRolloutWithBIRD(t *testing.T) {
-	if os.Getenv("FLEET_BIRD") == "" {
-		t.Skip("opt-in: FLEET_BIRD=1 (see the comment: BGP sessions after an in-process restart are not yet reliable in the lab)")
-	}
 	testenv.RequireRoot(t)
 	for _, tool := range []string{"ip", "bird", "birdc", "gobgpd", "gobgp"} {
 		testenv.RequireTool(t, tool)
 	}
 	bin := testenv.Binary(t)
 	nslab.RemoveStale("sf")
-	al, err := anylab.Up(anylab.Options{Name: fmt.Sprintf("sf%d", os.Getpid()), Dir: t.TempDir(), Binary: bin})
+	al, err := anylab.Up(anylab.Options{Name: fmt.Sprintf("sf%d", os.Getpid()), Dir: t.TempDir(), Binary: bin, Nodes: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +73,15 @@ func TestRolloutWithBIRD(t *testing.T) {
 		}
 		l.nodes = append(l.nodes, inventory.Node{
 			Name: n.Name, Site: "lab-" + n.Name, Region: "eu", Wave: "1", Group: "bgp", Prefixes: prefixes,
-			API:  forwardTCP(t, n.NS, anylab.MgmtAPI),
-			DNS:  forwardUDP(t, n.NS, anylab.Anycast4+":53"),
-			Vars: map[string]string{"base": string(base)},
+			API: forwardTCP(t, n.NS, anylab.MgmtAPI),
+			DNS: forwardUDP(t, n.NS, anylab.Anycast4+":53"),
+			Vars: map[string]string{"base": string(base),
+				"badasn": strings.Replace(string(base), fmt.Sprintf("asn: %d\n", anylab.GoBGPASN), "asn: 65099\n", 1)},
 		})
 	}
 	l.url = fmt.Sprintf("http://127.0.0.1:%d", refserver.Port(t))
 	l.ctlArgs = []string{"serve", "-store", filepath.Join(l.dir, "fleet.db"), "-listen", strings.TrimPrefix(l.url, "http://"),
-		"-poll", "300ms", "-gate-timeout", "25s", "-pass-rounds", "3", "-gate-interval", "300ms", "-min-announcing", "2"}
+		"-poll", "300ms", "-gate-timeout", "15s", "-pass-rounds", "3", "-gate-interval", "300ms", "-min-announcing", "2"}
 	l.startController()
 	t.Cleanup(func() {
 		l.ctl.Process.Kill()
@@ -103,7 +98,7 @@ func TestRolloutWithBIRD(t *testing.T) {
 	// Watch the router's view of the primary service prefix throughout.
 	primary := netip.MustParsePrefix(anylab.Primary4P)
 	var mu sync.Mutex
-	least, samples := 3, 0
+	least, samples := len(al.Nodes), 0
 	stop := make(chan struct{})
 	watched := make(chan struct{})
 	go func() {
@@ -120,43 +115,69 @@ func TestRolloutWithBIRD(t *testing.T) {
 			}
 			mu.Lock()
 			samples++
-			if len(hops) < least {
-				least = len(hops)
-			}
+			least = min(least, len(hops))
 			mu.Unlock()
 		}
 	}()
 
+	canaries := []rollout.Query{{Name: anylab.Zone, Type: "SOA"}}
 	start := time.Now()
 	var ro rollout.Rollout
-	l.post("/api/rollouts", map[string]any{"group": "bgp", "template": "{{.Vars.base}}# release 2\n",
-		"canaries": []rollout.Query{{Name: anylab.Zone, Type: "SOA"}}}, &ro)
-	done := l.waitState(ro.ID, 3*time.Minute, rollout.Completed, rollout.Halted)
+	l.post("/api/rollouts", map[string]any{"group": "bgp", "template": "{{.Vars.base}}# release 2\n", "canaries": canaries}, &ro)
+	done := l.waitState(ro.ID, 4*time.Minute, rollout.Completed, rollout.Halted)
 	close(stop)
 	<-watched
 	if done.State != rollout.Completed {
 		t.Fatalf("rollout %s: %s", done.State, done.Halt)
 	}
-	t.Logf("3-node config rollout over real BGP: %s, %d router samples", time.Since(start).Round(time.Millisecond), samples)
+	t.Logf("6-node config rollout over real BGP: %s (canary, then 5 nodes, 3 at a time), %d router samples", time.Since(start).Round(time.Millisecond), samples)
 	for _, rn := range done.Nodes {
 		for _, g := range rn.Gates {
-			if g.Gate == "bgp" && (g.Outcome != rollout.Pass || !strings.Contains(g.Detail, "sessions established")) {
+			if g.Gate == "bgp" && (g.Outcome != rollout.Pass || !strings.Contains(g.Detail, "3 sessions established")) {
 				t.Errorf("%s: bgp gate %s: %s", rn.Name, g.Outcome, g.Detail)
 			}
 		}
 	}
-	if got := done.MaxOut["eu "+anylab.Primary4P]; got != 1 {
-		t.Errorf("%d nodes of the prefix were out at once, want 1", got)
+	if got := done.MaxOut["eu "+anylab.Primary4P]; got != 3 {
+		t.Errorf("%d nodes of the prefix were out at once, want 3 (6 nodes, keep half)", got)
 	}
 	mu.Lock()
-	defer mu.Unlock()
-	if least < 2 {
+	if least < 3 {
 		t.Errorf("the router had %s via only %d nodes during the rollout", primary, least)
 	}
-	if least > 2 {
-		t.Errorf("the router always had %s via all 3 nodes: no node drained while updated", primary)
+	if least == len(al.Nodes) {
+		t.Errorf("the router always had %s via all nodes: no node drained while updated", primary)
 	}
-	if err := al.WaitConverged(30 * time.Second); err != nil {
+	mu.Unlock()
+	if err := al.WaitConverged(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	if t.Failed() {
+		return
+	}
+
+	// A release that breaks the gobgpd session (wrong peer ASN).
+	var bad rollout.Rollout
+	l.post("/api/rollouts", map[string]any{"group": "bgp", "template": "{{.Vars.badasn}}# release 3\n", "canaries": canaries}, &bad)
+	halted := l.waitState(bad.ID, 2*time.Minute, rollout.Completed, rollout.Halted)
+	if halted.State != rollout.Halted || !strings.Contains(halted.Halt, "gate bgp: session gobgp is") {
+		t.Fatalf("the bad release: %s %q, want halted on the canary's bgp gate", halted.State, halted.Halt)
+	}
+	canary := halted.Waves[0].Nodes[0]
+	for _, rn := range halted.Nodes {
+		if rn.Name != canary && rn.State != rollout.NodePending {
+			t.Errorf("%s got the bad release (%s)", rn.Name, rn.State)
+		}
+	}
+	l.call("POST", "/api/rollouts/"+bad.ID+"/revert", nil, nil)
+	reverted := l.waitState(bad.ID, time.Minute, rollout.Reverted)
+	for _, rn := range reverted.Nodes {
+		if rn.Name == canary && rn.State != rollout.NodeReverted {
+			t.Errorf("canary %s: %s %s", rn.Name, rn.State, rn.Error)
+		}
+	}
+	if err := al.WaitConverged(60 * time.Second); err != nil {
+		t.Fatalf("after the revert: %v", err)
+	}
+	t.Logf("bad release halted at canary %s and reverted: %s in all", canary, time.Since(start).Round(time.Millisecond))
 }

@@ -85,10 +85,18 @@ func TestRolloutAcrossWaves(t *testing.T) {
 		if rn.State != rollout.NodeDone {
 			t.Errorf("%s: %s", rn.Name, rn.State)
 		}
+		traffic := 0
 		for _, g := range rn.Gates {
 			if g.Outcome != rollout.Pass {
 				t.Errorf("%s gate %s: %s (%s)", rn.Name, g.Gate, g.Outcome, g.Detail)
 			}
+			if g.Gate == "servfail" || g.Gate == "qps" {
+				traffic++
+			}
+		}
+		// The traffic gates read the node's own /metrics, before and after.
+		if traffic != 2 || rn.Baseline == nil {
+			t.Errorf("%s: servfail and qps gates %d, baseline %+v", rn.Name, traffic, rn.Baseline)
 		}
 	}
 	for _, n := range l.nodes {

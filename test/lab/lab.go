@@ -35,6 +35,9 @@ type Options struct {
 	DrainWait, Linger time.Duration
 	// Log receives progress messages; nil discards them.
 	Log io.Writer
+	// Nodes is how many nodes the lab has (default NodeCount, at most
+	// 99); nodes 1 and 2 run BFD.
+	Nodes int
 }
 
 // Lab is a running lab.
@@ -68,7 +71,7 @@ type Node struct {
 	lab     *Lab
 }
 
-// NodeCount is the number of nodes.
+// NodeCount is the number of nodes unless Options.Nodes says otherwise.
 const NodeCount = 3
 
 // Up builds the namespaces and links and starts BIRD, gobgpd and the
@@ -87,6 +90,12 @@ func Up(opts Options) (l *Lab, err error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
+	if opts.Nodes == 0 {
+		opts.Nodes = NodeCount
+	}
+	if opts.Nodes < 1 || opts.Nodes > 99 {
+		return nil, fmt.Errorf("lab: %d nodes; 1 to 99", opts.Nodes)
+	}
 	l = &Lab{opts: opts, RouterNS: opts.Name + "-r", ClientNS: opts.Name + "-c", tools: map[string]string{}}
 	for _, t := range []string{"ip", "bird", "birdc", "gobgpd", "gobgp"} {
 		p, err := testenv.LookTool(t)
@@ -104,7 +113,7 @@ func Up(opts Options) (l *Lab, err error) {
 			l = nil
 		}
 	}()
-	for i := 1; i <= NodeCount; i++ {
+	for i := 1; i <= opts.Nodes; i++ {
 		n := &Node{
 			Name: fmt.Sprintf("n%d", i), Index: i, NS: fmt.Sprintf("%s-n%d", opts.Name, i),
 			BFD: i <= 2, Addr4: nodeAddr(i, false), Addr6: nodeAddr(i, true), lab: l,
@@ -113,7 +122,7 @@ func Up(opts Options) (l *Lab, err error) {
 		n.Config = filepath.Join(opts.Dir, n.Name+".yaml")
 		l.Nodes = append(l.Nodes, n)
 	}
-	fmt.Fprintf(opts.Log, "lab: namespaces %s, %s, %s-n1..%d\n", l.RouterNS, l.ClientNS, opts.Name, NodeCount)
+	fmt.Fprintf(opts.Log, "lab: namespaces %s, %s, %s-n1..%d\n", l.RouterNS, l.ClientNS, opts.Name, opts.Nodes)
 	if err := l.network(); err != nil {
 		return l, err
 	}
@@ -348,8 +357,8 @@ func (l *Lab) converged() string {
 		return err.Error()
 	}
 	for _, p := range Prefixes() {
-		if got := len(rib[p]); got != NodeCount {
-			return fmt.Sprintf("gobgpd: %v has %d paths, want %d", p, got, NodeCount)
+		if got := len(rib[p]); got != len(l.Nodes) {
+			return fmt.Sprintf("gobgpd: %v has %d paths, want %d", p, got, len(l.Nodes))
 		}
 	}
 	return ""

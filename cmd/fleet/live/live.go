@@ -1,7 +1,8 @@
 // Package live polls every node's management API for its state now:
 // firmware version and slots, running config generation and hash, zones
 // and their serials, secondary zones and their primaries, BGP sessions
-// and prefixes, health by part, queries per second and when it was last
+// and prefixes, health by part, queries per second, answered and
+// SERVFAIL responses (its /metrics) and when it was last
 // reached. What it could not read is left empty and said so, never
 // guessed: a gate reads no data as inconclusive.
 package live
@@ -38,6 +39,11 @@ type State struct {
 	QPS       float64             `json:"qps"`
 	// History is qps at each poll over the last hour, oldest first.
 	History []float64 `json:"history,omitempty"`
+	// Traffic is the response counters now; Rate the traffic since the
+	// previous poll (nil when either poll lacks them or the node
+	// restarted between).
+	Traffic *Traffic `json:"traffic,omitempty"`
+	Rate    *Rate    `json:"rate,omitempty"`
 }
 
 // ConfigState is the running config as the node reports it.
@@ -141,6 +147,9 @@ func (p *Poller) Round(ctx context.Context) {
 					st.QPS = float64(st.Queries-prev.Queries) / dt
 				}
 			}
+			if r, ok := RateBetween(prev.Traffic, st.Traffic); ok && prev.Reached {
+				st.Rate = &r
+			}
 			st.History = append(prev.History, st.QPS)
 			if len(st.History) > historyLen {
 				st.History = st.History[len(st.History)-historyLen:]
@@ -191,6 +200,9 @@ func (p *Poller) pollOne(n inventory.Node) State {
 	}
 	if s, err := cl.Slots(); err == nil {
 		st.Slots = &s
+	}
+	if t, err := readTraffic(cl); err == nil {
+		st.Traffic = t
 	}
 	return st
 }

@@ -53,17 +53,84 @@ func ParseQuery(s string) (Query, error) {
 
 // gateInput is what the gates of one node read.
 type gateInput struct {
+	kind     string
 	node     inventory.Node
 	state    live.State
-	target   string // hash of the document applied
+	target   string // hash of the document applied; a firmware rollout's version
 	cfg      *config.Config
 	serials  []serial.Row
 	canaries []Query
+	// baseline is the node's traffic before the change (nil: none was
+	// measured); current its traffic since gating began (nil: not yet).
+	baseline, current *live.Rate
 }
 
 // evaluate runs every gate once.
+// The first gate is what the rollout changes: the running config, or
+// the committed firmware.
 func evaluate(in gateInput) []Result {
-	return []Result{gateConfig(in), gateHealthy(in), gateCanary(in), gateSerials(in), gateBGP(in)}
+	first := gateConfig
+	if in.kind == KindFirmware {
+		first = gateFirmware
+	}
+	return []Result{first(in), gateHealthy(in), gateCanary(in), gateSerials(in), gateBGP(in), gateServfail(in), gateQPS(in)}
+}
+
+// Traffic gate thresholds: the SERVFAIL share may not exceed twice the
+// baseline's and the baseline plus one point (and counts only from
+// minServfails SERVFAILs on); answered qps may not fall below half the
+// baseline, judged only from a baseline of minBaselineQPS.
+const (
+	minServfails   = 3
+	minBaselineQPS = 1.0
+)
+
+// gateServfail: the node's SERVFAIL share since the change is not worse
+// than its own before it.
+func gateServfail(in gateInput) Result {
+	r := Result{Gate: "servfail"}
+	b, c := in.baseline, in.current
+	switch {
+	case b == nil:
+		r.Outcome, r.Detail = Inconclusive, "no baseline from before the change (the node's /metrics)"
+		return r
+	case c == nil:
+		r.Outcome, r.Detail = Inconclusive, "measuring since the change"
+		return r
+	}
+	base, now := b.ServfailShare(), c.ServfailShare()
+	detail := fmt.Sprintf("SERVFAIL %d of %d responses (%.1f%%), baseline %.1f%% of %d", c.Servfails, c.Responses, 100*now, 100*base, b.Responses)
+	if c.Servfails >= minServfails && now > max(2*base, base+0.01) {
+		r.Outcome, r.Detail = Fail, detail
+		return r
+	}
+	r.Outcome, r.Detail = Pass, detail
+	return r
+}
+
+// gateQPS: the node answers at least half the queries per second it
+// answered before the change.
+func gateQPS(in gateInput) Result {
+	r := Result{Gate: "qps"}
+	b, c := in.baseline, in.current
+	switch {
+	case b == nil:
+		r.Outcome, r.Detail = Inconclusive, "no baseline from before the change (the node's /metrics)"
+		return r
+	case c == nil:
+		r.Outcome, r.Detail = Inconclusive, "measuring since the change"
+		return r
+	}
+	detail := fmt.Sprintf("answered %.1f qps over %.1fs, baseline %.1f qps", c.QPS, c.Window, b.QPS)
+	switch {
+	case b.QPS < minBaselineQPS:
+		r.Outcome, r.Detail = Pass, detail+" (too little before to compare)"
+	case c.QPS < b.QPS/2:
+		r.Outcome, r.Detail = Fail, detail
+	default:
+		r.Outcome, r.Detail = Pass, detail
+	}
+	return r
 }
 
 // gateConfig: the node runs the document applied.

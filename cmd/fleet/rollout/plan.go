@@ -1,7 +1,8 @@
-// Package rollout rolls a new config template out to a group's nodes in
-// gated waves: a canary per region first, then the waves (by the nodes'
-// wave labels, or spread by a hash of the release), each node applied
-// whole through its API and then gated on DNS and BGP signals (pass,
+// Package rollout rolls a new config template, or a firmware bundle, out
+// to a group's nodes in gated waves: a canary per region first, then the
+// waves (by the nodes' wave labels, or spread by a hash of the release),
+// each node applied whole through its API (a config) or updated through
+// its OTA transaction (a bundle) and then gated on DNS and BGP signals (pass,
 // fail, inconclusive; no data is never a pass). It never takes the last
 // nodes announcing a prefix in a region out at once, whatever the waves
 // say. A failure halts the rollout and quarantines the release; the

@@ -46,6 +46,9 @@ type Policy struct {
 	// ApplyTimeout bounds how long a node may take to run a config it
 	// accepted (default 90 s).
 	ApplyTimeout time.Duration
+	// FirmwareTimeout bounds how long a node may take from the upload
+	// of a bundle to committing it: install, reboot, soak (default 10 min).
+	FirmwareTimeout time.Duration
 }
 
 func (p *Policy) defaults() {
@@ -70,6 +73,9 @@ func (p *Policy) defaults() {
 	if p.ApplyTimeout == 0 {
 		p.ApplyTimeout = 90 * time.Second
 	}
+	if p.FirmwareTimeout == 0 {
+		p.FirmwareTimeout = 10 * time.Minute
+	}
 }
 
 // Runner drives rollouts: one at a time, from the store.
@@ -89,6 +95,8 @@ type Runner struct {
 	// and returns its id: before each wave starts and after it passes,
 	// for the map's diff across the wave.
 	Catchment func(ctx context.Context, label string) (id string, err error)
+	// Bundles holds the firmware bundles firmware rollouts upload.
+	Bundles Bundles
 
 	mu   sync.Mutex // every change to a rollout and its save
 	kick chan struct{}
@@ -185,6 +193,23 @@ func (r *Runner) ClearQuarantine(release string) error {
 // release, and when the template does not render to a valid config for
 // every node (naming the node and the line).
 func (r *Runner) Start(group, tmpl string, canaries []Query) (*Rollout, error) {
+	release := desired.ReleaseOf(tmpl)
+	ro := &Rollout{Group: group, Release: release, Template: tmpl, Canaries: canaries}
+	if g, err := (desired.Groups{KV: r.KV}).Get(group); err == nil {
+		ro.PrevTemplate = g.Template
+	}
+	return r.start(ro, func(n inventory.Node) (string, string, error) {
+		doc, err := desired.Render(tmpl, n)
+		if err != nil {
+			return "", "", err
+		}
+		return desired.Hash(doc), string(doc), nil
+	})
+}
+
+// start plans ro (Group, Release and what it rolls filled in) over its
+// group's nodes; target gives each node's target and document.
+func (r *Runner) start(ro *Rollout, target func(inventory.Node) (string, string, error)) (*Rollout, error) {
 	r.init()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -192,12 +217,12 @@ func (r *Runner) Start(group, tmpl string, canaries []Query) (*Rollout, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, ro := range all {
-		if !ro.Finished() {
-			return nil, fmt.Errorf("rollout %s is %s: finish it first (revert, or keep and resume)", ro.ID, ro.State)
+	for _, o := range all {
+		if !o.Finished() {
+			return nil, fmt.Errorf("rollout %s is %s: finish it first (revert, or keep and resume)", o.ID, o.State)
 		}
 	}
-	release := desired.ReleaseOf(tmpl)
+	group, release := ro.Group, ro.Release
 	var q Quarantine
 	if err := store.GetJSON(r.KV, QuarantineBucket, release, &q); err == nil {
 		return nil, fmt.Errorf("release %s is quarantined (rollout %s: %s); clear it first", release, q.Rollout, q.Reason)
@@ -215,18 +240,11 @@ func (r *Runner) Start(group, tmpl string, canaries []Query) (*Rollout, error) {
 	if len(members) == 0 {
 		return nil, fmt.Errorf("group %s has no nodes", group)
 	}
-	ro := &Rollout{Group: group, Release: release, Template: tmpl, Canaries: canaries, State: Running, Created: time.Now().UTC()}
-	if g, err := (desired.Groups{KV: r.KV}).Get(group); err == nil {
-		ro.PrevTemplate = g.Template
-	}
+	ro.State, ro.Created = Running, time.Now().UTC()
 	ro.ID = fmt.Sprintf("%s-%s-%d", group, release, len(all)+1)
-	docs := map[string][]byte{}
+	byName := map[string]inventory.Node{}
 	for _, n := range members {
-		doc, err := desired.Render(tmpl, n)
-		if err != nil {
-			return nil, err
-		}
-		docs[n.Name] = doc
+		byName[n.Name] = n
 	}
 	for i, w := range Plan(release, members, r.Policy.Waves) {
 		name := "canary"
@@ -235,7 +253,11 @@ func (r *Runner) Start(group, tmpl string, canaries []Query) (*Rollout, error) {
 		}
 		ro.Waves = append(ro.Waves, Wave{Name: name, Nodes: w})
 		for _, n := range w {
-			ro.Nodes = append(ro.Nodes, &Node{Name: n, Wave: i, State: NodePending, Target: desired.Hash(docs[n]), Doc: string(docs[n])})
+			t, doc, err := target(byName[n])
+			if err != nil {
+				return nil, err
+			}
+			ro.Nodes = append(ro.Nodes, &Node{Name: n, Wave: i, State: NodePending, Target: t, Doc: doc})
 		}
 	}
 	ro.event("", fmt.Sprintf("planned: %d nodes in %d waves", len(members), len(ro.Waves)))
@@ -376,6 +398,13 @@ func (r *Runner) drive(ctx context.Context, ro *Rollout) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if ro.Kind == KindFirmware {
+		ro.State = Completed
+		ro.event("", "completed; every node of group "+ro.Group+" committed "+ro.Version)
+		r.save(ro)
+		r.Log.Info("rollout completed", "rollout", ro.ID)
+		return
+	}
 	if _, err := (desired.Groups{KV: r.KV}).Set(ro.Group, ro.Template); err != nil {
 		r.Log.Error("rollout: setting the group's template", "err", err)
 		if errors.Is(err, store.ErrNotLeader) {
@@ -562,6 +591,12 @@ func (r *Runner) set(ro *Rollout, f func()) error {
 // failure; ctx ending returns false with ctx's error.
 func (r *Runner) updateNode(ctx context.Context, ro *Rollout, n *Node, inv inventory.Node) (bool, string) {
 	cl := r.Client(inv.API)
+	if ro.Kind == KindFirmware {
+		if ok, why := r.updateFirmware(ctx, ro, n, cl); !ok {
+			return false, why
+		}
+		return r.gate(ctx, ro, n, inv)
+	}
 	r.mu.Lock()
 	state := n.State
 	r.mu.Unlock()
@@ -578,7 +613,9 @@ func (r *Runner) updateNode(ctx context.Context, ro *Rollout, n *Node, inv inven
 				return false, ctx.Err().Error()
 			}
 		}
+		base := r.baseline(ctx, n.Name)
 		if err := r.set(ro, func() {
+			n.Baseline = base
 			n.PrevDoc, n.PrevHash = cs.Document, cs.Hash
 			n.State, n.Started = NodeApplying, time.Now().UTC()
 			ro.event(n.Name, "applying "+n.Target[:12])
@@ -666,12 +703,23 @@ func (r *Runner) gate(ctx context.Context, ro *Rollout, n *Node, inv inventory.N
 		return false, "document: " + err.Error()
 	}
 	start, passes := time.Now(), 0
+	var since *live.Traffic // the first traffic sample of this gating
 	for {
 		st := r.Poller.Poll(inv)
 		states := r.Poller.States()
 		states[inv.Name] = st
 		rows := serial.Check(states, r.SOA).ForNode(inv.Name)
-		rs := evaluate(gateInput{node: inv, state: st, target: n.Target, cfg: cfg, serials: rows, canaries: ro.Canaries})
+		var current *live.Rate
+		if rate, ok := live.RateBetween(since, st.Traffic); ok {
+			current = &rate
+		} else if st.Traffic != nil {
+			since = st.Traffic // first sample, or the node restarted
+		}
+		r.mu.Lock()
+		baseline := n.Baseline
+		r.mu.Unlock()
+		rs := evaluate(gateInput{kind: ro.Kind, node: inv, state: st, target: n.Target, cfg: cfg, serials: rows, canaries: ro.Canaries,
+			baseline: baseline, current: current})
 		v := verdict(rs)
 		if err := r.set(ro, func() { n.Gates = rs }); err != nil {
 			return false, err.Error()
@@ -704,6 +752,22 @@ func (r *Runner) gate(ctx context.Context, ro *Rollout, n *Node, inv inventory.N
 	}
 }
 
+// baseline is the poller's last rate of the node's traffic, waiting a
+// few rounds for one; nil when the node has none (its servfail and qps
+// gates then stay inconclusive: no data is never a pass).
+func (r *Runner) baseline(ctx context.Context, name string) *live.Rate {
+	for range 10 {
+		if st, ok := r.Poller.States()[name]; ok && st.Rate != nil {
+			rate := *st.Rate
+			return &rate
+		}
+		if !sleep(ctx, r.Policy.Interval) {
+			return nil
+		}
+	}
+	return nil
+}
+
 func failed(rs []Result) string {
 	for _, r := range rs {
 		if r.Outcome == Fail {
@@ -729,6 +793,10 @@ func (r *Runner) revert(ctx context.Context, ro *Rollout) {
 			r.set(ro, func() { n.State = NodeUntouched })
 			continue
 		case NodeReverted, NodeUntouched:
+			continue
+		}
+		if ro.Kind == KindFirmware {
+			r.revertFirmware(ro, n)
 			continue
 		}
 		if n.PrevDoc == "" {

@@ -3,6 +3,8 @@ package rollout
 import (
 	"context"
 	"time"
+
+	"github.com/shoestring-dns/shoestring/cmd/fleet/live"
 )
 
 // Rollout states.
@@ -27,20 +29,24 @@ const (
 
 // Rollout is one release rolled out to one group, as kept in the store.
 type Rollout struct {
-	ID           string    `json:"id"`
-	Group        string    `json:"group"`
-	Release      string    `json:"release"`
-	Template     string    `json:"template"`
-	PrevTemplate string    `json:"prev_template,omitempty"`
-	Canaries     []Query   `json:"canaries,omitempty"`
-	State        string    `json:"state"`
-	Halt         string    `json:"halt,omitempty"` // why it halted
-	Waves        []Wave    `json:"waves"`
-	Wave         int       `json:"wave"` // the wave in progress
-	Nodes        []*Node   `json:"nodes"`
-	Events       []Event   `json:"events,omitempty"`
-	Created      time.Time `json:"created"`
-	Updated      time.Time `json:"updated"`
+	ID           string `json:"id"`
+	Kind         string `json:"kind,omitempty"` // KindConfig or KindFirmware
+	Group        string `json:"group"`
+	Release      string `json:"release"`
+	Template     string `json:"template"`
+	PrevTemplate string `json:"prev_template,omitempty"`
+	// A firmware rollout's bundle (its id in Bundles) and version.
+	Bundle   string    `json:"bundle,omitempty"`
+	Version  string    `json:"version,omitempty"`
+	Canaries []Query   `json:"canaries,omitempty"`
+	State    string    `json:"state"`
+	Halt     string    `json:"halt,omitempty"` // why it halted
+	Waves    []Wave    `json:"waves"`
+	Wave     int       `json:"wave"` // the wave in progress
+	Nodes    []*Node   `json:"nodes"`
+	Events   []Event   `json:"events,omitempty"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
 	// MaxOut is the most nodes sharing a prefix and region that were out
 	// at once, by "region prefix": what the invariant held to.
 	MaxOut map[string]int `json:"max_out,omitempty"`
@@ -73,19 +79,26 @@ type Wave struct {
 
 // Node is one node's progress.
 type Node struct {
-	Name     string    `json:"name"`
-	Wave     int       `json:"wave"`
-	State    string    `json:"state"`
-	Target   string    `json:"target"` // hash of the document applied
-	Doc      string    `json:"doc"`
-	PrevHash string    `json:"prev_hash,omitempty"`
-	PrevDoc  string    `json:"prev_doc,omitempty"`
-	Put      bool      `json:"put"` // the PUT was accepted
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
-	Gates    []Result  `json:"gates,omitempty"`
-	Waiting  string    `json:"waiting,omitempty"` // why it has not started (the invariant)
-	Error    string    `json:"error,omitempty"`
+	Name   string `json:"name"`
+	Wave   int    `json:"wave"`
+	State  string `json:"state"`
+	Target string `json:"target"` // hash of the document applied; a firmware rollout's version
+	Doc    string `json:"doc"`    // the document applied; for firmware, the config it ran when it started
+	// A firmware rollout records the node's committed slot and version
+	// before the update.
+	PrevSlot    string `json:"prev_slot,omitempty"`
+	PrevVersion string `json:"prev_version,omitempty"`
+	// Baseline is the node\'s traffic (answered qps, SERVFAILs) just
+	// before its change, for the servfail and qps gates.
+	Baseline *live.Rate `json:"baseline,omitempty"`
+	PrevHash string     `json:"prev_hash,omitempty"`
+	PrevDoc  string     `json:"prev_doc,omitempty"`
+	Put      bool       `json:"put"` // the PUT (or bundle upload) was accepted
+	Started  time.Time  `json:"started,omitzero"`
+	Finished time.Time  `json:"finished,omitzero"`
+	Gates    []Result   `json:"gates,omitempty"`
+	Waiting  string     `json:"waiting,omitempty"` // why it has not started (the invariant)
+	Error    string     `json:"error,omitempty"`
 }
 
 // Event is a line of the rollout's log.

@@ -47,7 +47,11 @@ type Role interface {
 
 // StartRequest is POST /api/rollouts.
 type StartRequest struct {
-	Group    string          `json:"group"`
+	Group string `json:"group"`
+	// Kind is "firmware" for a bundle (uploaded first: POST
+	// /api/bundles) by its id; otherwise a config template.
+	Kind     string          `json:"kind,omitempty"`
+	Bundle   string          `json:"bundle,omitempty"`
 	Template string          `json:"template"`
 	Canaries []rollout.Query `json:"canaries,omitempty"`
 }
@@ -66,6 +70,7 @@ type StartRequest struct {
 //	PUT  /api/groups/{name}         set a group's first template (?force=1 replaces one: no rollout, no gates)
 //	GET  /api/serials               serial.Report
 //	GET  /api/rollouts, /api/rollouts/{id}
+//	POST /api/bundles               store a firmware bundle (the body) → rollout.BundleInfo
 //	POST /api/rollouts              StartRequest
 //	POST /api/rollouts/{id}/{keep|revert|resume}
 //	GET  /api/quarantine, DELETE /api/quarantine/{release}
@@ -184,12 +189,29 @@ func (s *Server) Handler() http.Handler {
 			fail(w, 400, err)
 			return
 		}
-		ro, err := s.Runner.Start(req.Group, req.Template, req.Canaries)
+		var ro *rollout.Rollout
+		var err error
+		switch req.Kind {
+		case rollout.KindConfig:
+			ro, err = s.Runner.Start(req.Group, req.Template, req.Canaries)
+		case rollout.KindFirmware:
+			ro, err = s.Runner.StartFirmware(req.Group, req.Bundle, req.Canaries)
+		default:
+			err = fmt.Errorf("kind %q: config (empty) or firmware", req.Kind)
+		}
 		if err != nil {
 			fail(w, 422, err)
 			return
 		}
 		writeJSON(w, ro)
+	})
+	mux.HandleFunc("POST /api/bundles", func(w http.ResponseWriter, r *http.Request) {
+		info, err := s.Runner.Bundles.Put(r.Body)
+		if err != nil {
+			fail(w, 422, err)
+			return
+		}
+		writeJSON(w, info)
 	})
 	mux.HandleFunc("POST /api/rollouts/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
