@@ -18,6 +18,10 @@ import (
 // listed here. README.md beside this file documents every option with its
 // default.
 type Tenants struct {
+	// Enabled makes a box (our PID 1) run host mode instead of the node:
+	// `shoestring host` with this document. `shoestring host` itself
+	// does not look at it.
+	Enabled bool `yaml:"enabled,omitempty"`
 	// Dir holds each tenant's root, data and zones (DIR/NAME/...) and the
 	// list of tenants added through the API. Default: DATA_DIR/tenants.
 	Dir string `yaml:"dir,omitempty"`

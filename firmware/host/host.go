@@ -13,8 +13,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/shoestring-dns/shoestring/firmware/access"
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/firmware/config"
+	"github.com/shoestring-dns/shoestring/firmware/overlay"
 	"github.com/shoestring-dns/shoestring/firmware/routing"
 	"github.com/shoestring-dns/shoestring/firmware/tenant"
 )
@@ -28,6 +30,9 @@ type Options struct {
 	// OnReady is called with the management API's address once it
 	// listens.
 	OnReady func(httpAddr string)
+	// Routes, when set, adds endpoints to the management API (PID 1 adds
+	// the box's system endpoints).
+	Routes func(mux *http.ServeMux)
 }
 
 // Run serves until ctx ends, then drains and stops every tenant.
@@ -36,19 +41,38 @@ func Run(ctx context.Context, opts Options) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	// Listen first: a second host started by mistake stops here, before
-	// its network configuration takes the first one's addresses away.
-	ln, err := net.Listen("tcp", string(cfg.Management.Listen))
-	if err != nil {
-		return fmt.Errorf("management listen: %w", err)
+	// The management API is where a node's is: on the tailnet when the
+	// overlay is on (access control by tailnet identity, overlay.access),
+	// else on management.listen (loopback). The host serves no DNS of its
+	// own, on the tailnet or anywhere: its tenants do.
+	ovCfg := *cfg
+	noDNS := false
+	ovCfg.Overlay.DNS = &noDNS
+	ov := overlay.NewMember(&ovCfg, log.With("part", "overlay"))
+	var lns []net.Listener
+	var err error
+	if !cfg.Overlay.Enabled {
+		// Listen first: a second host started by mistake stops here,
+		// before its network configuration takes the first one's
+		// addresses away.
+		if lns, err = ov.Listeners(); err != nil {
+			return fmt.Errorf("management listen: %w", err)
+		}
 	}
-	defer ln.Close()
 	life, end := context.WithCancel(context.Background())
 	defer end()
 	rt := routing.New(cfg, nil, log)
 	if err := rt.StartHost(life); err != nil {
+		closeAll(lns)
 		return err
 	}
+	if cfg.Overlay.Enabled {
+		ov.Run(life, nil)
+		if lns, err = ov.Listeners(); err != nil {
+			return fmt.Errorf("management listen: %w", err)
+		}
+	}
+	defer closeAll(lns)
 	sup, err := tenant.New(tenant.Options{Config: cfg.Tenants, Routing: rt, Binary: opts.Binary, Log: log.With("part", "tenants")})
 	if err != nil {
 		return err
@@ -57,12 +81,23 @@ func Run(ctx context.Context, opts Options) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	api.TenantRoutes(mux, sup, log)
 	api.RoutingRoutes(mux, rt, log)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	if opts.Routes != nil {
+		opts.Routes(mux)
+	}
+	srv := &http.Server{Handler: access.Guard(mux, ov.Resolver(), ov.Policy(), log), ReadHeaderTimeout: 10 * time.Second}
+	for _, ln := range lns {
+		go srv.Serve(ln)
+	}
 	defer srv.Close()
 	if opts.OnReady != nil {
-		opts.OnReady(ln.Addr().String())
+		opts.OnReady(lns[0].Addr().String())
 	}
-	log.Info("host up", "management", ln.Addr().String())
+	log.Info("host up", "management", lns[0].Addr().String())
 	return sup.Run(ctx)
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
 }

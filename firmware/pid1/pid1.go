@@ -14,6 +14,7 @@ import (
 	"github.com/shoestring-dns/shoestring/board"
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/health"
+	"github.com/shoestring-dns/shoestring/firmware/host"
 	"github.com/shoestring-dns/shoestring/firmware/node"
 )
 
@@ -269,6 +270,10 @@ func (b *box) startNode() {
 	} else {
 		b.log.Info("over-the-air updates on", "method", ota.Method, "booted", ota.Booted)
 	}
+	if b.cfg.Tenants.Enabled {
+		b.startHost(ctx)
+		return
+	}
 	b.nodeSup.start(ctx, "node", func(ctx context.Context) error {
 		n := node.New(node.Options{
 			Config:      b.cfg,
@@ -293,6 +298,26 @@ func (b *box) startNode() {
 			defer b.wd.setHealth(nil)
 		}
 		return n.Run(ctx)
+	})
+}
+
+// startHost runs host mode (tenants.enabled) under supervision in the
+// node's place: the tenants' supervisor, the one BGP speaker and the
+// management API, with the box's system endpoints added. The watchdog is
+// fed while PID 1 runs (each tenant's health is its own routes' business,
+// not a reason to reset the box), and over-the-air updates are off: they
+// are the node's.
+func (b *box) startHost(ctx context.Context) {
+	b.log.Warn("host mode (tenants.enabled): the box runs tenants, not a node of its own; over-the-air updates off")
+	b.nodeSup.start(ctx, "host", func(ctx context.Context) error {
+		return host.Run(ctx, host.Options{
+			Config: b.cfg,
+			Logger: b.log,
+			Routes: b.routes,
+			OnReady: func(http string) {
+				b.log.Info("host answering its management API", "management", http, "since_kernel_start", time.Since(bootTime()).Round(time.Millisecond))
+			},
+		})
 	})
 }
 

@@ -119,7 +119,8 @@ func buildImage(t *testing.T, b *board.Board, out string) *image.Result {
 	return res
 }
 
-// TestBoot boots the qemu-amd64 and qemu-arm64 images twice each: the
+// TestBoot boots the qemu-amd64 and qemu-arm64 images twice each (and
+// qemu-amd64 a third time as a host of tenants: tenants_test.go): the
 // first boot provisions the node from the boot partition, makes the data
 // partition, serves the zone on a forwarded port, reaches BGP Established
 // with BIRD, answers its management API, takes a zone upload, and powers
@@ -429,6 +430,10 @@ func bootTwice(t *testing.T, b *board.Board, res *image.Result, tn *testTailnet)
 		t.Errorf("second boot did not restore the saved clock")
 	}
 	off2 := bt2.poweroff(t)
+	if b.Name == "qemu-amd64" {
+		// The same disk once more, as a host of tenants (one boot).
+		t.Run("tenants", func(t *testing.T) { bootHost(t, b, disk, dir, br, bgpPort, ntpPort, tn) })
+	}
 
 	t.Logf("%s: first boot: init at %s, first answer %s, BGP Established %s, route at BIRD %s, API on the tailnet %s; poweroff %s; RSS after boot %.1f MiB; guest memory %.0f MiB, %.0f MiB available",
 		b.Name, toInit, toAnswer, toBGP, toRoute, toAPI, off1, float64(rss)/(1<<20), float64(sys.MemTotal)/(1<<20), float64(sys.MemFree)/(1<<20))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,6 +201,22 @@ func (l *lab) status(name string) tenant.Status {
 	return st
 }
 
+// apiStatus is a tenant's status through the API, from this process (no
+// ctl process started: cheap enough to poll while latency is measured).
+// A tenant that does not exist has the zero status.
+func (l *lab) apiStatus(name string) tenant.Status {
+	var st tenant.Status
+	resp, err := http.Get("http://" + l.api + "/api/v1/tenants/" + name)
+	if err != nil {
+		l.t.Fatalf("tenant %s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		json.NewDecoder(resp.Body).Decode(&st)
+	}
+	return st
+}
+
 // routes are BIRD's routes from the host: prefix → the route's text
 // (with the time it was learnt, so a route that was withdrawn and
 // announced again differs).
@@ -213,6 +230,31 @@ func (l *lab) routes() map[string]string {
 		f := strings.Fields(line)
 		if len(f) > 0 && strings.Contains(f[0], "/") {
 			rs[f[0]] = strings.TrimSpace(line)
+		}
+	}
+	return rs
+}
+
+// routeDetails are BIRD's routes from the host with their attributes
+// (`show route all`): prefix → the route's block, communities included.
+func (l *lab) routeDetails() map[string]string {
+	out, err := l.bird.Birdc("show", "route", "all", "protocol", "host4")
+	if err != nil {
+		l.t.Fatalf("birdc: %v\n%s", err, out)
+	}
+	rs := map[string]string{}
+	cur := ""
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0:
+		case line[0] != ' ' && line[0] != '\t' && strings.Contains(f[0], "/"):
+			cur = f[0]
+			rs[cur] = strings.TrimSpace(line)
+		case cur != "" && (line[0] == ' ' || line[0] == '\t'):
+			rs[cur] += "\n" + strings.TrimSpace(line)
+		default:
+			cur = ""
 		}
 	}
 	return rs
@@ -245,7 +287,16 @@ func (l *lab) snapshot() snapshot {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	s.mounts = string(mi)
+	// Network namespaces pinned under /run/netns come and go with other
+	// tests on the machine (this lab's own among them); a tenant makes
+	// none.
+	var mounts []string
+	for _, m := range strings.Split(string(mi), "\n") {
+		if !strings.Contains(m, " - nsfs ") {
+			mounts = append(mounts, m)
+		}
+	}
+	s.mounts = strings.Join(mounts, "\n")
 	var dirs []string
 	filepath.WalkDir(l.outside+"/sys/fs/cgroup", func(p string, e os.DirEntry, err error) error {
 		if err == nil && e.IsDir() && strings.Contains(p, l.cgroup) {
