@@ -2,9 +2,11 @@
 // emulation) the way a box boots them: the harness plays the board's
 // firmware (autoboot.txt and the one-shot tryboot flag, as the Pi
 // firmware reads them) and hands the chosen slot's kernel, initramfs and
-// command line to QEMU. The tests in this directory boot qemu-amd64 and
-// qemu-arm64 images against a BIRD on the host; `make qemu BOARD=x` boots
-// one by hand with its console on the terminal (cmd/boot).
+// command line to QEMU; a board with its own boot loader (atom64: SeaBIOS,
+// then GRUB) boots the disk itself. The tests in this directory boot
+// qemu-amd64 and qemu-arm64 images, and update atom64 images through
+// GRUB, against a BIRD on the host; `make qemu BOARD=x` boots one by hand
+// with its console on the terminal (cmd/boot).
 package qemu
 
 import (
