@@ -175,7 +175,7 @@ type QEMU struct {
 	Binary  string   // qemu-system-x86_64
 	Args    []string // machine, CPU, memory, devices other than disk and NIC
 	NetDev  string   // NIC model for -device (virtio-net-pci)
-	DiskIf  string   // -drive if= (default virtio)
+	DiskIf  string   // -drive if= (default virtio), or "ahci": a SATA disk on an AHCI controller
 	Package string   // Debian package providing Binary
 	// Firmware boots the disk through its own boot loader (GRUB from
 	// SeaBIOS) instead of the harness loading a slot's kernel.

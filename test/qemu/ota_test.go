@@ -23,42 +23,49 @@ import (
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
-// TestOTA updates one booted qemu-amd64 box (the harness plays the
-// Pi-style tryboot firmware) through the management API over the
-// tailnet, three times on the same disk, each update a reboot the node
-// makes itself (QEMU runs with -no-reboot, so a reboot ends QEMU and the
-// test boots the disk again, the harness choosing the slot):
+// TestOTA updates booted atom64 boxes — real GRUB from the MBR under
+// SeaBIOS choosing the slot from grubenv (try_slot, cleared before it is
+// booted) — through the management API over the tailnet. Each update is
+// a reboot the node makes itself (QEMU runs with -no-reboot, so a reboot
+// ends QEMU and the test boots the disk again: a reset). Two disks, each
+// its own box, BIRD and chain of boots, run side by side:
 //
+// "update" (5 boots):
 //  1. a good update (v1.0.0 into slot B): the node drains (BIRD sees
-//     GRACEFUL_SHUTDOWN, then the withdrawal, before QEMU exits), reboots once
-//     into B, soaks ota.soak (10 s here), checks every health part, its
-//     zones' serials and every zone's SOA from itself, and commits B; a
-//     plain reboot stays on B;
-//  2. a bundle whose /init exits at once (v1.1.0 into slot A): the kernel
-//     panics, panic=10 resets the box, the one-shot try is spent and the
-//     harness boots committed B, whose PID 1 marks A bad with the reason;
-//     the same bundle offered again is refused;
+//     GRACEFUL_SHUTDOWN, then the withdrawal, before QEMU exits), reboots
+//     once into B, soaks ota.soak (10 s here), checks every health part,
+//     its zones' serials and every zone's SOA from itself, and commits B;
+//  2. a power cut (QEMU killed) halfway through writing slot A: the box
+//     boots committed B again (a reset after the commit stays on it),
+//     nothing armed, slot A's record unchanged, and A takes the next
+//     update;
 //  3. a firmware that boots but fails its soak (v1.2.0, the good image,
 //     into slot A, booted while its BGP peer cannot reach it: the session
 //     never comes up): at the end of the soak the node marks A bad with
 //     the failing check and reboots into B by itself; offered again, it
-//     is refused;
-//  4. the watchdog: the box rebooted with a config on which its DNS
+//     is refused.
+//
+// "fallback" (6 boots):
+//  1. a bundle whose /init exits at once (v1.1.0 into slot B of a fresh
+//     box): the kernel panics, panic=10 resets the box, GRUB boots
+//     committed A (the one-shot try was spent), whose PID 1 marks B bad
+//     with the reason; the same bundle offered again is refused;
+//  2. a power cut at the commit (v1.0.0 into B, QEMU killed as its soak
+//     ends): the box comes back on A (B bad) or on B (committed), its
+//     slot state agreeing with GRUB, never on neither, and a zone
+//     acknowledged before the update is still served;
+//  3. the watchdog: the box rebooted with a config on which its DNS
 //     server never answers its own liveness queries (it listens only on
 //     an address nothing routes to it) and no boot grace is reset by
 //     the i6300esb within its 10 s timeout.
 //
-// Between 1 and 2 QEMU is killed halfway through writing slot A (a
-// power cut): the box boots B, nothing armed, slot A's record unchanged,
-// and A takes the next update.
-//
 // It measures the time from the upload to the commit, and from each bad
 // image's start to the old slot answering DNS again.
 //
-// SHOESTRING_OTA_BOARD=atom64 runs it on the atom64 image instead: real
-// GRUB under SeaBIOS, grubenv's try_slot (slower; not in make test).
+// SHOESTRING_OTA_BOARD=qemu-amd64 runs it on the harness's tryboot
+// instead of GRUB.
 func TestOTA(t *testing.T) {
-	name := "qemu-amd64"
+	name := "atom64"
 	if v := os.Getenv("SHOESTRING_OTA_BOARD"); v != "" {
 		name = v
 	}
@@ -89,21 +96,53 @@ func TestOTA(t *testing.T) {
 		t.Fatal(err)
 	}
 	initrdName := filepath.Base(res.Initrd)
-	good := makeBundle(t, dir, b.Name, "v1.0.0", signer, res.Kernel, initrdName, initrd)
-	panicky := makeBundle(t, dir, b.Name, "v1.1.0", signer, res.Kernel, initrdName, exitingInitramfs(t, dir))
-	soakFails := makeBundle(t, dir, b.Name, "v1.2.0", signer, res.Kernel, initrdName, initrd)
+	bundles := otaBundles{
+		good:      makeBundle(t, dir, b.Name, "v1.0.0", signer, res.Kernel, initrdName, initrd),
+		panicky:   makeBundle(t, dir, b.Name, "v1.1.0", signer, res.Kernel, initrdName, exitingInitramfs(t, dir)),
+		soakFails: makeBundle(t, dir, b.Name, "v1.2.0", signer, res.Kernel, initrdName, initrd),
+	}
+	t.Logf("%s: bundles: good %.1f MB, panicking %.1f MB", b.Name, float64(fileSize(bundles.good))/1e6, float64(fileSize(bundles.panicky))/1e6)
+	t.Run("update", func(t *testing.T) {
+		t.Parallel()
+		otaUpdate(newOTABox(t, b, res.Disk, tn, pub, "update"), bundles)
+	})
+	t.Run("fallback", func(t *testing.T) {
+		t.Parallel()
+		otaFallback(newOTABox(t, b, res.Disk, tn, pub, "fallback"), bundles)
+	})
+}
 
-	disk := filepath.Join(dir, "disk.img")
-	if err := CopyDisk(res.Disk, disk, 1<<30); err != nil {
+type otaBundles struct{ good, panicky, soakFails string }
+
+// otaBox is one box of TestOTA: its disk, its BIRD, the forwards to it
+// and its management API over the tailnet.
+type otaBox struct {
+	t       *testing.T
+	b       *board.Board
+	name    string
+	dir     string
+	disk    string
+	br      *bird
+	c       *api.Client
+	dnsPort int
+	fwd     []Forward
+	n       int
+	boots   []*boot
+}
+
+// newOTABox copies the image to a 1 GiB disk and provisions it.
+func newOTABox(t *testing.T, b *board.Board, image string, tn *testTailnet, pub, role string) *otaBox {
+	x := &otaBox{t: t, b: b, name: "test-ota-" + b.Name + "-" + role, dir: t.TempDir()}
+	x.disk = filepath.Join(x.dir, "disk.img")
+	if err := CopyDisk(image, x.disk, 1<<30); err != nil {
 		t.Fatal(err)
 	}
-	im, err := OpenImage(disk)
+	im, err := OpenImage(x.disk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	name = "test-ota-" + b.Name
 	for file, text := range map[string]string{
-		"node.yaml":         nodeYAML(name, ntpServer(t), tn.guestControlURL) + "ota:\n  keys: [\"" + pub + "\"]\n  soak: 10s\n",
+		"node.yaml":         nodeYAML(x.name, ntpServer(t), tn.guestControlURL) + "ota:\n  keys: [\"" + pub + "\"]\n  soak: 10s\n",
 		"example.test.zone": zoneText,
 		"tailnet.authkey":   tailnetKey + "\n",
 	} {
@@ -112,99 +151,152 @@ func TestOTA(t *testing.T) {
 		}
 	}
 	im.Close()
-
 	ports, err := refserver.Ports(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dnsPort, bgpPort := ports[0], ports[1]
-	fwd := []Forward{{"udp", dnsPort, 53, ""}, {"tcp", dnsPort, 53, ""}, {"tcp", bgpPort, 179, ""}}
-	// The BGP peer cannot reach the node: no forward to its port 179.
-	fwdNoBGP := fwd[:2]
-	br := startBIRD(t, bgpPort)
-	c := tn.apiClient(name)
-	n := 0
-	bootDisk := func(f []Forward) *boot {
-		n++
-		bt := startBoot(t, b, disk, filepath.Join(dir, fmt.Sprintf("console-%d.log", n)), f)
-		bt.api, bt.dnsAddr = c, fmt.Sprintf("127.0.0.1:%d", dnsPort)
-		return bt
-	}
-	// up waits until a boot answers DNS and its API, and BGP when
-	// reachable.
-	up := func(bt *boot, bgp bool) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		if err := bt.waitAnswer(ctx, "www.example.test.", "192.0.2.80"); err != nil {
-			t.Fatalf("boot of slot %s: %v", bt.vm.Slot.Slot, err)
-		}
-		if bgp {
-			if err := bt.waitBGP(ctx, br); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := waitAPI(ctx, c, bt.vm.Done()); err != nil {
-			t.Fatalf("boot of slot %s: management API over the tailnet: %v", bt.vm.Slot.Slot, err)
-		}
-	}
-	// booted is the slot a boot came from: the harness's choice, or with
-	// a real boot loader what the node says (once it is up).
-	booted := func(bt *boot) string {
-		t.Helper()
-		if !b.QEMU.Firmware {
-			return bt.vm.Slot.Slot
-		}
-		sys, err := c.System()
-		if err != nil {
-			t.Fatalf("system: %v", err)
-		}
-		return sys.Slot
-	}
-	// rebooted waits for the node to reboot (QEMU exits) by itself.
-	rebooted := func(bt *boot, within time.Duration) {
-		t.Helper()
-		if err := bt.vm.Wait(within); err != nil {
-			t.Fatalf("slot %s did not reboot: %v", bt.vm.Slot.Slot, err)
-		}
-	}
-	slots := func() api.SlotsStatus {
-		t.Helper()
-		s, err := c.Slots()
-		if err != nil {
-			t.Fatalf("slots: %v", err)
-		}
-		return s
-	}
-	upload := func(file string) (api.UpdateStatus, error) {
-		f, err := os.Open(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		return c.Update(f, false)
-	}
-	refused := func(file, want string) {
-		t.Helper()
-		_, err := upload(file)
-		var ae *api.APIError
-		if !errors.As(err, &ae) || ae.Code != http.StatusUnprocessableEntity || !strings.Contains(ae.Body.Error, want) {
-			t.Errorf("%s offered again: %v, want 422 naming %q", filepath.Base(file), err, want)
-		}
-	}
+	x.dnsPort = ports[0]
+	x.fwd = []Forward{{"udp", ports[0], 53, ""}, {"tcp", ports[0], 53, ""}, {"tcp", ports[1], 179, ""}}
+	x.br = startBIRD(t, ports[1])
+	x.c = tn.apiClient(x.name)
+	return x
+}
 
+// boot boots the disk with forwards f.
+func (x *otaBox) boot(f []Forward) *boot {
+	x.n++
+	bt := startBoot(x.t, x.b, x.disk, filepath.Join(x.dir, fmt.Sprintf("console-%d.log", x.n)), f)
+	bt.api, bt.dnsAddr = x.c, fmt.Sprintf("127.0.0.1:%d", x.dnsPort)
+	x.boots = append(x.boots, bt)
+	return bt
+}
+
+// cpu is the CPU time of the box's boots so far (the last one killed
+// if it still runs).
+func (x *otaBox) cpu() string {
+	var d time.Duration
+	for _, bt := range x.boots {
+		bt.vm.Kill()
+		d += bt.vm.CPU
+	}
+	return fmt.Sprintf("%d boots, QEMU CPU time %s", len(x.boots), d.Round(time.Second))
+}
+
+// up waits until a boot answers DNS and its API, and BGP when reachable.
+func (x *otaBox) up(bt *boot, bgp bool) {
+	x.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if err := bt.waitAnswer(ctx, "www.example.test.", "192.0.2.80"); err != nil {
+		x.t.Fatalf("boot %d: %v", x.n, err)
+	}
+	if bgp {
+		if err := bt.waitBGP(ctx, x.br); err != nil {
+			x.t.Fatal(err)
+		}
+	}
+	if err := waitAPI(ctx, x.c, bt.vm.Done()); err != nil {
+		x.t.Fatalf("boot %d: management API over the tailnet: %v", x.n, err)
+	}
+}
+
+// booted is the slot a boot came from: the harness's choice, or with a
+// real boot loader what the node says (once it is up), which must be
+// the slot GRUB said it booted.
+func (x *otaBox) booted(bt *boot) string {
+	x.t.Helper()
+	if !x.b.QEMU.Firmware {
+		return bt.vm.Slot.Slot
+	}
+	sys, err := x.c.System()
+	if err != nil {
+		x.t.Fatalf("system: %v", err)
+	}
+	if g := grubSlot(bt); g != sys.Slot {
+		x.t.Errorf("boot %d: GRUB booted slot %q, the node says %q", x.n, g, sys.Slot)
+	}
+	return sys.Slot
+}
+
+// trialSlot checks that a boot that will not come up (a trial) was
+// handed the slot want: by the harness, or by GRUB as its console says.
+func (x *otaBox) trialSlot(bt *boot, want string) {
+	x.t.Helper()
+	if !x.b.QEMU.Firmware {
+		if bt.vm.Slot.Slot != want {
+			x.t.Fatalf("the trial booted slot %s, want %s", bt.vm.Slot.Slot, want)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := bt.console.WaitFor(ctx, "Shoestring: booting slot "+want, 0); err != nil {
+		x.t.Fatalf("GRUB did not boot the trial slot %s: %v (booted %q)", want, err, grubSlot(bt))
+	}
+}
+
+// grubSlot is the slot GRUB's menu entry said it booted ("" if none).
+func grubSlot(bt *boot) string {
+	const m = "Shoestring: booting slot "
+	out := bt.console.String()
+	i := strings.LastIndex(out, m)
+	if i < 0 || i+len(m) >= len(out) {
+		return ""
+	}
+	return out[i+len(m) : i+len(m)+1]
+}
+
+// rebooted waits for the node to reboot (QEMU exits) by itself.
+func (x *otaBox) rebooted(bt *boot, within time.Duration) {
+	x.t.Helper()
+	if err := bt.vm.Wait(within); err != nil {
+		x.t.Fatalf("boot %d did not reboot: %v", x.n, err)
+	}
+}
+
+func (x *otaBox) slots() api.SlotsStatus {
+	x.t.Helper()
+	s, err := x.c.Slots()
+	if err != nil {
+		x.t.Fatalf("slots: %v", err)
+	}
+	return s
+}
+
+func (x *otaBox) upload(file string) (api.UpdateStatus, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	defer f.Close()
+	return x.c.Update(f, false)
+}
+
+func (x *otaBox) refused(file, want string) {
+	x.t.Helper()
+	_, err := x.upload(file)
+	var ae *api.APIError
+	if !errors.As(err, &ae) || ae.Code != http.StatusUnprocessableEntity || !strings.Contains(ae.Body.Error, want) {
+		x.t.Errorf("%s offered again: %v, want 422 naming %q", filepath.Base(file), err, want)
+	}
+}
+
+// otaUpdate: the good update with its drain, a power cut while writing
+// the inactive slot, a failed soak.
+func otaUpdate(x *otaBox, bundles otaBundles) {
+	t, b := x.t, x.b
 	// 1. The good update.
-	bt := bootDisk(fwd)
-	up(bt, true)
-	if got := booted(bt); got != "A" {
+	bt := x.boot(x.fwd)
+	x.up(bt, true)
+	if got := x.booted(bt); got != "A" {
 		t.Fatalf("fresh image: booted slot %s", got)
 	}
-	if s := slots(); s.Method != string(b.Boot.Method) || s.Booted != "A" || s.Committed != "A" || s.Trial != "" {
+	if s := x.slots(); s.Method != string(b.Boot.Method) || s.Booted != "A" || s.Committed != "A" || s.Trial != "" {
 		t.Errorf("slots before the update: %+v", s)
 	}
-	drain := watchDrain(br, bt.vm.Done())
+	drain := watchDrain(x.br, bt.vm.Done())
 	start := time.Now()
-	u, err := upload(good)
+	u, err := x.upload(bundles.good)
 	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
@@ -212,7 +304,7 @@ func TestOTA(t *testing.T) {
 	if u.State != "rebooting" || u.Slot != "B" || u.Version != "v1.0.0" || u.Last == nil || u.Last.Result != "installed" || u.Last.Serials["example.test."] != 2026010101 {
 		t.Errorf("update: %+v", u)
 	}
-	rebooted(bt, 2*time.Minute)
+	x.rebooted(bt, 2*time.Minute)
 	for _, want := range []string{"draining and rebooting into the new slot once", "drained", "data partition unmounted cleanly"} {
 		if !strings.Contains(bt.console.String(), want) {
 			t.Errorf("console of the update's reboot lacks %q", want)
@@ -223,13 +315,13 @@ func TestOTA(t *testing.T) {
 	if d := <-drain; d.gshut.IsZero() || d.withdrawn.IsZero() || !d.gshut.Before(d.withdrawn) || !d.withdrawn.Before(d.exit) {
 		t.Errorf("drain at BIRD: GRACEFUL_SHUTDOWN at %v, withdrawn at %v, QEMU exited at %v", d.gshut, d.withdrawn, d.exit)
 	}
-	bt = bootDisk(fwd)
-	up(bt, true)
-	if got := booted(bt); got != "B" {
+	bt = x.boot(x.fwd)
+	x.up(bt, true)
+	if got := x.booted(bt); got != "B" {
 		t.Fatalf("after the update the box booted slot %s, want B", got)
 	}
-	s := slots()
-	for deadline := time.Now().Add(2 * time.Minute); s.Committed != "B" && time.Now().Before(deadline); s = slots() {
+	s := x.slots()
+	for deadline := time.Now().Add(2 * time.Minute); s.Committed != "B" && time.Now().Before(deadline); s = x.slots() {
 		time.Sleep(time.Second)
 	}
 	toCommit := time.Since(start)
@@ -237,35 +329,25 @@ func TestOTA(t *testing.T) {
 		s.Slots[0].Status != "previous" || s.Last == nil || s.Last.Result != "committed" {
 		t.Fatalf("slots after the soak: %+v", s)
 	}
-	if sys, err := c.System(); err != nil || sys.Slot != "B" {
+	if sys, err := x.c.System(); err != nil || sys.Slot != "B" {
 		t.Errorf("system after the commit: slot %q (%v)", sys.Slot, err)
 	}
 	if !strings.Contains(bt.console.String(), "trial passed; committed") {
 		t.Errorf("console lacks the commit")
 	}
-	// A plain reboot stays on the committed slot.
-	if err := c.Reboot(false); err != nil {
-		t.Fatalf("reboot: %v", err)
-	}
-	rebooted(bt, 2*time.Minute)
-	bt = bootDisk(fwd)
-	up(bt, true)
-	if got := booted(bt); got != "B" {
-		t.Fatalf("a reboot after the commit booted slot %s, want B", got)
-	}
 
-	// A power cut while the inactive slot is written: the box boots the
-	// committed slot, nothing is armed, and the slot takes the next
-	// update.
-	before := slots()
-	cut, err := os.Open(good)
+	// 2. A power cut while the inactive slot is written: the box boots
+	// the committed slot again, nothing is armed, and the slot takes the
+	// next update.
+	before := x.slots()
+	cut, err := os.Open(bundles.good)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cut.Close()
-	go c.Update(cut, false) // ends with QEMU
+	go x.c.Update(cut, false) // ends with QEMU
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		p, err := c.UpdateStatus()
+		p, err := x.c.UpdateStatus()
 		if err == nil && p.State == "receiving" && p.Total > 0 && p.Bytes > p.Total/2 {
 			break
 		}
@@ -274,78 +356,138 @@ func TestOTA(t *testing.T) {
 		}
 	}
 	bt.vm.Kill()
-	bt = bootDisk(fwd)
-	up(bt, true)
-	if got := booted(bt); got != "B" {
+	bt = x.boot(x.fwd)
+	x.up(bt, true)
+	if got := x.booted(bt); got != "B" {
 		t.Fatalf("after a power cut during the install the box booted slot %s, want B", got)
 	}
-	if s := slots(); s.Committed != "B" || s.Try != "" || s.Trial != "" || s.Slots[0] != before.Slots[0] {
+	if s := x.slots(); s.Committed != "B" || s.Try != "" || s.Trial != "" || s.Slots[0] != before.Slots[0] {
 		t.Errorf("after a power cut during the install: %+v, slot A before: %+v", s, before.Slots[0])
 	}
 
-	// 2. A bundle whose /init exits at once: a kernel panic.
-	if u, err := upload(panicky); err != nil || u.Slot != "A" || u.State != "rebooting" {
-		t.Fatalf("update to the panicking image: %+v %v", u, err)
-	}
-	rebooted(bt, 2*time.Minute)
-	bad := bootDisk(fwd)
-	if !b.QEMU.Firmware && bad.vm.Slot.Slot != "A" {
-		t.Fatalf("the trial of the panicking image booted slot %s, want A", bad.vm.Slot.Slot)
-	}
-	badStart := bad.vm.Started
-	rebooted(bad, 2*time.Minute)
-	if out := bad.console.String(); !strings.Contains(out, "Kernel panic") {
-		t.Errorf("the panicking image's console shows no kernel panic")
-	}
-	bt = bootDisk(fwd)
-	up(bt, true)
-	if got := booted(bt); got != "B" {
-		t.Fatalf("after the panic the box booted slot %s, want B", got)
-	}
-	panicToServe := time.Since(badStart)
-	s = slots()
-	if s.Committed != "B" || s.Slots[0].Status != "bad" || s.Slots[0].Version != "v1.1.0" || !strings.Contains(s.Slots[0].Reason, "never reached PID 1") ||
-		s.Last == nil || s.Last.Result != "rolled_back" || s.Last.Version != "v1.1.0" {
-		t.Errorf("slots after the panic: %+v", s)
-	}
-	refused(panicky, "failed its trial before")
-
 	// 3. A firmware that boots but fails its soak: its BGP session never
 	// comes up.
-	if u, err := upload(soakFails); err != nil || u.Slot != "A" || u.State != "rebooting" {
+	if u, err := x.upload(bundles.soakFails); err != nil || u.Slot != "A" || u.State != "rebooting" {
 		t.Fatalf("update to v1.2.0: %+v %v", u, err)
 	}
-	rebooted(bt, 2*time.Minute)
-	bad = bootDisk(fwdNoBGP)
-	if !b.QEMU.Firmware && bad.vm.Slot.Slot != "A" {
-		t.Fatalf("the trial of v1.2.0 booted slot %s, want A", bad.vm.Slot.Slot)
-	}
-	badStart = bad.vm.Started
-	rebooted(bad, 3*time.Minute)
+	x.rebooted(bt, 2*time.Minute)
+	// The BGP peer cannot reach the node: no forward to its port 179.
+	bad := x.boot(x.fwd[:2])
+	x.trialSlot(bad, "A")
+	badStart := bad.vm.Started
+	x.rebooted(bad, 3*time.Minute)
 	if out := bad.console.String(); !strings.Contains(out, "trial failed; marking the slot bad") {
 		t.Errorf("v1.2.0's console lacks the failed soak")
 	}
-	bt = bootDisk(fwd)
-	up(bt, true)
-	if got := booted(bt); got != "B" {
+	bt = x.boot(x.fwd)
+	x.up(bt, true)
+	if got := x.booted(bt); got != "B" {
 		t.Fatalf("after the failed soak the box booted slot %s, want B", got)
 	}
 	soakToServe := time.Since(badStart)
-	s = slots()
+	s = x.slots()
 	if s.Committed != "B" || s.Slots[0].Status != "bad" || s.Slots[0].Version != "v1.2.0" || !strings.Contains(s.Slots[0].Reason, "soak failed: bgp") ||
-		s.Last == nil || s.Last.Result != "rolled_back" || len(s.Bad) != 2 {
+		s.Last == nil || s.Last.Result != "rolled_back" || len(s.Bad) != 1 {
 		t.Errorf("slots after the failed soak: %+v", s)
 	}
-	refused(soakFails, "soak failed")
+	x.refused(bundles.soakFails, "soak failed")
+	t.Logf("%s: good update: installed in %s, committed %s after the upload started (soak 10 s); "+
+		"failed soak: serving on the old slot %s after the bad image started; %s",
+		b.Name, installed.Round(time.Second), toCommit.Round(time.Second), soakToServe.Round(time.Second), x.cpu())
+}
+
+// otaFallback: a kernel panic on a fresh box's first update, then the
+// watchdog.
+func otaFallback(x *otaBox, bundles otaBundles) {
+	t, b := x.t, x.b
+	// 1. A bundle whose /init exits at once: a kernel panic.
+	bt := x.boot(x.fwd)
+	x.up(bt, true)
+	if got := x.booted(bt); got != "A" {
+		t.Fatalf("fresh image: booted slot %s", got)
+	}
+	if u, err := x.upload(bundles.panicky); err != nil || u.Slot != "B" || u.State != "rebooting" {
+		t.Fatalf("update to the panicking image: %+v %v", u, err)
+	}
+	x.rebooted(bt, 2*time.Minute)
+	bad := x.boot(x.fwd)
+	x.trialSlot(bad, "B")
+	badStart := bad.vm.Started
+	x.rebooted(bad, 2*time.Minute)
+	if out := bad.console.String(); !strings.Contains(out, "Kernel panic") {
+		t.Errorf("the panicking image's console shows no kernel panic")
+	}
+	bt = x.boot(x.fwd)
+	x.up(bt, true)
+	if got := x.booted(bt); got != "A" {
+		t.Fatalf("after the panic the box booted slot %s, want A", got)
+	}
+	panicToServe := time.Since(badStart)
+	s := x.slots()
+	if s.Committed != "A" || s.Slots[1].Status != "bad" || s.Slots[1].Version != "v1.1.0" || !strings.Contains(s.Slots[1].Reason, "never reached PID 1") ||
+		s.Last == nil || s.Last.Result != "rolled_back" || s.Last.Version != "v1.1.0" {
+		t.Errorf("slots after the panic: %+v", s)
+	}
+	x.refused(bundles.panicky, "failed its trial before")
+
+	// 2. A power cut at the commit: a zone is acknowledged, the good
+	// bundle goes into B, and QEMU is killed when B's soak ends — as
+	// its verdict is taken and the commit writes grubenv and the slot
+	// state, a moment the host can only aim at. Whichever side of the
+	// writes it lands on, the box comes back on a working slot, its
+	// state agreeing with what GRUB booted, the zone still there.
+	if _, err := x.c.PutZone("api.test", []byte(uploadedZone)); err != nil {
+		t.Fatalf("zone upload: %v", err)
+	}
+	if u, err := x.upload(bundles.good); err != nil || u.Slot != "B" || u.State != "rebooting" {
+		t.Fatalf("update to v1.0.0: %+v %v", u, err)
+	}
+	x.rebooted(bt, 2*time.Minute)
+	trial := x.boot(x.fwd)
+	x.trialSlot(trial, "B")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if _, err := trial.console.WaitFor(ctx, "ota: trial boot; soaking before the commit", 0); err != nil {
+		t.Fatalf("the trial of v1.0.0: %v", err)
+	}
+	time.Sleep(10 * time.Second) // ota.soak
+	trial.vm.Kill()
+	committed := strings.Contains(trial.console.String(), "trial passed; committed")
+	bt = x.boot(x.fwd)
+	x.up(bt, true)
+	cutBooted := x.booted(bt)
+	s = x.slots()
+	switch cutBooted {
+	case "B":
+		// GRUB's slot=B was written: the box is on B, committed, or
+		// still in its trial (the state file's half of the commit
+		// lost), which commits after another soak.
+		for deadline := time.Now().Add(2 * time.Minute); s.Committed != "B" && time.Now().Before(deadline); s = x.slots() {
+			time.Sleep(time.Second)
+		}
+		if s.Committed != "B" || s.Slots[1].Status != "committed" || s.Slots[1].Version != "v1.0.0" {
+			t.Errorf("power cut at the commit, booted B: %+v", s)
+		}
+	case "A":
+		// The cut came before the commit: the trial is spent, B is bad.
+		if committed || s.Committed != "A" || s.Slots[1].Status != "bad" {
+			t.Errorf("power cut at the commit (commit logged: %v), booted A: %+v", committed, s)
+		}
+	default:
+		t.Fatalf("power cut at the commit: booted slot %q", cutBooted)
+	}
+	if err := bt.waitAnswer(ctx, "www.api.test.", "192.0.2.81"); err != nil {
+		t.Errorf("the zone acknowledged before the power cut: %v", err)
+	}
 	bt.poweroff(t)
 
-	// 4. The watchdog: a node that never becomes healthy — its DNS
+	// 3. The watchdog: a node that never becomes healthy — its DNS
 	// server listens only on an address nothing routes to it (bound
 	// non-locally, as anycast addresses are), so its own liveness
 	// queries go unanswered; a valid config, so PID 1 does not fall back
 	// to the last good one — is not fed, and the i6300esb resets the box
 	// within its timeout (no boot grace).
-	im, err = OpenImage(disk)
+	im, err := OpenImage(x.disk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,12 +502,12 @@ network:
       gateway4: 10.0.2.2
 system:
   watchdog: {timeout: 10s, boot_grace: 0s}
-`, name)
+`, x.name)
 	if err := im.WriteFile(board.PartBoot, "provision/node.yaml", []byte(broken)); err != nil {
 		t.Fatal(err)
 	}
 	im.Close()
-	bt = bootDisk(fwd)
+	bt = x.boot(x.fwd)
 	wctx, wcancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer wcancel()
 	// The feeding stops at arming (the node is not up yet); the health
@@ -388,17 +530,15 @@ system:
 			starvedAt.Store(time.Now().UnixNano())
 		}
 	}()
-	rebooted(bt, 2*time.Minute)
+	x.rebooted(bt, 2*time.Minute)
 	toReset := time.Since(time.Unix(0, starvedAt.Load()))
 	if toReset > 10*time.Second+5*time.Second {
 		t.Errorf("watchdog reset %s after feeding stopped, timeout 10 s", toReset.Round(100*time.Millisecond))
 	}
-
-	t.Logf("%s: bundles: good %.1f MB, panicking %.1f MB; good update: installed in %s, committed %s after the upload started (soak 10 s); "+
-		"kernel panic: serving on the old slot %s after the bad image started (panic=10 included); failed soak: serving on the old slot %s after the bad image started; "+
-		"watchdog (timeout 10 s): reset %s after it was last fed",
-		b.Name, float64(fileSize(good))/1e6, float64(fileSize(panicky))/1e6, installed.Round(time.Second), toCommit.Round(time.Second),
-		panicToServe.Round(time.Second), soakToServe.Round(time.Second), toReset.Round(100*time.Millisecond))
+	t.Logf("%s: kernel panic: serving on the old slot %s after the bad image started (panic=10 included); "+
+		"power cut at the commit (commit logged before the cut: %v): came back on slot %s; "+
+		"watchdog (timeout 10 s): reset %s after it was last fed; %s",
+		b.Name, panicToServe.Round(time.Second), committed, cutBooted, toReset.Round(100*time.Millisecond), x.cpu())
 }
 
 type drainSeen struct{ gshut, withdrawn, exit time.Time }
