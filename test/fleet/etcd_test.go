@@ -61,23 +61,7 @@ func TestEtcdFailover(t *testing.T) {
 	l.setV1()
 	v2 := template("v2.zone")
 	ro := l.startRollout(v2)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ro = l.rollout(ro.ID)
-		inWave := false
-		for _, rn := range ro.Nodes {
-			if rn.Wave >= 1 && (rn.State == rollout.NodeApplying || rn.State == rollout.NodeGating) {
-				inWave = true
-			}
-		}
-		if inWave {
-			break
-		}
-		if ro.State != rollout.Running || time.Now().After(deadline) {
-			t.Fatalf("never caught a wave in progress: %s", ro.State)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ro = l.waitMidWave(t, ro.ID)
 	// The standby's read-only view follows the leader's progress.
 	if sro := (&lab{t: t, url: standby.url}).rollout(ro.ID); sro.State != rollout.Running {
 		t.Fatalf("the standby shows the rollout %s", sro.State)

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,11 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/u-root/u-root/pkg/cpio"
-
 	"github.com/shoestring-dns/shoestring/cmd/fleet/inventory"
 	"github.com/shoestring-dns/shoestring/cmd/fleet/rollout"
 	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/ota/agent/agenttest"
 	"github.com/shoestring-dns/shoestring/ota/bundle"
 	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
@@ -48,12 +46,12 @@ func TestFirmwareRollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := fwBundle(t, dir, "v1.0.0", signer, self)
+	good := agenttest.HostBundle(t, dir, "v1.0.0", signer, self)
 	// The bad release runs the same node software, but on a box with
 	// DIR/fail-soak.yaml it starts with that file as its config (its own plus
 	// an unreachable BGP neighbour).
 	script := fmt.Sprintf("#!/bin/sh\nd=$(dirname \"$0\")\nif [ -e \"$d/fail-soak.yaml\" ]; then\n  exec %s run -config \"$d/fail-soak.yaml\" -slots \"$d\" -board qemu-amd64\nfi\nexec %s \"$@\"\n", bin, bin)
-	bad := fwBundle(t, dir, "v1.1.0", signer, []byte(script))
+	bad := agenttest.HostBundle(t, dir, "v1.1.0", signer, []byte(script))
 
 	ports, err := refserver.Ports(2*6 + 1)
 	if err != nil {
@@ -242,35 +240,4 @@ ota:
 	if err == nil || !strings.Contains(err.Error(), "quarantined") {
 		t.Errorf("the quarantined bundle offered again: %v", err)
 	}
-}
-
-// fwBundle is a bundle for binary slots: its initramfs holds init, the
-// program the slot runs; the kernel part is verified and dropped on a
-// host.
-func fwBundle(t *testing.T, dir, version string, signer bundle.Signer, init []byte) string {
-	t.Helper()
-	var buf bytes.Buffer
-	w := cpio.Newc.Writer(&buf)
-	if err := w.WriteRecord(cpio.StaticRecord(init, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755})); err != nil {
-		t.Fatal(err)
-	}
-	if err := cpio.WriteTrailer(w); err != nil {
-		t.Fatal(err)
-	}
-	kernel := []byte("no kernel on a host")
-	path := filepath.Join(dir, version+".bundle")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	_, err = bundle.Create(f, bundle.CreateOptions{Board: "qemu-amd64", Version: version, Built: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Signers: []bundle.Signer{signer}},
-		[]bundle.Source{
-			{Role: bundle.Kernel, Name: "vmlinux", Size: int64(len(kernel)), R: bytes.NewReader(kernel)},
-			{Role: bundle.Initramfs, Name: "initrd.img", Size: int64(buf.Len()), R: bytes.NewReader(buf.Bytes())},
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

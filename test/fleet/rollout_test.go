@@ -262,23 +262,7 @@ func TestControllerKilledMidWave(t *testing.T) {
 	l.setV1()
 	v2 := template("v2.zone")
 	ro := l.startRollout(v2)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ro = l.rollout(ro.ID)
-		inWave := false
-		for _, rn := range ro.Nodes {
-			if rn.Wave >= 1 && (rn.State == rollout.NodeApplying || rn.State == rollout.NodeGating) {
-				inWave = true
-			}
-		}
-		if inWave {
-			break
-		}
-		if ro.State != rollout.Running || time.Now().After(deadline) {
-			t.Fatalf("never caught a wave in progress: %s", ro.State)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ro = l.waitMidWave(t, ro.ID)
 	l.killController()
 	t.Logf("killed the controller in wave %d", ro.Wave)
 	l.startController()
@@ -298,3 +282,26 @@ func TestControllerKilledMidWave(t *testing.T) {
 }
 
 var _ = reconfig.StateApplied
+
+// waitMidWave polls the rollout until a node of a wave after the canary
+// is being applied or gated, and returns it then.
+func (l *lab) waitMidWave(t *testing.T, id string) *rollout.Rollout {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ro := l.rollout(id)
+		inWave := false
+		for _, rn := range ro.Nodes {
+			if rn.Wave >= 1 && (rn.State == rollout.NodeApplying || rn.State == rollout.NodeGating) {
+				inWave = true
+			}
+		}
+		if inWave {
+			return ro
+		}
+		if ro.State != rollout.Running || time.Now().After(deadline) {
+			t.Fatalf("never caught a wave in progress: %s", ro.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

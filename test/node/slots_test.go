@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/u-root/u-root/pkg/cpio"
-
 	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/ota/agent/agenttest"
 	"github.com/shoestring-dns/shoestring/ota/bundle"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
@@ -49,8 +47,8 @@ func TestRunBinarySlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := hostBundle(t, dir, "v1.0.0", signer, self)
-	bad := hostBundle(t, dir, "v1.1.0", signer, exitingBinary(t, dir))
+	good := agenttest.HostBundle(t, dir, "v1.0.0", signer, self)
+	bad := agenttest.HostBundle(t, dir, "v1.1.0", signer, exitingBinary(t, dir))
 
 	zoneFile := filepath.Join(dir, "example.org.zone")
 	os.WriteFile(zoneFile, []byte("$TTL 300\n@ IN SOA ns1 h 5 3600 900 1209600 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.44\n"), 0o644)
@@ -178,36 +176,6 @@ ota:
 		t.Errorf("the bad version offered again: %v", err)
 	}
 	t.Logf("host update committed %s after the upload started (soak 5 s)", toCommit.Round(100*time.Millisecond))
-}
-
-// hostBundle is a bundle for binary slots: its initramfs holds init, the
-// binary; the kernel part is verified and dropped on a host.
-func hostBundle(t *testing.T, dir, version string, signer bundle.Signer, init []byte) string {
-	t.Helper()
-	var buf bytes.Buffer
-	w := cpio.Newc.Writer(&buf)
-	if err := w.WriteRecord(cpio.StaticRecord(init, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755})); err != nil {
-		t.Fatal(err)
-	}
-	if err := cpio.WriteTrailer(w); err != nil {
-		t.Fatal(err)
-	}
-	kernel := []byte("no kernel on a host")
-	path := filepath.Join(dir, version+".bundle")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	_, err = bundle.Create(f, bundle.CreateOptions{Board: "qemu-amd64", Version: version, Built: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Signers: []bundle.Signer{signer}},
-		[]bundle.Source{
-			{Role: bundle.Kernel, Name: "vmlinux", Size: int64(len(kernel)), R: bytes.NewReader(kernel)},
-			{Role: bundle.Initramfs, Name: "initrd.img", Size: int64(buf.Len()), R: bytes.NewReader(buf.Bytes())},
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // exitingBinary is a program that exits at once.

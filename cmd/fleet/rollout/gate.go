@@ -85,17 +85,27 @@ const (
 	minBaselineQPS = 1.0
 )
 
+// trafficInputs returns a traffic gate's baseline and measurement, or
+// false with the gate inconclusive while one is missing (no data is
+// never a pass).
+func trafficInputs(gate string, in gateInput) (Result, *live.Rate, *live.Rate, bool) {
+	r := Result{Gate: gate}
+	switch {
+	case in.baseline == nil:
+		r.Outcome, r.Detail = Inconclusive, "no baseline from before the change (the node's /metrics)"
+	case in.current == nil:
+		r.Outcome, r.Detail = Inconclusive, "measuring since the change"
+	default:
+		return r, in.baseline, in.current, true
+	}
+	return r, nil, nil, false
+}
+
 // gateServfail: the node's SERVFAIL share since the change is not worse
 // than its own before it.
 func gateServfail(in gateInput) Result {
-	r := Result{Gate: "servfail"}
-	b, c := in.baseline, in.current
-	switch {
-	case b == nil:
-		r.Outcome, r.Detail = Inconclusive, "no baseline from before the change (the node's /metrics)"
-		return r
-	case c == nil:
-		r.Outcome, r.Detail = Inconclusive, "measuring since the change"
+	r, b, c, ok := trafficInputs("servfail", in)
+	if !ok {
 		return r
 	}
 	base, now := b.ServfailShare(), c.ServfailShare()
@@ -111,14 +121,8 @@ func gateServfail(in gateInput) Result {
 // gateQPS: the node answers at least half the queries per second it
 // answered before the change.
 func gateQPS(in gateInput) Result {
-	r := Result{Gate: "qps"}
-	b, c := in.baseline, in.current
-	switch {
-	case b == nil:
-		r.Outcome, r.Detail = Inconclusive, "no baseline from before the change (the node's /metrics)"
-		return r
-	case c == nil:
-		r.Outcome, r.Detail = Inconclusive, "measuring since the change"
+	r, b, c, ok := trafficInputs("qps", in)
+	if !ok {
 		return r
 	}
 	detail := fmt.Sprintf("answered %.1f qps over %.1fs, baseline %.1f qps", c.QPS, c.Window, b.QPS)

@@ -74,6 +74,10 @@ type StartRequest struct {
 //	POST /api/rollouts              StartRequest
 //	POST /api/rollouts/{id}/{keep|revert|resume}
 //	GET  /api/quarantine, DELETE /api/quarantine/{release}
+//	GET  /api/catchment             []catchment.Measurement, newest first, without their maps
+//	POST /api/catchment             catchment.Request → the measurement, running
+//	GET  /api/catchment/{id}        a measurement with its map ("latest": the newest finished)
+//	GET  /api/catchment/diff?from=A&to=B  catchment.DiffReport (default: the two newest finished)
 //
 // On a standby every call but GET is refused (503) with the leader's name.
 func (s *Server) Handler() http.Handler {
@@ -249,6 +253,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, map[string]string{"cleared": r.PathValue("release")})
 	})
+	if s.Catchment != nil {
+		s.catchmentRoutes(mux)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && s.Role != nil && !s.Role.Leading() {
 			leader, _ := s.Role.Leader(r.Context())
@@ -381,6 +388,11 @@ func (s *Server) Overview(ctx context.Context) (Overview, error) {
 	}
 	states := s.Poller.States()
 	ov := Build(nodes, gs, states, serial.Check(states, s.SOA), ros)
+	if s.Catchment != nil {
+		if ov.Catchment, err = s.Catchment.Latest(); err != nil {
+			return Overview{}, err
+		}
+	}
 	ov.Controller = s.controller(ctx)
 	if ov.Controller.Leader == "" {
 		ov.Exceptions = append([]string{"no controller leads (an election is under way, or etcd is unreachable): nothing is rolled out"}, ov.Exceptions...)

@@ -230,3 +230,34 @@ func Names(m map[string]string) []string {
 	sort.Strings(n)
 	return n
 }
+
+// HostBundle writes DIR/VERSION.bundle for binary slots (a plain Linux
+// host, `shoestring launch -slots`): its initramfs holds init, the program
+// the slot runs; the kernel part is verified and dropped on a host.
+func HostBundle(tb testing.TB, dir, version string, signer bundle.Signer, init []byte) string {
+	tb.Helper()
+	var buf bytes.Buffer
+	w := cpio.Newc.Writer(&buf)
+	if err := w.WriteRecord(cpio.StaticRecord(init, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755})); err != nil {
+		tb.Fatal(err)
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		tb.Fatal(err)
+	}
+	kernel := []byte("no kernel on a host")
+	path := filepath.Join(dir, version+".bundle")
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	_, err = bundle.Create(f, bundle.CreateOptions{Board: Board, Version: version, Built: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Signers: []bundle.Signer{signer}},
+		[]bundle.Source{
+			{Role: bundle.Kernel, Name: "vmlinux", Size: int64(len(kernel)), R: bytes.NewReader(kernel)},
+			{Role: bundle.Initramfs, Name: "initrd.img", Size: int64(buf.Len()), R: bytes.NewReader(buf.Bytes())},
+		})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}

@@ -134,27 +134,23 @@ func run() int {
 		os.RemoveAll(o.root)
 	}()
 
-	if io.on {
-		ok = o.instructions(ctx, io)
-		if ctx.Err() != nil {
+	// A mode of its own runs instead of the dnsperf table.
+	mode := func(run func() bool) int {
+		ok = run()
+		switch {
+		case ctx.Err() != nil:
 			ok = true
 			return 130
-		}
-		if !ok {
+		case !ok:
 			return 1
 		}
 		return 0
 	}
+	if io.on {
+		return mode(func() bool { return o.instructions(ctx, io) })
+	}
 	if ao.on {
-		ok = o.amplification(ctx, ao)
-		if ctx.Err() != nil {
-			ok = true
-			return 130
-		}
-		if !ok {
-			return 1
-		}
-		return 0
+		return mode(func() bool { return o.amplification(ctx, ao) })
 	}
 
 	var rows []*bench.Row
