@@ -68,6 +68,10 @@ func Parse(r io.Reader, origin, filename, includeDir string) (*Zone, error) {
 // what it keeps. It checks nothing beyond the syntax; the caller validates
 // (Checker). Its error is the syntax error that stopped it, an ErrorList
 // naming file and line. See Parse for filename and includeDir.
+//
+// The common one-line records are read by a fast reader (fast.go); what
+// it is not certain of goes to miekg/dns's ZoneParser, so the records and
+// errors are ZoneParser's either way.
 func ParseStream(r io.Reader, origin, filename, includeDir string, fn func(rr dns.RR, pos Position, problem string)) error {
 	fail := func(msg string) error { return ErrorList{{Pos: Position{File: filename}, Msg: msg}} }
 	if origin == "" {
