@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -43,7 +44,7 @@ func Parse(r io.Reader, origin, filename, includeDir string) (*Zone, error) {
 		if problem != "" {
 			c.add(len(z.Records), pos, "%s", problem)
 		}
-		z.Records = append(z.Records, rr)
+		z.Records = append(z.Records, dns.Copy(rr))
 		z.Pos = append(z.Pos, pos)
 	})
 	if err != nil {
@@ -63,9 +64,14 @@ func Parse(r io.Reader, origin, filename, includeDir string) (*Zone, error) {
 // it is read, with where it was read and, when the parser found something
 // wrong with it (no TTL, bad RFC 3597 data), the problem. It holds no
 // records itself: this is how a big zone file is imported in bounded
-// memory. It checks nothing beyond the syntax; the caller validates
+// memory. rr is fn's only while fn runs (the reader reuses it): fn copies
+// what it keeps. It checks nothing beyond the syntax; the caller validates
 // (Checker). Its error is the syntax error that stopped it, an ErrorList
 // naming file and line. See Parse for filename and includeDir.
+//
+// The common one-line records are read by a fast reader (fast.go); what
+// it is not certain of goes to miekg/dns's ZoneParser, so the records and
+// errors are ZoneParser's either way.
 func ParseStream(r io.Reader, origin, filename, includeDir string, fn func(rr dns.RR, pos Position, problem string)) error {
 	fail := func(msg string) error { return ErrorList{{Pos: Position{File: filename}, Msg: msg}} }
 	if origin == "" {
@@ -77,31 +83,138 @@ func ParseStream(r io.Reader, origin, filename, includeDir string, fn func(rr dn
 	}
 
 	p := &parser{filename: filename, includeDir: includeDir}
-	top := newLineReader(r, filename, p.setActive)
+	fr := newFastReader(r, origin)
+	for {
+		rr, res := fr.next()
+		switch res {
+		case fastRecord:
+			problem := ""
+			if rr.Header().Ttl == missingTTL {
+				problem = noTTL(rr)
+			}
+			fn(rr, Position{File: filename, Line: fr.start}, problem)
+			continue
+		case fastEOF:
+			return nil
+		case fastEntry:
+			if p.entry(fr, fn) {
+				continue
+			}
+		}
+		return p.rest(fr, fn)
+	}
+}
+
+func noTTL(rr dns.RR) string {
+	return fmt.Sprintf("%s %s: no TTL, and no $TTL or earlier TTL to default to",
+		rr.Header().Name, typ(rr.Header().Rrtype))
+}
+
+// withOwner is the entry in fr.buf with the last owner written in front
+// when it has none (it starts with a blank), so that ZoneParser, starting
+// afresh, gives it the owner it would have had.
+func withOwner(fr *fastReader) []byte {
+	if fr.owner == "" || len(fr.buf) == 0 || (fr.buf[0] != ' ' && fr.buf[0] != '\t') {
+		return fr.buf
+	}
+	b := make([]byte, 0, len(fr.owner)+len(fr.buf))
+	return append(append(b, fr.owner...), fr.buf...)
+}
+
+// entry has ZoneParser read the one entry the fast reader did not
+// understand. It reports false, having passed on nothing, when
+// ZoneParser does not read exactly one record from it without error: then
+// the rest of the input goes to ZoneParser (rest), which gives the records
+// and errors it always gave. Some records read differently at the end of
+// the input (an A record without data), so unless the entry is the last
+// in the file a record to be dropped follows it, as something always did.
+func (p *parser) entry(fr *fastReader, fn func(rr dns.RR, pos Position, problem string)) bool {
+	text := withOwner(fr)
+	want := 1
+	if !fr.eof {
+		text = append(text[:len(text):len(text)], entrySentinel...)
+		want = 2
+	}
+	lr := newLineReader(bytes.NewReader(text), p.filename, p.setActive)
+	lr.line, lr.stmtLine = fr.start, fr.start
+	zp := dns.NewZoneParser(lr, fr.origin, p.filename)
+	zp.SetDefaultTTL(fr.defTTL)
+	var got dns.RR
+	var pos Position
+	var problem string
+	n := 0
+	err := p.run(zp, 0, 0, nil, func(rr dns.RR, ps Position, pr string) {
+		n++
+		if n == 1 {
+			got, pos, problem = rr, ps, pr
+		}
+	})
+	p.active = nil
+	if err != nil || n != want {
+		return false
+	}
+	fr.record(got)
+	fn(got, pos, problem)
+	return true
+}
+
+const entrySentinel = ". 0 IN TYPE65535 \\# 0\n"
+
+// rest has ZoneParser read the entry in fr.buf and all that follows,
+// starting from the state the fast reader kept: the origin, the default
+// TTL (set by a $TTL line if $TTL set it) and the last owner, which a
+// record in front gives ZoneParser and which is then dropped.
+func (p *parser) rest(fr *fastReader, fn func(rr dns.RR, pos Position, problem string)) error {
+	var prefix []byte
+	if fr.byDirective {
+		prefix = fmt.Appendf(prefix, "$TTL %d\n", fr.defTTL)
+	}
+	skip := 0
+	if fr.owner != "" {
+		prefix = fmt.Appendf(prefix, "%s %d IN TYPE65535 \\# 0\n", fr.owner, fr.defTTL)
+		skip = 1
+	}
+	shift := fr.start - 1 - bytes.Count(prefix, []byte{'\n'})
+	r := io.MultiReader(bytes.NewReader(prefix), bytes.NewReader(fr.buf), fr.br)
+	top := newLineReader(r, p.filename, p.setActive)
+	top.line += shift
+	top.stmtLine = top.line
 	// The top-level name lives in the marker directory so that relative
 	// includes resolve inside it; see include.go.
-	zp := dns.NewZoneParser(top, origin, includeMarker+"/"+filepath.Base(filename))
+	zp := dns.NewZoneParser(top, fr.origin, includeMarker+"/"+filepath.Base(p.filename))
 	zp.SetDefaultTTL(missingTTL)
-	if includeDir != "" {
-		root, err := os.OpenRoot(includeDir)
+	if !fr.byDirective {
+		zp.SetDefaultTTL(fr.defTTL)
+	}
+	if p.includeDir != "" {
+		root, err := os.OpenRoot(p.includeDir)
 		if err != nil {
-			return fail(fmt.Sprintf("include directory: %v", err))
+			return ErrorList{{Pos: Position{File: p.filename}, Msg: fmt.Sprintf("include directory: %v", err)}}
 		}
 		defer root.Close()
-		p.fs = &includeFS{root: root, dir: includeDir, onRead: p.setActive}
+		p.fs = &includeFS{root: root, dir: p.includeDir, onRead: p.setActive}
 		zp.SetIncludeAllowed(true)
 		zp.SetIncludeFS(p.fs)
 	}
+	return p.run(zp, shift, skip, top, fn)
+}
 
+// run hands fn the records zp reads but the first skip. shift is added
+// to the lines ZoneParser names in errors in top, which may start later
+// in the file than ZoneParser thinks.
+func (p *parser) run(zp *dns.ZoneParser, shift, skip int, top *lineReader, fn func(rr dns.RR, pos Position, problem string)) error {
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		pos := Position{File: filename, Line: 0}
+		if skip > 0 {
+			skip--
+			continue
+		}
+		pos := Position{File: p.filename, Line: 0}
 		if p.active != nil {
 			pos = Position{File: p.active.name, Line: p.active.stmtLine}
 		}
 		problem := ""
 		if rr.Header().Ttl == missingTTL {
-			problem = fmt.Sprintf("%s %s: no TTL, and no $TTL or earlier TTL to default to",
-				rr.Header().Name, typ(rr.Header().Rrtype))
+			problem = noTTL(rr)
 		}
 		if p.active != nil && p.active.generic {
 			if err := checkGeneric(rr); err != "" {
@@ -111,7 +224,11 @@ func ParseStream(r io.Reader, origin, filename, includeDir string, fn func(rr dn
 		fn(rr, pos, problem)
 	}
 	if err := zp.Err(); err != nil {
-		return ErrorList{p.parseError(err)}
+		e := p.parseError(err)
+		if top != nil && p.active == top && e.Pos.Line > 0 {
+			e.Pos.Line += shift
+		}
+		return ErrorList{e}
 	}
 	return nil
 }
