@@ -154,6 +154,9 @@ func (o *options) tenantBench(ctx context.Context, t *tenantOptions) bool {
 					continue
 				}
 				m, err := tb.measure(ctx, tg.proc, tb.perfs(tg.ns, tg.addrs, r.perfs))
+				if ctx.Err() != nil {
+					break // interrupted: nothing failed
+				}
 				if err != nil {
 					r.err = err
 					logf("%s: FAILED: %v", r.name, firstLine(err))
