@@ -74,7 +74,7 @@ fuzz:
 TEST_PKGS += valgrind
 
 ## bench: dnsperf against Shoestring, NSD and Knot on pinned cores; prints ratios.
-# BENCHFLAGS: e.g. -ref-only, -runs 5, -duration 20s (see test/bench/README.md).
+# BENCHFLAGS: e.g. -ref-only, -runs 5, -duration 20s, -tenants 2 (see test/bench/README.md).
 bench: deps build
 	$(GO) run ./test/bench/cmd/bench -bin $(BIN) $(BENCHFLAGS)
 

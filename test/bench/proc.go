@@ -29,12 +29,17 @@ type Proc = refserver.Proc
 type Pin struct {
 	Taskset string // path of taskset(1)
 	CPU     int    // the one core the process (and all its threads) may use
+	// Pre, when set, comes before taskset: `nsenter --net=NS --` to run
+	// the process in another network namespace (-tenants).
+	Pre []string
 }
 
 // Prefix is the taskset command line that runs a program on the core.
 // taskset execs the program in place, so the pid of the wrapped command is
 // the pid of the program itself.
-func (p Pin) Prefix() []string { return []string{p.Taskset, "-c", strconv.Itoa(p.CPU)} }
+func (p Pin) Prefix() []string {
+	return append(slices.Clone(p.Pre), p.Taskset, "-c", strconv.Itoa(p.CPU))
+}
 
 // Command wraps argv in taskset.
 func (p Pin) Command(argv ...string) (string, []string) {

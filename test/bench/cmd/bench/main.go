@@ -73,9 +73,10 @@ func run() int {
 	flag.DurationVar(&o.stopGrace, "stop-grace", 10*time.Second, "how long a server may take to exit after SIGTERM")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (zone, queries, configs, logs); it is always kept after a failure")
 	million := flag.Bool("million", false, "the big-zone run: a 1,000,000-record zone (-hosts 499996, AXFR of as many), shorter dnsperf runs (-duration 3s -warmup 1s unless given), and a summary of peak and steady RSS and load times from file, store and AXFR with ratios")
-	xo := xfrFlags(flag.CommandLine)   // xfr.go: the AXFR benchmark
-	ao := ampFlags(flag.CommandLine)   // amp.go: the amplification benchmark
-	io := instrFlags(flag.CommandLine) // instr.go: instructions per query under callgrind
+	xo := xfrFlags(flag.CommandLine)    // xfr.go: the AXFR benchmark
+	ao := ampFlags(flag.CommandLine)    // amp.go: the amplification benchmark
+	io := instrFlags(flag.CommandLine)  // instr.go: instructions per query under callgrind
+	to := tenantFlags(flag.CommandLine) // tenants.go: tenants of `shoestring host` against one node
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./test/bench/cmd/bench [flags]\n\n"+
 			"Benchmarks Shoestring, NSD and Knot with dnsperf; see test/bench/README.md.\n\n")
@@ -148,6 +149,9 @@ func run() int {
 	}
 	if io.on {
 		return mode(func() bool { return o.instructions(ctx, io) })
+	}
+	if to.n != 0 {
+		return mode(func() bool { return o.tenantBench(ctx, to) })
 	}
 	if ao.on {
 		return mode(func() bool { return o.amplification(ctx, ao) })
