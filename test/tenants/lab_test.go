@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -233,6 +234,29 @@ func (l *lab) routes() map[string]string {
 		}
 	}
 	return rs
+}
+
+// birdSince is the time in BIRD's "[protocol HH:MM:SS.mmm]" of a route.
+var birdSince = regexp.MustCompile(`\[(\S+) (\d\d:\d\d:\d\d\.\d{3})\]`)
+
+// sameRoute tells whether two of BIRD's texts of a route (routes or
+// routeDetails) are the same route, learnt at the same time: BIRD prints
+// the time it learnt a route by converting its monotonic clock to the
+// wall clock at each `show`, so one route's time differs by a
+// millisecond between two calls. A route learnt again (an UPDATE) moves
+// by far more.
+func sameRoute(a, b string) bool {
+	ma, mb := birdSince.FindStringSubmatchIndex(a), birdSince.FindStringSubmatchIndex(b)
+	if ma == nil || mb == nil {
+		return a == b
+	}
+	if a[:ma[4]] != b[:mb[4]] || a[ma[5]:] != b[mb[5]:] {
+		return false
+	}
+	ta, err1 := time.Parse("15:04:05.000", a[ma[4]:ma[5]])
+	tb, err2 := time.Parse("15:04:05.000", b[mb[4]:mb[5]])
+	d := ta.Sub(tb)
+	return err1 == nil && err2 == nil && d <= 5*time.Millisecond && d >= -5*time.Millisecond
 }
 
 // routeDetails are BIRD's routes from the host with their attributes
