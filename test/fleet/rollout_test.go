@@ -270,15 +270,7 @@ func TestControllerKilledMidWave(t *testing.T) {
 	if ro.State != rollout.Completed {
 		t.Fatalf("after the restart: %s: %s", ro.State, ro.Halt)
 	}
-	for _, n := range l.nodes {
-		cs := l.config(n)
-		if cs.Hash != want(t, v2, n) {
-			t.Errorf("%s runs %s, want v2", n.Name, cs.Hash[:12])
-		}
-		if cs.Generation != 2 || (cs.Last != nil && cs.Last.Generation != 2) {
-			t.Errorf("%s: generation %d, last attempt %+v: applied more than once", n.Name, cs.Generation, cs.Last)
-		}
-	}
+	l.appliedOnce(t, v2)
 }
 
 var _ = reconfig.StateApplied
@@ -303,5 +295,20 @@ func (l *lab) waitMidWave(t *testing.T, id string) *rollout.Rollout {
 			t.Fatalf("never caught a wave in progress: %s", ro.State)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// appliedOnce checks that every node runs tmpl's document at generation
+// 2: applied once, never twice.
+func (l *lab) appliedOnce(t *testing.T, tmpl string) {
+	t.Helper()
+	for _, n := range l.nodes {
+		cs := l.config(n)
+		if cs.Hash != want(t, tmpl, n) {
+			t.Errorf("%s runs %s, want v2", n.Name, cs.Hash[:12])
+		}
+		if cs.Generation != 2 || (cs.Last != nil && cs.Last.Generation != 2) {
+			t.Errorf("%s: generation %d, last attempt %+v: applied more than once", n.Name, cs.Generation, cs.Last)
+		}
 	}
 }

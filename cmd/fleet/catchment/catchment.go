@@ -269,20 +269,25 @@ func (r *Runner) measure(ctx context.Context, m *Measurement, req Request, nodes
 		}
 		wg.Wait()
 	}
+	// ask POSTs to every node of ns and returns those that took it, by
+	// name; a refusal is the node's error under what.
+	ask := func(ns []inventory.Node, what, path string, body any) []inventory.Node {
+		var ok []inventory.Node
+		each(ns, func(n inventory.Node) {
+			if err := call(r.client(n.API), "POST", path, body, nil); err != nil {
+				nodeErr(n, what, err)
+				return
+			}
+			mu.Lock()
+			ok = append(ok, n)
+			mu.Unlock()
+		})
+		sort.Slice(ok, func(i, j int) bool { return ok[i].Name < ok[j].Name })
+		return ok
+	}
 	// 1. Every node listens.
 	reg := node.Request{ID: m.ID, Targets: m.Targets, Rate: req.Rate, DNSPort: m.DNSPort}
-	var listening []inventory.Node
-	each(nodes, func(n inventory.Node) {
-		var st node.Status
-		if err := call(r.client(n.API), "POST", "/api/v1/catchment", reg, &st); err != nil {
-			nodeErr(n, "register", err)
-			return
-		}
-		mu.Lock()
-		listening = append(listening, n)
-		mu.Unlock()
-	})
-	sort.Slice(listening, func(i, j int) bool { return listening[i].Name < listening[j].Name })
+	listening := ask(nodes, "register", "/api/v1/catchment", reg)
 	for _, n := range listening {
 		m.Nodes = append(m.Nodes, n.Name)
 	}
@@ -312,17 +317,7 @@ func (r *Runner) measure(ctx context.Context, m *Measurement, req Request, nodes
 			return errors.New("none of the senders could take part (see node_errors)")
 		}
 	}
-	var sending []inventory.Node
-	each(senders, func(n inventory.Node) {
-		if err := call(r.client(n.API), "POST", "/api/v1/catchment/"+url.PathEscape(m.ID)+"/send", nil, nil); err != nil {
-			nodeErr(n, "send", err)
-			return
-		}
-		mu.Lock()
-		sending = append(sending, n)
-		mu.Unlock()
-	})
-	sort.Slice(sending, func(i, j int) bool { return sending[i].Name < sending[j].Name })
+	sending := ask(senders, "send", "/api/v1/catchment/"+url.PathEscape(m.ID)+"/send", nil)
 	for _, n := range sending {
 		m.Senders = append(m.Senders, n.Name)
 	}
