@@ -62,11 +62,13 @@ const QueryTimeout = time.Second
 
 // query asks www.example.test A on sock and checks the reply: NOERROR,
 // authoritative, with the record, and with an NSID saying who answered.
-func query(sock *net.UDPConn) Result {
-	r := Result{Sent: time.Now()}
+func query(sock *net.UDPConn) (r Result) {
+	r = Result{Sent: time.Now()}
 	if ap, err := netip.ParseAddrPort(sock.RemoteAddr().String()); err == nil {
 		r.Target = ap.Addr()
 	}
+	// r is the named result, so the deferred stamp reaches the caller
+	// (on a local copy it would be set after the return value was taken).
 	defer func() { r.Done = time.Now() }()
 	m := new(dns.Msg)
 	m.SetQuestion("www."+Zone, dns.TypeA)
