@@ -5,7 +5,7 @@ BIN      := out/shoestring
 # an embedded tsnet node needs; see firmware/overlay/buildtags.txt).
 TS_TAGS  := $(shell cat firmware/overlay/buildtags.txt)
 # Debian packages the tests talk to (real peers, no mocks).
-TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2 dnsmasq-base qemu-system-x86 qemu-system-arm libdevmapper1.02.1 chromium etcd-server
+TEST_PKGS := knot knot-dnsutils nsd bind9 bind9-dnsutils ldnsutils dnsperf bird2 gobgpd iproute2 dnsmasq-base qemu-system-x86 qemu-system-arm libdevmapper1.02.1 chromium etcd-server e2fsprogs
 
 .PHONY: run build test deps tools vet fuzz bench clean
 

@@ -18,8 +18,8 @@ func zoneCommands() map[string]ctlCommand {
 				return err
 			}
 			return e.print(s, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "name\t%s\nlocation\t%s\nuptime\t%s\nready\t%v\nlisten\t%v\nzones\t%d\nqueries\t%d\nrss\t%.1f MiB\n",
-					s.Name, s.Location, s.Uptime, s.Ready, s.Listen, s.Zones, s.Queries, float64(s.Memory.RSS)/(1<<20))
+				fmt.Fprintf(w, "name\t%s\nlocation\t%s\nuptime\t%s\nready\t%v\nlisten\t%v\nzones\t%d\nqueries\t%d\nrss\t%.1f MiB (peak %.1f MiB)\n",
+					s.Name, s.Location, s.Uptime, s.Ready, s.Listen, s.Zones, s.Queries, float64(s.Memory.RSS)/(1<<20), float64(s.Memory.PeakRSS)/(1<<20))
 				for _, p := range s.Problems {
 					fmt.Fprintf(w, "problem\t%s\n", p)
 				}

@@ -71,7 +71,11 @@ type Status struct {
 
 // Memory is the process's memory use, in bytes.
 type Memory struct {
-	RSS       uint64 `json:"rss"`
+	RSS uint64 `json:"rss"`
+	// PeakRSS is the most the process has held resident since it started
+	// (VmHWM): on a box, where the node runs in PID 1, what loading its
+	// zones at boot took.
+	PeakRSS   uint64 `json:"peak_rss"`
 	HeapInuse uint64 `json:"heap_inuse"`
 	HeapIdle  uint64 `json:"heap_idle"`
 	Released  uint64 `json:"heap_released"`

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -320,7 +321,8 @@ func (n *Node) Overview() api.Overview {
 	return n.api.Overview()
 }
 
-// memory reads the runtime's figures and the resident set size.
+// memory reads the runtime's figures, the resident set size and its
+// peak.
 func memory() api.Memory {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
@@ -329,6 +331,17 @@ func memory() api.Memory {
 		var size, rss uint64
 		if _, err := fmt.Sscan(string(b), &size, &rss); err == nil {
 			mem.RSS = rss * uint64(os.Getpagesize())
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				var kb uint64
+				if _, err := fmt.Sscan(rest, &kb); err == nil {
+					mem.PeakRSS = kb << 10
+				}
+				break
+			}
 		}
 	}
 	return mem

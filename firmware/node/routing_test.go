@@ -147,6 +147,10 @@ func TestExpiredZones(t *testing.T) {
 	if st.Health == nil || st.Health.OK {
 		t.Fatalf("status health %+v", st.Health)
 	}
+	// The peak (VmHWM, read after the RSS) is never below the RSS.
+	if st.Memory.RSS == 0 || st.Memory.PeakRSS < st.Memory.RSS {
+		t.Errorf("status memory: rss %d, peak_rss %d", st.Memory.RSS, st.Memory.PeakRSS)
+	}
 	if p, ok := st.Health.Part("zones_fresh"); !ok || p.OK {
 		t.Errorf("status zones_fresh %+v", p)
 	}

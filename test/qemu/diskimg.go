@@ -116,6 +116,22 @@ func (im *Image) Exists(part int, name string) bool {
 	return err == nil
 }
 
+// Partition returns where a partition starts in the image and its size,
+// in bytes, as the partition table says now (PID 1 grows the data
+// partition on first boot).
+func (im *Image) Partition(part int) (start, size int64, err error) {
+	t, err := im.d.GetPartitionTable()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, p := range t.GetPartitions() {
+		if p.GetIndex() == part {
+			return p.GetStart(), p.GetSize(), nil
+		}
+	}
+	return 0, 0, fmt.Errorf("%s: no partition %d", im.Path, part)
+}
+
 // BootSlot is what the harness boots: the Pi firmware's choice from
 // autoboot.txt, the [tryboot] partition when the one-shot "tryboot" flag
 // file is on partition 1 (deleted as the Pi firmware clears its flag).
