@@ -37,6 +37,8 @@ type Import struct {
 	limit  int64
 	serial uint32
 	err    error
+	// visit, when set, sees every record Commit keeps (see Visit).
+	visit func(owner []byte, t uint16, rdata []byte)
 }
 
 // importEnt is a record: off is its chunk << chunkBits | its offset.
@@ -202,6 +204,14 @@ func (im *Import) record(off uint32) (key, owner, rest []byte) {
 	return key, owner, b[h : h+8+rdlen] // class, TTL, rdlength, rdata
 }
 
+// Visit has Commit call fn for every record it keeps, in the store's
+// order (as ReadZone will read them), with the owner in wire form as
+// written, the type and the RDATA, once the zone has validated and
+// before it is written: a snapshot can be sized from it without reading
+// the store twice. The slices are the Import's, valid only during the
+// call.
+func (im *Import) Visit(fn func(owner []byte, t uint16, rdata []byte)) { im.visit = fn }
+
 // Commit validates the zone as a whole and stores it as the zone's new
 // version: the RRsets that changed are written in one transaction, as
 // PutZoneFrom does. Validation errors are a zone.ErrorList; the zone is
@@ -244,6 +254,12 @@ func (im *Import) Commit(source string) (Info, error) {
 		return Info{}, err
 	}
 	im.pos, im.files = nil, nil
+	if im.visit != nil {
+		for _, e := range im.ents {
+			k, owner, rest := im.record(e.off)
+			im.visit(owner, setType(k), rest[8:])
+		}
+	}
 
 	info, err := im.s.writeNew(im.origin, im.serial, im.sets(), source)
 	im.chunks, im.ents = nil, nil

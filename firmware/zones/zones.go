@@ -198,16 +198,22 @@ func (zs *Zones) Load(srv Server) error {
 const sizeFirst = 20_000
 
 // build builds the snapshot of a stored zone from the store's records.
-func (zs *Zones) build(origin string) (*dnsserver.Zone, error) {
-	var size *dnsserver.Size
-	if info, err := zs.store.Info(origin); err == nil && info.Records >= sizeFirst {
-		size = &dnsserver.Size{}
-		// Only a hint: a change in between costs a copy, not a wrong
-		// snapshot.
-		if err := zs.store.ReadZone(origin, func(store.Info) {}, func(owner []byte, t uint16, _ uint32, rdata []byte) {
-			size.Add(owner, t, rdata)
-		}); err != nil {
-			return nil, err
+func (zs *Zones) build(origin string) (*dnsserver.Zone, error) { return zs.buildSized(origin, nil) }
+
+// buildSized is build with the snapshot's size known already (counted
+// from the import just stored; like the first read, only a hint), or
+// nil: then a big zone is read twice.
+func (zs *Zones) buildSized(origin string, size *dnsserver.Size) (*dnsserver.Zone, error) {
+	if size == nil {
+		if info, err := zs.store.Info(origin); err == nil && info.Records >= sizeFirst {
+			size = &dnsserver.Size{}
+			// Only a hint: a change in between costs a copy, not a
+			// wrong snapshot.
+			if err := zs.store.ReadZone(origin, func(store.Info) {}, func(owner []byte, t uint16, _ uint32, rdata []byte) {
+				size.Add(owner, t, rdata)
+			}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	var b *dnsserver.Builder
@@ -312,6 +318,13 @@ func (zs *Zones) apply(im *store.Import, source string, inBig bool) (store.Info,
 		defer ReleaseMemory()
 		defer zs.bigZoneMode()()
 	}
+	// The snapshot's tables are sized from what Commit keeps (see
+	// build), not from a first read of the store.
+	var size *dnsserver.Size
+	if im.Records() >= sizeFirst {
+		size = &dnsserver.Size{}
+		im.Visit(size.Add)
+	}
 	zs.mu.Lock()
 	info, err := im.Commit(source)
 	zs.mu.Unlock()
@@ -324,7 +337,7 @@ func (zs *Zones) apply(im *store.Import, source string, inBig bool) (store.Info,
 		// runtime, they would add to the build's peak.
 		ReleaseMemory()
 	}
-	snap, err := zs.build(origin)
+	snap, err := zs.buildSized(origin, size)
 	if err != nil {
 		zs.setProblem(origin, "stored but not servable: "+err.Error())
 		return store.Info{}, err
