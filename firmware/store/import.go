@@ -206,10 +206,10 @@ func (im *Import) record(off uint32) (key, owner, rest []byte) {
 
 // Visit has Commit call fn for every record it keeps, in the store's
 // order (as ReadZone will read them), with the owner in wire form as
-// written, the type and the RDATA, once the zone has validated and
-// before it is written: a snapshot can be sized from it without reading
-// the store twice. The slices are the Import's, valid only during the
-// call.
+// written, the type and the RDATA, as it checks them (a zone that then
+// fails validation has been visited too) and before they are written:
+// a snapshot can be sized from it without reading the store twice. The
+// slices are the Import's, valid only during the call.
 func (im *Import) Visit(fn func(owner []byte, t uint16, rdata []byte)) { im.visit = fn }
 
 // Commit validates the zone as a whole and stores it as the zone's new
@@ -246,6 +246,9 @@ func (im *Import) Commit(source string) (Info, error) {
 			}
 			out = append(out, im.ents[j])
 			im.chk.Place(int(im.ents[j].seq), im.position(im.ents[j].seq), owner, setType(key))
+			if im.visit != nil {
+				im.visit(owner, setType(key), rest[8:])
+			}
 		}
 		i = j
 	}
@@ -254,12 +257,6 @@ func (im *Import) Commit(source string) (Info, error) {
 		return Info{}, err
 	}
 	im.pos, im.files = nil, nil
-	if im.visit != nil {
-		for _, e := range im.ents {
-			k, owner, rest := im.record(e.off)
-			im.visit(owner, setType(k), rest[8:])
-		}
-	}
 
 	info, err := im.s.writeNew(im.origin, im.serial, im.sets(), source)
 	im.chunks, im.ents = nil, nil
