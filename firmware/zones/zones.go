@@ -351,9 +351,10 @@ func (zs *Zones) apply(im *store.Import, source string, inBig bool) (store.Info,
 		runtime.GC()
 	case im.Records() > BigZone:
 		// A transfer's records came as dns.RR values decoded from
-		// messages, whose garbage is spread over spans the build's
-		// tables do not fit in: kept, they added 28 MiB to the peak of
-		// a 1M-record AXFR (205 MiB). They go back to the OS first.
+		// messages, whose garbage is spread over many small spans:
+		// kept, a 1M-record AXFR peaked at 205 MiB in one run of
+		// TestMillionRecordZone (178 in make bench), handed back at
+		// 175-176. They go back to the OS first.
 		ReleaseMemory()
 	}
 	snap, err := zs.buildSized(origin, size)

@@ -23,8 +23,9 @@ import (
 // 233 MiB in `make bench BENCHFLAGS=-million` on this machine. A node
 // that serves this zone runs at about 155-160 MiB once loaded; the
 // snapshot's tables are made once at their final size and the build
-// reuses the memory the import's records took, so the load peaks at
-// about 170-180 MiB (file 173, store 171, AXFR 175 measured). 200 MiB leaves
+// reuses the memory a zone file's records took (a transfer's is handed
+// back first), so the load peaks at about 170-180 MiB (file 173-176,
+// store 170, AXFR 175-178 measured). 200 MiB leaves
 // 25 MiB for GC timing on a shared machine and is still 33 MiB (14%)
 // under Knot's peak: a regression that holds the records and the
 // snapshot at once, or grows the arena by doubling, goes over it.
