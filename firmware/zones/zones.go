@@ -202,12 +202,18 @@ func (zs *Zones) Load(srv Server) error {
 const sizeFirst = 20_000
 
 // build builds the snapshot of a stored zone from the store's records.
-func (zs *Zones) build(origin string) (*dnsserver.Zone, error) { return zs.buildSized(origin, nil) }
+func (zs *Zones) build(origin string) (*dnsserver.Zone, error) {
+	return zs.buildSized(origin, nil, false)
+}
 
 // buildSized is build with the snapshot's size known already (counted
 // from the import just stored; like the first read, only a hint), or
-// nil: then a big zone is read twice.
-func (zs *Zones) buildSized(origin string, size *dnsserver.Size) (*dnsserver.Zone, error) {
+// nil: then a big zone is read twice. trim says the runtime holds freed
+// memory (an import's, collected but not handed back): the snapshot's
+// tables are made first, in what of it they fit in, and the rest goes
+// back to the OS before they are filled, so that it does not add to
+// the peak.
+func (zs *Zones) buildSized(origin string, size *dnsserver.Size, trim bool) (*dnsserver.Zone, error) {
 	if size == nil {
 		if info, err := zs.store.Info(origin); err == nil && info.Records >= sizeFirst {
 			size = &dnsserver.Size{}
@@ -228,10 +234,17 @@ func (zs *Zones) buildSized(origin string, size *dnsserver.Size) (*dnsserver.Zon
 	}
 	var b *dnsserver.Builder
 	var berr error
+	if size != nil {
+		b, berr = dnsserver.NewBuilderSized(origin, *size)
+		if berr != nil {
+			return nil, berr
+		}
+		if trim {
+			debug.FreeOSMemory()
+		}
+	}
 	err := zs.store.ReadZone(origin, func(info store.Info) {
-		if size != nil {
-			b, berr = dnsserver.NewBuilderSized(info.Origin, *size)
-		} else {
+		if b == nil {
 			b, berr = dnsserver.NewBuilder(info.Origin, info.Records)
 		}
 	}, func(owner []byte, t uint16, ttl uint32, rdata []byte) {
@@ -357,7 +370,7 @@ func (zs *Zones) apply(im *store.Import, source string, inBig bool) (store.Info,
 		// 175-176. They go back to the OS first.
 		ReleaseMemory()
 	}
-	snap, err := zs.buildSized(origin, size)
+	snap, err := zs.buildSized(origin, size, inBig)
 	if err != nil {
 		zs.setProblem(origin, "stored but not servable: "+err.Error())
 		return store.Info{}, err
