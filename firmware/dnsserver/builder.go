@@ -27,6 +27,10 @@ type Builder struct {
 	nsec3s    []*dns.NSEC3
 	nsec3sigs []*dns.RRSIG
 	key       []byte // scratch: a lower-cased owner
+	// The last record's owner as given and its node: records come
+	// grouped by owner (the store's order), so most need no lookup.
+	lastOwner []byte
+	lastNode  int32
 	names     []byte // the chunk node names are allocated from
 	err       error
 }
@@ -163,23 +167,27 @@ func (b *Builder) Add(owner []byte, t uint16, ttl uint32, rdata []byte) {
 		b.err = fmt.Errorf("zone %s: record data too long", z.origin)
 		return
 	}
-	b.key = append(b.key[:0], owner...)
-	lower(b.key)
-	idx, ok := z.index[string(b.key)]
+	idx, ok := b.lastNode, b.lastOwner != nil && bytes.Equal(owner, b.lastOwner)
 	if !ok {
-		if !isBelow(string(b.key), z.apex) && string(b.key) != z.apex {
-			b.err = fmt.Errorf("zone %s: %s is outside the zone", z.origin, presentation(string(b.key)))
-			return
-		}
-		w := b.intern(b.key)
-		idx = z.addNode(w)
-		for p := w; p != z.apex; {
-			p = parentName(p) // a suffix of w: no new name to keep
-			if _, ok := z.index[p]; ok {
-				break
+		b.key = append(b.key[:0], owner...)
+		lower(b.key)
+		if idx, ok = z.index[string(b.key)]; !ok {
+			if !isBelow(string(b.key), z.apex) && string(b.key) != z.apex {
+				b.err = fmt.Errorf("zone %s: %s is outside the zone", z.origin, presentation(string(b.key)))
+				return
 			}
-			z.addNode(p)
+			w := b.intern(b.key)
+			idx = z.addNode(w)
+			for p := w; p != z.apex; {
+				p = parentName(p) // a suffix of w: no new name to keep
+				if _, ok := z.index[p]; ok {
+					break
+				}
+				z.addNode(p)
+			}
 		}
+		b.lastOwner = append(b.lastOwner[:0], owner...)
+		b.lastNode = idx
 	}
 	e := buildEnt{node: idx, t: t, off: uint32(len(z.arena))}
 	if t == dns.TypeRRSIG {

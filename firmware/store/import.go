@@ -37,6 +37,8 @@ type Import struct {
 	limit  int64
 	serial uint32
 	err    error
+	// visit, when set, sees every record Commit keeps (see Visit).
+	visit func(owner []byte, t uint16, rdata []byte)
 }
 
 // importEnt is a record: off is its chunk << chunkBits | its offset.
@@ -202,6 +204,14 @@ func (im *Import) record(off uint32) (key, owner, rest []byte) {
 	return key, owner, b[h : h+8+rdlen] // class, TTL, rdlength, rdata
 }
 
+// Visit has Commit call fn for every record it keeps, in the store's
+// order (as ReadZone will read them), with the owner in wire form as
+// written, the type and the RDATA, as it checks them (a zone that then
+// fails validation has been visited too) and before they are written:
+// a snapshot can be sized from it without reading the store twice. The
+// slices are the Import's, valid only during the call.
+func (im *Import) Visit(fn func(owner []byte, t uint16, rdata []byte)) { im.visit = fn }
+
 // Commit validates the zone as a whole and stores it as the zone's new
 // version: the RRsets that changed are written in one transaction, as
 // PutZoneFrom does. Validation errors are a zone.ErrorList; the zone is
@@ -236,6 +246,9 @@ func (im *Import) Commit(source string) (Info, error) {
 			}
 			out = append(out, im.ents[j])
 			im.chk.Place(int(im.ents[j].seq), im.position(im.ents[j].seq), owner, setType(key))
+			if im.visit != nil {
+				im.visit(owner, setType(key), rest[8:])
+			}
 		}
 		i = j
 	}

@@ -22,9 +22,10 @@ import (
 // restart. The bar (issue 13) is Knot's own peak loading the same file:
 // 233 MiB in `make bench BENCHFLAGS=-million` on this machine. A node
 // that serves this zone runs at about 155-160 MiB once loaded; the
-// snapshot's tables are made once at their final size and the import's
-// memory is handed back before the build, so the load peaks at about
-// 170-175 MiB (file 173, store 171, AXFR 175 measured). 200 MiB leaves
+// snapshot's tables are made once at their final size and the build
+// reuses the memory a zone file's records took (a transfer's is handed
+// back first), so the load peaks at about 170-180 MiB (file 173-176,
+// store 170, AXFR 175-178 measured). 200 MiB leaves
 // 25 MiB for GC timing on a shared machine and is still 33 MiB (14%)
 // under Knot's peak: a regression that holds the records and the
 // snapshot at once, or grows the arena by doubling, goes over it.
