@@ -101,6 +101,44 @@ func TestInstallGood(t *testing.T) {
 	}
 }
 
+// TestInstallRemovesStale: a slot takes exactly the new bundle's files.
+// What the old version had and the new one does not carry (a device
+// tree), and a temporary file a power cut left in an earlier install, are
+// gone; a directory stays.
+func TestInstallRemovesStale(t *testing.T) {
+	for _, m := range []board.BootMethod{board.GRUBEnv, board.Harness} {
+		t.Run(string(m), func(t *testing.T) {
+			r := agenttest.New(t, m)
+			dir := r.SlotDirs[slot.B]
+			for _, name := range []string{"bcm2710-old.dtb", ".bcm2710-cut.dtb.ota"} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte("old "+name), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Mkdir(filepath.Join(dir, "overlays"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			a := r.Agent(t, "v1.0.0")
+			p := agenttest.MakeParts(t, "v1.1.0")
+			if _, err := a.Install(context.Background(), bytes.NewReader(r.Bundle(t, agenttest.Board, "v1.1.0", p, nil)), agent.Request{}); err != nil {
+				t.Fatal(err)
+			}
+			checkInstalled(t, r, a, "v1.1.0", p)
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			if want := []string{"cmdline.txt", "initrd.img", "overlays", "vmlinux"}; !reflect.DeepEqual(names, want) {
+				t.Errorf("slot B after the install: %v, want %v", names, want)
+			}
+		})
+	}
+}
+
 // badBundles are the classes of bad bundle and the reason each must give.
 func badBundles(t *testing.T, r *agenttest.Rig) []struct {
 	name, want string

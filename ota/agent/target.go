@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/shoestring-dns/shoestring/board"
@@ -189,7 +190,37 @@ func (t *dirTarget) finish(cmdline string) error {
 	if err := os.Rename(t.done[kernel], filepath.Join(t.dir, kernel)); err != nil {
 		return err
 	}
+	if err := t.removeStale(); err != nil {
+		return err
+	}
 	return syncDir(t.dir)
+}
+
+// removeStale deletes the slot's files the new version does not carry:
+// a device tree an older version had, a temporary file a power cut left
+// in an earlier install. A slot holds exactly its bundle's parts and
+// cmdline.txt (`bundle create -boot-files-from` takes every other file
+// of the image's slot); directories are left alone. Names compare
+// without case, as the slot is FAT. It runs while the slot is recorded
+// empty, so a cut in the middle leaves nothing that is booted.
+func (t *dirTarget) removeStale() error {
+	keep := map[string]bool{"cmdline.txt": true}
+	for _, p := range t.m.Parts {
+		keep[strings.ToLower(p.Name)] = true
+	}
+	ents, err := os.ReadDir(t.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if keep[strings.ToLower(e.Name())] || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(t.dir, e.Name())); err != nil {
+			return fmt.Errorf("removing %s, which the new version does not carry: %w", e.Name(), err)
+		}
+	}
+	return nil
 }
 
 func (t *dirTarget) cleanup() {

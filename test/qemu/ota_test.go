@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,6 +36,11 @@ import (
 //     GRACEFUL_SHUTDOWN, then the withdrawal, before QEMU exits), reboots
 //     once into B, soaks ota.soak (10 s here), checks every health part,
 //     its zones' serials and every zone's SOA from itself, and commits B;
+//     meanwhile a second node announces the same prefix to the same BIRD
+//     and a client asks the anycast address through BIRD at 200 q/s
+//     (anycast_test.go): the box answers before its drain, the second
+//     node while it reboots, the box again after, and nothing is lost
+//     but queries in flight at a route change;
 //  2. a power cut (QEMU killed) halfway through writing slot A: the box
 //     boots committed B again (a reset after the commit stays on it),
 //     nothing armed, slot A's record unchanged, and A takes the next
@@ -43,14 +49,22 @@ import (
 //     into slot A, booted while its BGP peer cannot reach it: the session
 //     never comes up): at the end of the soak the node marks A bad with
 //     the failing check and reboots into B by itself; offered again, it
-//     is refused.
+//     is refused;
+//  4. corrupt bundles (corrupt_test.go) — a flipped bit in the manifest,
+//     the signature, the kernel, the last byte; a truncated copy; an
+//     untrusted key; another board — each refused with its reason, the
+//     slots' records unchanged, and once the box is powered off slot A's
+//     files on the disk are the image's own.
 //
 // "fallback" (6 boots):
 //  1. a bundle whose /init exits at once (v1.1.0 into slot B of a fresh
 //     box): the kernel panics, panic=10 resets the box, GRUB boots
 //     committed A (the one-shot try was spent), whose PID 1 marks B bad
 //     with the reason; the same bundle offered again is refused;
-//  2. a power cut at the commit (v1.0.0 into B, QEMU killed as its soak
+//  2. a power cut while the node writes the boot loader's state (v1.0.0
+//     into B, QEMU killed the moment grubenv's try_slot=B reaches the
+//     disk, grubenvcut_test.go): GRUB boots B once all the same, and in
+//     that trial a power cut at the commit (QEMU killed as its soak
 //     ends): the box comes back on A (B bad) or on B (committed), its
 //     slot state agreeing with GRUB, never on neither, and a zone
 //     acknowledged before the update is still served;
@@ -101,6 +115,7 @@ func TestOTA(t *testing.T) {
 		panicky:   makeBundle(t, dir, b.Name, "v1.1.0", signer, res.Kernel, initrdName, exitingInitramfs(t, dir)),
 		soakFails: makeBundle(t, dir, b.Name, "v1.2.0", signer, res.Kernel, initrdName, initrd),
 	}
+	bundles.corrupt = corruptBundles(t, dir, bundles.good, b.Name, signer, res.Kernel, initrdName, initrd)
 	t.Logf("%s: bundles: good %.1f MB, panicking %.1f MB", b.Name, float64(fileSize(bundles.good))/1e6, float64(fileSize(bundles.panicky))/1e6)
 	t.Run("update", func(t *testing.T) {
 		t.Parallel()
@@ -112,7 +127,10 @@ func TestOTA(t *testing.T) {
 	})
 }
 
-type otaBundles struct{ good, panicky, soakFails string }
+type otaBundles struct {
+	good, panicky, soakFails string
+	corrupt                  []corruptBundle
+}
 
 // otaBox is one box of TestOTA: its disk, its BIRD, the forwards to it
 // and its management API over the tailnet.
@@ -128,6 +146,11 @@ type otaBox struct {
 	fwd     []Forward
 	n       int
 	boots   []*boot
+	// anycast is the "update" box's router, second node and client
+	// (nil for the others, whose BIRD peers with the box alone).
+	anycast *anycastLab
+	// slotA is slot A's files (SHA-256s) as the image has them.
+	slotA map[string]string
 }
 
 // newOTABox copies the image to a 1 GiB disk and provisions it.
@@ -141,8 +164,13 @@ func newOTABox(t *testing.T, b *board.Board, image string, tn *testTailnet, pub,
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := nodeYAML(x.name, ntpServer(t), tn.guestControlURL) + "ota:\n  keys: [\"" + pub + "\"]\n  soak: 10s\n"
+	if role == "update" {
+		// Its answers name it (the second node's say "second").
+		cfg = strings.Replace(cfg, "dns:\n", "dns:\n  nsid: "+x.name+"\n", 1)
+	}
 	for file, text := range map[string]string{
-		"node.yaml":         nodeYAML(x.name, ntpServer(t), tn.guestControlURL) + "ota:\n  keys: [\"" + pub + "\"]\n  soak: 10s\n",
+		"node.yaml":         cfg,
 		"example.test.zone": zoneText,
 		"tailnet.authkey":   tailnetKey + "\n",
 	} {
@@ -151,13 +179,19 @@ func newOTABox(t *testing.T, b *board.Board, image string, tn *testTailnet, pub,
 		}
 	}
 	im.Close()
+	x.slotA = slotFiles(t, x.disk, board.PartSlotA)
 	ports, err := refserver.Ports(2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	x.dnsPort = ports[0]
 	x.fwd = []Forward{{"udp", ports[0], 53, ""}, {"tcp", ports[0], 53, ""}, {"tcp", ports[1], 179, ""}}
-	x.br = startBIRD(t, ports[1])
+	if role == "update" {
+		x.anycast = startAnycastLab(t, ports[1], ports[0])
+		x.br = x.anycast.br
+	} else {
+		x.br = startBIRD(t, ports[1])
+	}
 	x.c = tn.apiClient(x.name)
 	return x
 }
@@ -294,6 +328,20 @@ func otaUpdate(x *otaBox, bundles otaBundles) {
 	if s := x.slots(); s.Method != string(b.Boot.Method) || s.Booted != "A" || s.Committed != "A" || s.Trial != "" {
 		t.Errorf("slots before the update: %+v", s)
 	}
+	// A client asks the anycast address through BIRD for the whole
+	// update: the box answers while its route is preferred, the second
+	// node while it drains, reboots and comes back.
+	if err := x.anycast.secondUp(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	load := x.anycast.startLoad(anycastQPS, 64)
+	loadStart := time.Now()
+	for deadline := time.Now().Add(30 * time.Second); answeredBy(load.results(), x.name, loadStart, time.Now()) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			load.stopLoad()
+			t.Fatalf("the box never answered the anycast address through BIRD: %+v\n%s", sumLoad(load.results()), x.br.routes())
+		}
+	}
 	drain := watchDrain(x.br, bt.vm.Done())
 	start := time.Now()
 	u, err := x.upload(bundles.good)
@@ -312,11 +360,13 @@ func otaUpdate(x *otaBox, bundles otaBundles) {
 	}
 	// BIRD saw the drain before the box went down: the route with
 	// GRACEFUL_SHUTDOWN, then withdrawn, while the session was up.
-	if d := <-drain; d.gshut.IsZero() || d.withdrawn.IsZero() || !d.gshut.Before(d.withdrawn) || !d.withdrawn.Before(d.exit) {
+	d := <-drain
+	if d.gshut.IsZero() || d.withdrawn.IsZero() || !d.gshut.Before(d.withdrawn) || !d.withdrawn.Before(d.exit) {
 		t.Errorf("drain at BIRD: GRACEFUL_SHUTDOWN at %v, withdrawn at %v, QEMU exited at %v", d.gshut, d.withdrawn, d.exit)
 	}
 	bt = x.boot(x.fwd)
 	x.up(bt, true)
+	backUp := time.Now()
 	if got := x.booted(bt); got != "B" {
 		t.Fatalf("after the update the box booted slot %s, want B", got)
 	}
@@ -335,6 +385,31 @@ func otaUpdate(x *otaBox, bundles otaBundles) {
 	if !strings.Contains(bt.console.String(), "trial passed; committed") {
 		t.Errorf("console lacks the commit")
 	}
+	// Back on the box: its route is preferred again once it announces.
+	for deadline := time.Now().Add(30 * time.Second); answeredBy(load.results(), x.name, backUp, time.Now()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	rs := load.stopLoad()
+	lf := sumLoad(rs)
+	if n := answeredBy(rs, x.name, loadStart, d.gshut); n == 0 {
+		t.Errorf("the box answered none of the anycast queries before its drain")
+	}
+	if n := answeredBy(rs, secondNSID, d.exit, backUp); n == 0 {
+		t.Errorf("the second node answered none of the anycast queries while the box rebooted")
+	}
+	if n := answeredBy(rs, x.name, backUp, time.Now()); n == 0 {
+		t.Errorf("the box answered none of the anycast queries after its update")
+	}
+	if lf.failed > anycastLossAllowance {
+		t.Errorf("anycast client through BIRD during the update: %d of %d queries lost, allowed %d (in flight at a route switch); first: %v",
+			lf.failed, lf.total, anycastLossAllowance, lf.firstFailures)
+	}
+	t.Logf("%s: anycast client through BIRD, %d q/s from before the upload to after the commit (%s): %d queries, %d lost %v, "+
+		"answered by the box %d, by the second node %d; longest gap between answered queries %s (at %s), slowest answer %s, %d not sent (every socket waiting)",
+		b.Name, anycastQPS, time.Since(loadStart).Round(time.Second), lf.total, lf.failed, lf.firstFailures,
+		lf.by[x.name], lf.by[secondNSID], lf.longestGap.Round(time.Millisecond), lf.gapAt.Format("15:04:05.000"), lf.slowest.Round(time.Millisecond), load.skipped)
+	t.Logf("%s: drain at BIRD: GRACEFUL_SHUTDOWN %s after the upload started, withdrawn %s later, QEMU exited %s after that; box back (DNS, BGP, API) %s after the exit",
+		b.Name, d.gshut.Sub(start).Round(10*time.Millisecond), d.withdrawn.Sub(d.gshut).Round(10*time.Millisecond), d.exit.Sub(d.withdrawn).Round(10*time.Millisecond), backUp.Sub(d.exit).Round(time.Second))
 
 	// 2. A power cut while the inactive slot is written: the box boots
 	// the committed slot again, nothing is armed, and the slot takes the
@@ -391,6 +466,16 @@ func otaUpdate(x *otaBox, bundles otaBundles) {
 		t.Errorf("slots after the failed soak: %+v", s)
 	}
 	x.refused(bundles.soakFails, "soak failed")
+
+	// 4. Corrupt bundles, uploaded as an operator would: each refused
+	// with its reason, the slots' records unchanged; and once the box is
+	// off, the inactive slot's files are what they were: A holds v1.2.0,
+	// the image's own kernel and initramfs, as the image's slot A did.
+	x.offerCorrupt(bundles.corrupt)
+	bt.poweroff(t)
+	if got := slotFiles(t, x.disk, board.PartSlotA); !maps.Equal(got, x.slotA) {
+		t.Errorf("slot A after the corrupt uploads: %v, want the image's %v", got, x.slotA)
+	}
 	t.Logf("%s: good update: installed in %s, committed %s after the upload started (soak 10 s); "+
 		"failed soak: serving on the old slot %s after the bad image started; %s",
 		b.Name, installed.Round(time.Second), toCommit.Round(time.Second), soakToServe.Round(time.Second), x.cpu())
@@ -436,13 +521,40 @@ func otaFallback(x *otaBox, bundles otaBundles) {
 	// state, a moment the host can only aim at. Whichever side of the
 	// writes it lands on, the box comes back on a working slot, its
 	// state agreeing with what GRUB booted, the zone still there.
+	//
+	// The same update first has the power cut while the node writes the
+	// boot loader's state: QEMU is killed the moment the node's grubenv
+	// write arming slot B reaches the disk (before the slot state file
+	// records the trial, before the drain). GRUB must still boot B once,
+	// and PID 1 count it as the trial it is.
 	if _, err := x.c.PutZone("api.test", []byte(uploadedZone)); err != nil {
 		t.Fatalf("zone upload: %v", err)
 	}
-	if u, err := x.upload(bundles.good); err != nil || u.Slot != "B" || u.State != "rebooting" {
-		t.Fatalf("update to v1.0.0: %+v %v", u, err)
+	if x.b.QEMU.Firmware {
+		envOff, err := grubenvOffset(x.disk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(bundles.good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		go x.c.Update(f, false) // cut short with QEMU
+		seen, err := cutAtGrubenvWrite(bt, envOff, "B", 3*time.Minute)
+		if err != nil {
+			t.Fatalf("power cut at the node's grubenv write: %v", err)
+		}
+		if strings.Contains(bt.console.String(), "draining and rebooting") {
+			t.Errorf("the power cut at the grubenv write came after the drain began")
+		}
+		t.Logf("%s: power cut at the node's grubenv write (try_slot=B), %s after the upload started", b.Name, seen.Round(100*time.Millisecond))
+	} else {
+		if u, err := x.upload(bundles.good); err != nil || u.Slot != "B" || u.State != "rebooting" {
+			t.Fatalf("update to v1.0.0: %+v %v", u, err)
+		}
+		x.rebooted(bt, 2*time.Minute)
 	}
-	x.rebooted(bt, 2*time.Minute)
 	trial := x.boot(x.fwd)
 	x.trialSlot(trial, "B")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -542,6 +654,15 @@ system:
 }
 
 type drainSeen struct{ gshut, withdrawn, exit time.Time }
+
+// The anycast client's rate during the good update, and how many of its
+// queries may be lost: those in flight at a moment the route changes
+// (queries × round trip; the box keeps answering through its drain, so
+// the expected loss is none).
+const (
+	anycastQPS           = 200
+	anycastLossAllowance = 2
+)
 
 // watchDrain polls BIRD until the VM exits: when the node's prefix first
 // carried GRACEFUL_SHUTDOWN (65535,0), and when it was then withdrawn.
