@@ -82,6 +82,11 @@ type Tenant struct {
 	// too), limits and timers (same defaults). NOTIFY reaches it on its
 	// addresses. Unset: it serves only the zones given as files.
 	Secondary *Secondary `yaml:"secondary,omitempty" json:"secondary,omitempty"`
+	// Dnstap copies the tenant's queries and responses to its own
+	// collector (target: IP:PORT, dialled from the host's network
+	// namespace; queue as overlay.dnstap's), with its name as dnstap
+	// identity. Unset: none.
+	Dnstap *Dnstap `yaml:"dnstap,omitempty" json:"dnstap,omitempty"`
 }
 
 // Defaults of the tenants section.
@@ -289,6 +294,14 @@ func (t *Tenant) Check() error {
 		}
 		if o := t.Secondary.Outbound; len(o.Notify) > 0 || o.Catalog != "" {
 			bad("secondary.outbound: notify and catalog do not apply to a tenant (it has no zones of its own to offer downstream)")
+		}
+	}
+	if d := t.Dnstap; d != nil {
+		if ap, err := netip.ParseAddrPort(d.Target); err != nil || ap.Port() == 0 {
+			bad("dnstap.target %q: want IP:PORT (a tenant has no tailnet and no resolver)", d.Target)
+		}
+		if d.Queue < 0 {
+			bad("dnstap.queue must not be negative")
 		}
 	}
 	if len(errs) > 0 {

@@ -55,6 +55,8 @@ type childSpec struct {
 	// Secondary is the tenant's secondary service (primaries, TSIG
 	// keys, catalogs), nil for none.
 	Secondary *config.Secondary `json:"secondary,omitempty"`
+	// Dnstap is the tenant's own dnstap output, nil for none.
+	Dnstap *config.Dnstap `json:"dnstap,omitempty"`
 	// Control says that the descriptor after the sockets is the
 	// tenant's control socket (control.go), listening already.
 	Control bool `json:"control,omitempty"`

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoestring-dns/shoestring/firmware/dnsserver"
+	"github.com/shoestring-dns/shoestring/firmware/dnstap"
 	"github.com/shoestring-dns/shoestring/firmware/logring"
 	"github.com/shoestring-dns/shoestring/firmware/secondary"
 	"github.com/shoestring-dns/shoestring/firmware/store"
@@ -158,6 +159,18 @@ func (s *Supervisor) Scrape(ctx context.Context) (texts map[string][]byte, errs 
 	return texts, errs
 }
 
+// startTap starts the tenant's dnstap output, nil without one. It dials
+// the collector directly (connecting out needs no bind).
+func startTap(ctx context.Context, spec childSpec, srv *dnsserver.Server, log *slog.Logger) *dnstap.Tap {
+	if spec.Dnstap == nil || spec.Dnstap.Target == "" {
+		return nil
+	}
+	tap := dnstap.New(dnstap.Options{Target: spec.Dnstap.Target, Identity: spec.Name, Queue: spec.Dnstap.Queue, Log: log})
+	srv.SetTap(tap)
+	go tap.Run(ctx)
+	return tap
+}
+
 // newSecondary builds the tenant's secondary service, nil without one.
 // It dials primaries directly (the tenant is in the host's network
 // namespace; connecting out needs no bind).
@@ -182,6 +195,7 @@ type ControlSources struct {
 	DNS       *dnsserver.Server
 	Zones     *zones.Zones
 	Secondary *secondary.Service // nil without one
+	Tap       *dnstap.Tap        // nil without one
 	Logs      *logring.Ring
 	Log       *slog.Logger
 }

@@ -79,6 +79,7 @@ func Serve(control ControlServer) error {
 		return err
 	}
 	defer srv.Close()
+	tap := startTap(ctx, spec, srv, log)
 	for i, k := range spec.Sockets {
 		if err := serveSocket(srv, os.NewFile(uintptr(fdSockets+i), k.Addr), k.UDP); err != nil {
 			return fmt.Errorf("socket %s: %w", k.Addr, err)
@@ -96,7 +97,7 @@ func Serve(control ControlServer) error {
 		ln, err := net.FileListener(f)
 		f.Close()
 		if err == nil {
-			err = control(ctx, ln, ControlSources{Name: spec.Name, DNS: srv, Zones: zs, Secondary: sec, Logs: logs, Log: log})
+			err = control(ctx, ln, ControlSources{Name: spec.Name, DNS: srv, Zones: zs, Secondary: sec, Tap: tap, Logs: logs, Log: log})
 		}
 		if err != nil {
 			return fmt.Errorf("control socket: %w", err)

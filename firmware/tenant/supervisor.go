@@ -483,7 +483,7 @@ func (t *tenant) runOnce() error {
 		Name: t.spec.Name, UID: t.uid, GID: t.uid,
 		Root: filepath.Join(t.dir, "root"), Data: filepath.Join(t.dir, "data"),
 		Binary: t.s.opts.Binary, NSID: t.spec.Name, Zones: t.zones, Sockets: t.socks.kinds,
-		DNS: t.spec.DNS, Secondary: t.spec.Secondary, Control: true,
+		DNS: t.spec.DNS, Secondary: t.spec.Secondary, Control: true, Dnstap: t.spec.Dnstap,
 	}
 	js, _ := json.Marshal(spec)
 	cmd := exec.Command(t.s.opts.Binary, InitCommand)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/firmware/dnstap"
 	"github.com/shoestring-dns/shoestring/firmware/metrics"
 	"github.com/shoestring-dns/shoestring/firmware/tenant"
 )
@@ -24,6 +25,9 @@ func Serve(ctx context.Context, ln net.Listener, s tenant.ControlSources) error 
 	src := &api.Sources{Name: s.Name, Serials: s.DNS.Serials, Logs: s.Logs}
 	if s.Secondary != nil {
 		src.Secondary = s.Secondary
+	}
+	if tap := s.Tap; tap != nil {
+		src.Dnstap = func() (dnstap.Stats, bool) { return tap.Stats(), true }
 	}
 	reg := metrics.New(metrics.Sources{
 		DNS: s.DNS.QueryMetrics, DNSStats: s.DNS.Stats,
