@@ -49,8 +49,9 @@ func testSecondary(t *testing.T, l *lab) {
 	}
 	tap := startCollector(t)
 	start := time.Now()
-	l.mustCtl("tenant", "add", d.name, "-prefix", d.prefix, "-address", d.addr,
-		"-primary", k.Addr, "-secondary", "sec.test", "-tsig", key.Name+":"+key.Algorithm+":"+key.Secret, "-dnstap", tap.addr)
+	addArgs := []string{"tenant", "add", d.name, "-prefix", d.prefix, "-address", d.addr,
+		"-primary", k.Addr, "-secondary", "sec.test", "-tsig", key.Name + ":" + key.Algorithm + ":" + key.Secret, "-dnstap", tap.addr}
+	l.mustCtl(addArgs...)
 	defer l.mustCtl("tenant", "remove", d.name)
 	www := func() string {
 		out, _ := l.nslab.Exec("dig", "+short", "+time=1", "+tries=1", "@"+d.addr, "www.sec.test", "TXT")
@@ -61,8 +62,14 @@ func testSecondary(t *testing.T, l *lab) {
 		return routed && www() == "serial 1"
 	})
 	t.Logf("tenant add with a primary → transferred, answered and announced: %s", time.Since(start).Round(time.Millisecond))
-	if st := l.status(d.name); strings.Contains(string(mustJSON(t, st.Spec)), key.Secret) {
+	st := l.status(d.name)
+	if strings.Contains(string(mustJSON(t, st.Spec)), key.Secret) {
 		t.Errorf("the tenant's status shows its TSIG secret")
+	}
+	// The same add again changes nothing.
+	l.mustCtl(addArgs...)
+	if again := l.status(d.name); again.PID != st.PID || again.Restarts != 0 {
+		t.Errorf("adding sec again restarted it: pid %d → %d", st.PID, again.PID)
 	}
 
 	// A new serial at Knot: its NOTIFY makes it live.
