@@ -67,6 +67,8 @@ func listenControl(dir string) (*control, error) {
 			return d.DialContext(ctx, "unix", path)
 		},
 		MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second,
+		// A hung or restarting tenant does not hold a caller for long.
+		ResponseHeaderTimeout: 10 * time.Second,
 	}
 	c := &control{path: path, ln: ln, file: f, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 	target := &url.URL{Scheme: "http", Host: "tenant"}
@@ -129,13 +131,22 @@ func (s *Supervisor) Control(name string) (http.Handler, error) {
 // name; a tenant that does not answer (restarting) is left out, with
 // the reason in errs.
 func (s *Supervisor) Scrape(ctx context.Context) (texts map[string][]byte, errs map[string]error) {
+	texts, errs = map[string][]byte{}, map[string]error{}
 	s.mu.Lock()
 	ctls := map[string]*control{}
 	for n, t := range s.tenants {
+		t.mu.Lock()
+		running, state := t.proc != nil, t.state
+		t.mu.Unlock()
+		if !running {
+			// Between two processes nobody accepts on its socket:
+			// do not wait for one.
+			errs[n] = fmt.Errorf("tenant %s: %s, no process", n, state)
+			continue
+		}
 		ctls[n] = t.ctl
 	}
 	s.mu.Unlock()
-	texts, errs = map[string][]byte{}, map[string]error{}
 	type res struct {
 		name string
 		b    []byte
