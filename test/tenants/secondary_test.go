@@ -37,9 +37,10 @@ func testSecondary(t *testing.T, l *lab) {
 		return fmt.Sprintf("$ORIGIN sec.test.\n$TTL 300\n@ IN SOA ns1 host %d 3600 600 86400 300\n@ IN NS ns1\nns1 IN A %s\nwww IN TXT \"serial %d\"\n", serial, d.addr, serial)
 	}
 	k := refserver.StartKnot(t, refserver.KnotConfig{
-		Zones:  []refserver.Zone{{Origin: "sec.test.", Text: zoneAt(1)}},
-		Key:    &key,
-		Notify: d.addr + ":53", NotifyVia: "127.0.0.1",
+		Zones:   []refserver.Zone{{Origin: "sec.test.", Text: zoneAt(1), Member: true}},
+		Catalog: "catalog.test.",
+		Key:     &key,
+		Notify:  d.addr + ":53", NotifyVia: "127.0.0.1",
 		Editable: true,
 	})
 	// A key that is no key is refused, with what is wrong.
@@ -66,6 +67,15 @@ func testSecondary(t *testing.T, l *lab) {
 	if strings.Contains(string(mustJSON(t, st.Spec)), key.Secret) {
 		t.Errorf("the tenant's status shows its TSIG secret")
 	}
+	// A tenant given only Knot's catalog transfers its member too.
+	cat := tenantDef{name: "cat", prefix: "198.18.56.0/24", addr: "198.18.56.53"}
+	l.mustCtl("tenant", "add", cat.name, "-prefix", cat.prefix, "-address", cat.addr,
+		"-primary", k.Addr, "-catalog", "catalog.test", "-tsig", key.Name+":"+key.Algorithm+":"+key.Secret)
+	l.eventually(15*time.Second, "cat answering the catalog's member sec.test", func() bool {
+		out, _ := l.nslab.Exec("dig", "+short", "+time=1", "+tries=1", "@"+cat.addr, "www.sec.test", "TXT")
+		return strings.Trim(strings.TrimSpace(out), `"`) == "serial 1"
+	})
+	l.mustCtl("tenant", "remove", cat.name)
 	// The same add again changes nothing.
 	l.mustCtl(addArgs...)
 	if again := l.status(d.name); again.PID != st.PID || again.Restarts != 0 {
