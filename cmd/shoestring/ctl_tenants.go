@@ -13,7 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/firmware/health"
+	"github.com/shoestring-dns/shoestring/firmware/logring"
 	"github.com/shoestring-dns/shoestring/firmware/tenant"
 )
 
@@ -28,8 +30,8 @@ func tenantCommands() map[string]ctlCommand {
 			}
 			return e.print(h, func(w *tabwriter.Writer) { tenantTable(w, h) })
 		}},
-		"tenant": {args: "add NAME -prefix P -address A [-zone FILE] [-cpu N -memory SIZE -pids N -cpuset CORES -canary Q -wait D] | remove NAME [-keep-data] | show NAME",
-			help: "add a tenant to a host (idempotent), remove it with everything it had, or show it", nargs: -1, run: tenantCommand},
+		"tenant": {args: "add NAME -prefix P -address A [-zone FILE] [-primary ADDR[@KEY] -secondary ZONE -catalog ZONE -tsig NAME:ALG:SECRET -tsig-file FILE] [-dnstap IP:PORT] [-cpu N -memory SIZE -pids N -cpuset CORES -canary Q -wait D] | remove NAME [-keep-data] | show NAME | secondary NAME | log NAME",
+			help: "add a tenant to a host (idempotent), remove it with everything it had, show it, its secondary zones or its recent log", nargs: -1, run: tenantCommand},
 	}
 }
 
@@ -56,9 +58,24 @@ func tenantCommand(e *ctlEnv, args []string) error {
 		rrl := fs.Int("rrl", 0, "response rate limiting for the tenant at this many responses per second per client prefix (its dns.rrl); 0: off")
 		var secrets listFlag
 		fs.Var(&secrets, "cookie-secret", "the tenant's DNS cookie secret, 32 hex digits (repeat for rollover; the first mints)")
+		var sf secondaryFlags
+		fs.Var(&sf.primaries, "primary", "primary to transfer the -secondary zones and -catalog catalogs from, ADDR[:PORT][@KEY] (repeat for more); without @KEY: the only -tsig key, if one is given")
+		fs.Var(&sf.zones, "secondary", "zone to transfer from the primaries (repeat for more)")
+		fs.Var(&sf.catalogs, "catalog", "catalog zone (RFC 9432) to transfer from the primaries; its members are transferred too (repeat for more)")
+		fs.Var(&sf.keys, "tsig", "TSIG key NAME:ALGORITHM:SECRET (base64), e.g. xfr:hmac-sha256:... (repeat for more)")
+		fs.Var(&sf.keyFiles, "tsig-file", "file holding TSIG keys, one NAME:ALGORITHM:SECRET a line (keeps the secret off the command line)")
+		tapTarget := fs.String("dnstap", "", "the tenant's own dnstap collector, IP:PORT (its queries and responses, identity: its name)")
 		if err := fs.Parse(rest); err != nil {
 			return err
 		}
+		if *tapTarget != "" {
+			req.Dnstap = &config.Dnstap{Target: *tapTarget}
+		}
+		sec, err := sf.secondary()
+		if err != nil {
+			return err
+		}
+		req.Secondary = sec
 		req.Prefixes, req.Addresses = prefixes, addrs
 		if *rrl > 0 || len(secrets) > 0 {
 			req.DNS = &config.DNSAbuse{CookieSecrets: secrets}
@@ -104,6 +121,27 @@ func tenantCommand(e *ctlEnv, args []string) error {
 		}
 		fmt.Fprintf(e.stdout(), "tenant %s removed in %s\n", name, time.Since(start).Round(time.Millisecond))
 		return nil
+	case "secondary":
+		var st api.SecondaryStatus
+		if err := e.c.TenantGet(name, "api/v1/secondary", &st); err != nil {
+			return err
+		}
+		return e.print(st, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ZONE\tSERIAL\tPRIMARY\tLAST RESULT\tFAILURES\tERROR")
+			for _, z := range st.Zones {
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s\n", z.Origin, z.Serial, z.Primary, z.LastResult, z.Failures, z.LastError)
+			}
+		})
+	case "log":
+		var lines []logring.Line
+		if err := e.c.TenantGet(name, "api/v1/logs", &lines); err != nil {
+			return err
+		}
+		return e.print(lines, func(w *tabwriter.Writer) {
+			for _, l := range lines {
+				fmt.Fprintf(w, "%s %s %s\n", l.Time.Format(time.RFC3339), l.Level, l.Message)
+			}
+		})
 	case "show":
 		st, err := e.c.Tenant(name)
 		if err != nil {
@@ -111,7 +149,73 @@ func tenantCommand(e *ctlEnv, args []string) error {
 		}
 		return e.print(st, func(w *tabwriter.Writer) { tenantDetail(w, st) })
 	}
-	return fmt.Errorf("tenant: unknown operation %q (add, remove, show)", op)
+	return fmt.Errorf("tenant: unknown operation %q (add, remove, show, secondary, log)", op)
+}
+
+// secondaryFlags are tenant add's secondary flags.
+type secondaryFlags struct {
+	primaries, zones, catalogs, keys, keyFiles listFlag
+}
+
+// secondary turns the flags into the tenant's secondary section, nil
+// when none is given.
+func (f secondaryFlags) secondary() (*config.Secondary, error) {
+	keys := append(listFlag{}, f.keys...)
+	for _, file := range f.keyFiles {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("-tsig-file: %w", err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				keys = append(keys, l)
+			}
+		}
+	}
+	if len(f.primaries)+len(f.zones)+len(f.catalogs)+len(keys) == 0 {
+		return nil, nil
+	}
+	if len(f.primaries) == 0 {
+		return nil, fmt.Errorf("-secondary, -catalog and -tsig need at least one -primary")
+	}
+	if len(f.zones)+len(f.catalogs) == 0 {
+		return nil, fmt.Errorf("-primary: name the zones to transfer with -secondary ZONE or -catalog ZONE")
+	}
+	sec := &config.Secondary{}
+	for _, k := range keys {
+		name, rest, ok1 := strings.Cut(k, ":")
+		alg, secret, ok2 := strings.Cut(rest, ":")
+		if !ok1 || !ok2 || name == "" {
+			return nil, fmt.Errorf("-tsig %q: want NAME:ALGORITHM:SECRET", redact(k))
+		}
+		sec.Keys = append(sec.Keys, config.TSIGKey{Name: name, Algorithm: alg, Secret: secret})
+	}
+	var prim []config.Remote
+	for _, p := range f.primaries {
+		r, err := config.ParseRemote(p)
+		if err != nil {
+			return nil, fmt.Errorf("-primary %q: %w", p, err)
+		}
+		if r.Key == "" && len(sec.Keys) == 1 {
+			r.Key = sec.Keys[0].Name
+		}
+		prim = append(prim, r)
+	}
+	for _, z := range f.zones {
+		sec.Zones = append(sec.Zones, config.SecondaryZone{Origin: z, Primaries: prim})
+	}
+	for _, c := range f.catalogs {
+		sec.Catalogs = append(sec.Catalogs, config.CatalogZone{Origin: c, Primaries: prim})
+	}
+	return sec, nil
+}
+
+// redact hides a TSIG key's secret in an error message.
+func redact(k string) string {
+	if i := strings.LastIndex(k, ":"); i >= 0 {
+		return k[:i+1] + "…"
+	}
+	return "…"
 }
 
 // waitAnnounced polls until every prefix of the tenant is announced.

@@ -12,6 +12,7 @@ import (
 	"github.com/shoestring-dns/shoestring/firmware/kmod"
 	"github.com/shoestring-dns/shoestring/firmware/pid1"
 	"github.com/shoestring-dns/shoestring/firmware/tenant"
+	"github.com/shoestring-dns/shoestring/firmware/tenant/control"
 )
 
 const usage = `shoestring — anycast authoritative DNS node firmware
@@ -56,7 +57,7 @@ func main() {
 	case tenant.InitCommand:
 		err = tenant.Init()
 	case tenant.ServeCommand:
-		err = tenant.Serve()
+		err = tenant.Serve(control.Serve)
 	case "ctl":
 		err = ctlMain(args)
 	case "launch":

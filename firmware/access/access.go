@@ -29,17 +29,46 @@ import (
 type Policy struct {
 	Admin []string
 	Read  []string
+	// Tenants lists, by tenant name, who may manage that tenant of a
+	// host and nothing else (RoleTenant): its status and its own
+	// endpoints (/api/v1/tenants/NAME and below), reading and changing.
+	// Named explicitly in Admin or Read, an identity has that role
+	// instead; "*" there does not widen a tenant grant.
+	Tenants map[string][]string
 }
 
 // Role returns the highest role the policy grants the caller.
 func (p Policy) Role(c Caller) Role {
 	switch {
+	case matchNamed(p.Admin, c):
+		return RoleAdmin
+	case matchNamed(p.Read, c):
+		return RoleRead
+	case len(p.TenantsOf(c)) > 0:
+		return RoleTenant
 	case matchAny(p.Admin, c):
 		return RoleAdmin
 	case matchAny(p.Read, c):
 		return RoleRead
 	}
 	return RoleNone
+}
+
+// TenantsOf lists the tenants the policy lets the caller manage.
+func (p Policy) TenantsOf(c Caller) []string {
+	var out []string
+	for t, who := range p.Tenants {
+		if matchNamed(who, c) {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// matchNamed is matchAny without "*".
+func matchNamed(list []string, c Caller) bool {
+	return matchAny(slices.DeleteFunc(slices.Clone(list), func(s string) bool { return s == "*" }), c)
 }
 
 func matchAny(list []string, c Caller) bool {
@@ -104,6 +133,21 @@ func Guard(next http.Handler, who Resolver, p Policy, log *slog.Logger) http.Han
 		}
 		if !c.Local {
 			c.Role = p.Role(c)
+			if c.Role == RoleTenant {
+				c.Tenants = p.TenantsOf(c)
+			}
+		}
+		if c.Role == RoleTenant {
+			if t, ok := tenantPath(r.URL.Path); !ok || !slices.Contains(c.Tenants, t) || (r.Method == http.MethodDelete && r.URL.Path == "/api/v1/tenants/"+t) {
+				log.Warn("management: outside the caller's tenants; refused", "who", c.String(), "tenants", strings.Join(c.Tenants, ","), "method", r.Method, "path", r.URL.Path)
+				deny(w, http.StatusForbidden, c.String()+" may manage tenant "+strings.Join(c.Tenants, ", ")+" only (/api/v1/tenants/NAME and below; not its removal)")
+				return
+			}
+			if mutating(r.Method) {
+				log.Info("management: change", "who", c.String(), "method", r.Method, "path", r.URL.Path)
+			}
+			next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
+			return
 		}
 		need := RoleRead
 		if mutating(r.Method) {
@@ -123,6 +167,17 @@ func Guard(next http.Handler, who Resolver, p Policy, log *slog.Logger) http.Han
 		}
 		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
 	})
+}
+
+// tenantPath returns the tenant a path of a host's API is about:
+// /api/v1/tenants/NAME or below.
+func tenantPath(p string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, "/api/v1/tenants/")
+	if !ok {
+		return "", false
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	return name, name != "" && !strings.Contains(name, "..")
 }
 
 // mutating reports whether a request method changes the node: anything but
@@ -168,6 +223,9 @@ const (
 	RoleNone  Role = ""
 	RoleRead  Role = "read"
 	RoleAdmin Role = "admin"
+	// RoleTenant may read and change its tenants' endpoints on a host,
+	// and nothing else (Policy.Tenants).
+	RoleTenant Role = "tenant"
 )
 
 // Caller is who made a request, as the access control found them.
@@ -179,6 +237,8 @@ type Caller struct {
 	Tags []string `json:"tags,omitempty"`
 	Addr string   `json:"addr"`
 	Role Role     `json:"role"`
+	// Tenants are the tenants a RoleTenant caller may manage.
+	Tenants []string `json:"tenants,omitempty"`
 	// Local is set for callers on the box itself (loopback, dev mode).
 	Local bool `json:"local,omitempty"`
 }

@@ -127,3 +127,26 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantRole: a tenant grant makes a scoped role that "*" does not
+// widen; an identity named as admin or reader keeps that role.
+func TestTenantRole(t *testing.T) {
+	p := Policy{Admin: []string{"ops@example.net", "*"}, Read: []string{"*"}, Tenants: map[string][]string{"de": {"alice", "tag:de"}, "nic": {"alice", "ops@example.net"}}}
+	for _, x := range []struct {
+		c       Caller
+		role    Role
+		tenants []string
+	}{
+		{Caller{Login: "alice@example.net"}, RoleTenant, []string{"de", "nic"}},
+		{Caller{Node: "ci", Tags: []string{"tag:de"}}, RoleTenant, []string{"de"}},
+		{Caller{Login: "ops@example.net"}, RoleAdmin, []string{"nic"}},
+		{Caller{Login: "bob@example.net"}, RoleAdmin, nil},
+	} {
+		if got := p.Role(x.c); got != x.role {
+			t.Errorf("%+v: role %q, want %q", x.c, got, x.role)
+		}
+		if got := p.TenantsOf(x.c); strings.Join(got, ",") != strings.Join(x.tenants, ",") {
+			t.Errorf("%+v: tenants %v, want %v", x.c, got, x.tenants)
+		}
+	}
+}

@@ -18,6 +18,11 @@ import (
 //	POST   /api/v1/tenants         tenant.AddRequest → tenant.Status; 201 when
 //	                               added, 200 when it existed just so
 //	DELETE /api/v1/tenants/{name}  ?keep_data=1 keeps its data directory
+//	*      /api/v1/tenants/{name}/PATH  the tenant's own endpoint /PATH, on
+//	                               its control socket: metrics,
+//	                               api/v1/secondary[/zones/Z[/refresh]],
+//	                               api/v1/zones, api/v1/overview,
+//	                               api/v1/logs?n=N
 
 // TenantBackend is what the tenant endpoints drive: *tenant.Supervisor.
 type TenantBackend interface {
@@ -25,6 +30,9 @@ type TenantBackend interface {
 	Tenant(name string) (tenant.Status, error)
 	Add(req tenant.AddRequest) (tenant.Status, bool, error)
 	Remove(name string, keepData bool) error
+	// Control passes a request on to the tenant's own endpoints (its
+	// "rest" path value is the path there).
+	Control(name string) (http.Handler, error)
 }
 
 // maxTenantBody bounds an add request (zones travel in it).
@@ -73,6 +81,14 @@ func TenantRoutes(mux *http.ServeMux, b TenantBackend, log *slog.Logger) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("/api/v1/tenants/{name}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+		h, err := b.Control(r.PathValue("name"))
+		if err != nil {
+			writeJSON(w, tenantCode(err), Error{Error: err.Error()})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func tenantCode(err error) int {
@@ -117,4 +133,10 @@ func (c *Client) RemoveTenant(name string, keepData bool) error {
 		q = "?keep_data=1"
 	}
 	return c.do("DELETE", "/api/v1/tenants/"+url.PathEscape(name)+q, nil, nil)
+}
+
+// TenantGet reads one of a tenant's own endpoints (PATH after
+// /api/v1/tenants/NAME/, e.g. "api/v1/secondary") into out.
+func (c *Client) TenantGet(name, path string, out any) error {
+	return c.do("GET", "/api/v1/tenants/"+url.PathEscape(name)+"/"+path, nil, out)
 }

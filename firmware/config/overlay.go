@@ -60,6 +60,9 @@ type Overlay struct {
 type Access struct {
 	Admin []string `yaml:"admin,omitempty"`
 	Read  []string `yaml:"read,omitempty"`
+	// Tenants grants, on a host, tenant by tenant, who may manage that
+	// tenant and nothing else (tenant name → identities).
+	Tenants map[string][]string `yaml:"tenants,omitempty"`
 }
 
 // Dnstap is the dnstap output: off while Target is empty.
@@ -152,6 +155,16 @@ func (s *Overlay) check(c *Config, line func(string) int) []string {
 		for _, who := range list {
 			if who == "" || strings.ContainsAny(who, " \t") || who == "tag:" {
 				bad("access", "access entry %q: want a login name, tag:NAME or *", who)
+			}
+		}
+	}
+	for t, list := range s.Access.Tenants {
+		if !tenantName.MatchString(t) {
+			bad(t, "access.tenants: %q is not a tenant name", t)
+		}
+		for _, who := range list {
+			if who == "" || who == "*" || strings.ContainsAny(who, " \t") || who == "tag:" {
+				bad(t, "access.tenants.%s: entry %q: want a login name or tag:NAME (not *)", t, who)
 			}
 		}
 	}

@@ -76,6 +76,17 @@ type Tenant struct {
 	// tenant has its own RRL table and cookie secrets; the host's dns
 	// section does not apply to tenants.
 	DNS *DNSAbuse `yaml:"dns,omitempty" json:"dns,omitempty"`
+	// Secondary is the tenant's own secondary service, in the format
+	// of the node's secondary section: its TSIG keys, zones transferred
+	// from its primaries, catalog zones (whose members it transfers
+	// too), limits and timers (same defaults). NOTIFY reaches it on its
+	// addresses. Unset: it serves only the zones given as files.
+	Secondary *Secondary `yaml:"secondary,omitempty" json:"secondary,omitempty"`
+	// Dnstap copies the tenant's queries and responses to its own
+	// collector (target: IP:PORT, dialled from the host's network
+	// namespace; queue as overlay.dnstap's), with its name as dnstap
+	// identity. Unset: none.
+	Dnstap *Dnstap `yaml:"dnstap,omitempty" json:"dnstap,omitempty"`
 }
 
 // Defaults of the tenants section.
@@ -147,6 +158,9 @@ func (t *Tenant) SetDefaults() {
 		t.DNS = &DNSAbuse{}
 	}
 	t.DNS.SetDefaults()
+	if t.Secondary != nil {
+		t.Secondary.setDefaults(nil)
+	}
 }
 
 // CheckTenants checks each tenant and that no two share a name, prefix or
@@ -261,6 +275,35 @@ func (t *Tenant) Check() error {
 			bad("%s", p)
 		}
 	}
+	if t.Secondary != nil {
+		// Its zone files count as zones the secondary section may not
+		// list again.
+		var c Config
+		for _, z := range t.Zones {
+			c.Zones = append(c.Zones, z)
+		}
+		for _, p := range t.Secondary.check(&c, func(string) int { return 0 }) {
+			bad("%s", strings.TrimPrefix(p, "line 0: "))
+		}
+		for _, rs := range t.secondaryRemotes() {
+			for _, r := range rs {
+				if r.Address.Host != "" {
+					bad("secondary: primary %s: a tenant's primaries are IP addresses (it has no tailnet and no resolver)", r.Address)
+				}
+			}
+		}
+		if o := t.Secondary.Outbound; len(o.Notify) > 0 || o.Catalog != "" {
+			bad("secondary.outbound: notify and catalog do not apply to a tenant (it has no zones of its own to offer downstream)")
+		}
+	}
+	if d := t.Dnstap; d != nil {
+		if ap, err := netip.ParseAddrPort(d.Target); err != nil || ap.Port() == 0 {
+			bad("dnstap.target %q: want IP:PORT (a tenant has no tailnet and no resolver)", d.Target)
+		}
+		if d.Queue < 0 {
+			bad("dnstap.queue must not be negative")
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("tenant %s: %s", t.Name, strings.Join(errs, "; "))
 	}
@@ -287,6 +330,48 @@ func (t *Tenant) AddressList() []netip.Addr {
 		}
 	}
 	return out
+}
+
+// SecondaryOrigins are the zones the tenant transfers from its
+// primaries (not its catalogs' members, which only the catalogs name).
+func (t *Tenant) SecondaryOrigins() []string {
+	if t.Secondary == nil {
+		return nil
+	}
+	var out []string
+	for _, z := range t.Secondary.Zones {
+		out = append(out, dns.CanonicalName(z.Origin))
+	}
+	return out
+}
+
+func (t *Tenant) secondaryRemotes() [][]Remote {
+	var out [][]Remote
+	for _, x := range t.Secondary.Templates {
+		out = append(out, x.Primaries)
+	}
+	for _, z := range t.Secondary.Zones {
+		out = append(out, z.Primaries)
+	}
+	for _, c := range t.Secondary.Catalogs {
+		out = append(out, c.Primaries)
+	}
+	return out
+}
+
+// Redacted is the tenant without its TSIG secrets, to show.
+func (t Tenant) Redacted() Tenant {
+	if t.Secondary == nil || len(t.Secondary.Keys) == 0 {
+		return t
+	}
+	sec := *t.Secondary
+	sec.Keys = make([]TSIGKey, len(t.Secondary.Keys))
+	for i, k := range t.Secondary.Keys {
+		k.Secret = "(hidden)"
+		sec.Keys[i] = k
+	}
+	t.Secondary = &sec
+	return t
 }
 
 // CanaryQuestion parses Canary ("de. SOA"): empty name for none.

@@ -53,3 +53,53 @@ tenants:
 		t.Errorf("restart_delay 0 kept: %v %v", err, c.Tenants.RestartDelay)
 	}
 }
+
+// TestTenantSecondary: a tenant's secondary section (the config-file
+// equivalent of tenant add -primary/-secondary/-catalog/-tsig), its
+// defaults, its problems named with the tenant, and per-tenant grants.
+func TestTenantSecondary(t *testing.T) {
+	c, err := Parse([]byte(`data_dir: /d
+overlay:
+  access:
+    tenants: {de: [alice@example.net, "tag:de-ops"]}
+tenants:
+  list:
+    - name: de
+      prefixes: [192.0.2.0/24]
+      addresses: [192.0.2.53]
+      secondary:
+        keys: [{name: xfr, algorithm: hmac-sha256, secret: c2VjcmV0}]
+        zones: [{origin: de., primaries: ["198.51.100.1@xfr"]}]
+        catalogs: [{origin: cat.de., primaries: ["198.51.100.1:5300@xfr"]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	de := c.Tenants.List[0]
+	if s := de.Secondary; s == nil || len(s.Zones) != 1 || s.Zones[0].Primaries[0].Key != "xfr" || s.Catalogs[0].Primaries[0].Address.Port != 5300 || s.Limits.MaxRecords != DefaultMaxRecords || s.Timers.RefreshMin != Duration(DefaultRefreshMin) {
+		t.Errorf("secondary: %+v", de.Secondary)
+	}
+	if got := de.SecondaryOrigins(); len(got) != 1 || got[0] != "de." {
+		t.Errorf("origins %v", got)
+	}
+	if r := de.Redacted(); r.Secondary.Keys[0].Secret == "c2VjcmV0" || de.Secondary.Keys[0].Secret != "c2VjcmV0" {
+		t.Errorf("redacted %+v, original %+v", r.Secondary.Keys, de.Secondary.Keys)
+	}
+	if got := c.Overlay.Access.Tenants["de"]; len(got) != 2 {
+		t.Errorf("access.tenants: %v", c.Overlay.Access.Tenants)
+	}
+	base := "tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], secondary: "
+	for doc, want := range map[string]string{
+		base + "{zones: [{origin: a., primaries: [\"198.51.100.1@k\"]}]}}\n":                                                             `tenant a: secondary: zone a.: key "k" is not defined`,
+		base + "{keys: [{name: k, algorithm: hmac-sha256, secret: \"no!\"}], zones: [{origin: a., primaries: [\"198.51.100.1@k\"]}]}}\n": "key k: secret is not base64",
+		base + "{zones: [{origin: a., primaries: [primary.example.ts.net]}]}}\n":                                                         "a tenant's primaries are IP addresses",
+		base + "{zones: [{origin: a.}]}}\n":                                                                                              "needs primaries or a template",
+		base + "{outbound: {notify: [\"198.51.100.9\"]}}}\n":                                                                             "do not apply to a tenant",
+		"overlay:\n  access:\n    tenants: {de: [\"*\"]}\n":                                                                              `access.tenants.de: entry "*"`,
+	} {
+		_, err := Parse([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", doc, err, want)
+		}
+	}
+}

@@ -13,9 +13,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/shoestring-dns/shoestring/firmware/access"
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/firmware/config"
+	"github.com/shoestring-dns/shoestring/firmware/metrics"
 	"github.com/shoestring-dns/shoestring/firmware/overlay"
 	"github.com/shoestring-dns/shoestring/firmware/routing"
 	"github.com/shoestring-dns/shoestring/firmware/tenant"
@@ -81,6 +85,14 @@ func Run(ctx context.Context, opts Options) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	api.TenantRoutes(mux, sup, log)
 	api.RoutingRoutes(mux, rt, log)
+	if cfg.Overlay.MetricsOn() {
+		// The host's own series (routing, its runtime) and every
+		// tenant's, read over its control socket, with a tenant label.
+		src := &api.Sources{Name: cfg.Node.Name, Routing: rt}
+		own := metrics.New(metrics.Sources{Overview: src.Overview}, metrics.Build{})
+		all := prometheus.Gatherers{own.Gatherer(), metrics.Tenants(sup.Scrape)}
+		mux.Handle("GET /metrics", promhttp.HandlerFor(all, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	}
 	if opts.Routes != nil {
 		opts.Routes(mux)
 	}

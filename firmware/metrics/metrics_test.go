@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"errors"
 	"os"
 	"reflect"
 	"regexp"
@@ -153,6 +154,12 @@ func TestReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A host's own series about its tenants (tenants.go).
+	hostFams, err := Relabel(nil, map[string]error{"t": errors.New("down")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams = append(fams, hostFams...)
 	for _, f := range fams {
 		name := f.GetName()
 		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {

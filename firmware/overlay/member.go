@@ -257,5 +257,5 @@ func (m *Member) Resolver() access.Resolver {
 
 // Policy is overlay.access as the access control applies it.
 func (m *Member) Policy() access.Policy {
-	return access.Policy{Admin: m.cfg.Access.Admin, Read: m.cfg.Access.Read}
+	return access.Policy{Admin: m.cfg.Access.Admin, Read: m.cfg.Access.Read, Tenants: m.cfg.Access.Tenants}
 }

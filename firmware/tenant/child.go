@@ -52,6 +52,14 @@ type childSpec struct {
 	Sockets []socketKind `json:"sockets"`
 	// DNS is the tenant's cookies, RRL and per-client limits.
 	DNS *config.DNSAbuse `json:"dns,omitempty"`
+	// Secondary is the tenant's secondary service (primaries, TSIG
+	// keys, catalogs), nil for none.
+	Secondary *config.Secondary `json:"secondary,omitempty"`
+	// Dnstap is the tenant's own dnstap output, nil for none.
+	Dnstap *config.Dnstap `json:"dnstap,omitempty"`
+	// Control says that the descriptor after the sockets is the
+	// tenant's control socket (control.go), listening already.
+	Control bool `json:"control,omitempty"`
 }
 
 func readSpec() (childSpec, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/dnsserver"
+	"github.com/shoestring-dns/shoestring/firmware/logring"
 	"github.com/shoestring-dns/shoestring/firmware/store"
 	"github.com/shoestring-dns/shoestring/firmware/zones"
 )
@@ -22,13 +23,15 @@ import (
 // reports the protections it finds itself under, and answers from its own
 // store on the sockets the host passed, until SIGTERM. It has no routing,
 // no network configuration and no management listener: the host does
-// those.
-func Serve() error {
+// those. Its own endpoints (metrics, secondary zones, log) are served by
+// control on the control socket the host passed.
+func Serve(control ControlServer) error {
 	spec, err := readSpec()
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("tenant", spec.Name)
+	logs := logring.New(recentLogLines)
+	log := slog.New(logs.Handler(slog.NewTextHandler(os.Stderr, nil))).With("tenant", spec.Name)
 	seccompErr := installSeccomp()
 	report := os.NewFile(fdReport, "report")
 	json.NewEncoder(report).Encode(selfCheck(seccompErr))
@@ -59,6 +62,13 @@ func Serve() error {
 		}
 	}
 	dc.UDPWorkers = max(udp, 1)
+	sec, err := newSecondary(spec, zs, st, log)
+	if err != nil {
+		return err
+	}
+	if sec != nil {
+		dc.Transfers = sec
+	}
 	srv := dnsserver.New(dc)
 	if err := zs.Load(srv); err != nil {
 		return err
@@ -69,6 +79,7 @@ func Serve() error {
 		return err
 	}
 	defer srv.Close()
+	tap := startTap(ctx, spec, srv, log)
 	for i, k := range spec.Sockets {
 		if err := serveSocket(srv, os.NewFile(uintptr(fdSockets+i), k.Addr), k.UDP); err != nil {
 			return fmt.Errorf("socket %s: %w", k.Addr, err)
@@ -76,6 +87,22 @@ func Serve() error {
 	}
 	zs.ImportConfigured(cfg.Zones)
 	zones.ReleaseMemory()
+	if sec != nil {
+		if err := sec.Start(ctx); err != nil {
+			return fmt.Errorf("secondary: %w", err)
+		}
+	}
+	if spec.Control && control != nil {
+		f := os.NewFile(uintptr(fdSockets+len(spec.Sockets)), "control")
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err == nil {
+			err = control(ctx, ln, ControlSources{Name: spec.Name, DNS: srv, Zones: zs, Secondary: sec, Tap: tap, Logs: logs, Log: log})
+		}
+		if err != nil {
+			return fmt.Errorf("control socket: %w", err)
+		}
+	}
 	log.Info("answering", "zones", srv.Zones(), "listen", srv.Addrs())
 	<-ctx.Done()
 	log.Info("stopping")

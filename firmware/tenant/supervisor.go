@@ -228,6 +228,10 @@ func (s *Supervisor) startLocked(spec config.Tenant, fromConfig bool, zones map[
 	if err := t.prepareDirs(zones); err != nil {
 		return fmt.Errorf("tenant %s: %w", spec.Name, err)
 	}
+	if t.ctl, err = listenControl(t.dir); err != nil {
+		return fmt.Errorf("tenant %s: %w", spec.Name, err)
+	}
+	undo = append(undo, func() { t.ctl.Close() })
 	addrs := spec.AddressList()
 	if err := s.opts.Routing.SetAnycast(spec.Name, addrs); err != nil {
 		return fmt.Errorf("tenant %s: addresses: %w", spec.Name, err)
@@ -247,6 +251,9 @@ func (s *Supervisor) startLocked(spec config.Tenant, fromConfig bool, zones map[
 	canary := health.Query{Name: qname, Type: qtype}
 	if qname == "" && len(t.zones) > 0 {
 		canary = health.Query{Name: t.zones[0], Type: dns.TypeSOA}
+	} else if sz := spec.SecondaryOrigins(); qname == "" && len(sz) > 0 {
+		// Announced once its first secondary zone is transferred.
+		canary = health.Query{Name: sz[0], Type: dns.TypeSOA}
 	}
 	if t.routes, err = s.opts.Routing.Tenant(spec.Name, routing.TenantChecks{
 		Prefixes: spec.PrefixList(), Addresses: addrs, Port: c.Port, NSID: spec.Name, Canary: canary,
@@ -352,6 +359,7 @@ type tenant struct {
 	dir        string
 	zones      []string // origins in data/zones
 	socks      *sockets
+	ctl        *control // its control socket (control.go)
 	group      group
 	routes     *routing.TenantRoutes
 	quit, done chan struct{}
@@ -475,7 +483,7 @@ func (t *tenant) runOnce() error {
 		Name: t.spec.Name, UID: t.uid, GID: t.uid,
 		Root: filepath.Join(t.dir, "root"), Data: filepath.Join(t.dir, "data"),
 		Binary: t.s.opts.Binary, NSID: t.spec.Name, Zones: t.zones, Sockets: t.socks.kinds,
-		DNS: t.spec.DNS,
+		DNS: t.spec.DNS, Secondary: t.spec.Secondary, Control: true, Dnstap: t.spec.Dnstap,
 	}
 	js, _ := json.Marshal(spec)
 	cmd := exec.Command(t.s.opts.Binary, InitCommand)
@@ -486,6 +494,7 @@ func (t *tenant) runOnce() error {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMEMLIMIT=%dMiB", t.spec.MemoryMB*9/10))
 	}
 	cmd.ExtraFiles = append([]*os.File{repW, startR}, t.socks.files...)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, t.ctl.file) // fdSockets+len(sockets): control.go
 	out := &lineLog{log: t.s.log, tenant: t.spec.Name}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -590,6 +599,7 @@ func (t *tenant) stop(drain bool) {
 		<-t.done
 		t.routes.Withdraw()
 		t.socks.Close()
+		t.ctl.Close()
 	})
 }
 
@@ -598,7 +608,7 @@ func (t *tenant) status() Status {
 	defer t.mu.Unlock()
 	st := Status{
 		Name: t.spec.Name, State: t.state, UID: t.uid, Started: t.started, Restarts: t.restarts,
-		LastExit: t.lastExit, FromConfig: t.fromConfig, Spec: t.spec, Zones: t.zones,
+		LastExit: t.lastExit, FromConfig: t.fromConfig, Spec: t.spec.Redacted(), Zones: t.zones,
 		Prefixes: t.routes.Status(), Protections: t.prot, OOMKills: t.oomKills(),
 	}
 	if t.proc != nil {

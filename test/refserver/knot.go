@@ -22,6 +22,10 @@ type KnotConfig struct {
 	// zones marked Member.
 	Catalog string
 	Notify  string // host:port of a secondary to notify of changes
+	// NotifyVia is the source address of those NOTIFYs; empty: the
+	// kernel's choice (for a secondary on a local address, that
+	// address itself).
+	NotifyVia string
 	// Key signs transfers and NOTIFY, and is required of clients.
 	Key *Key
 	// Identity, when set, is the NSID and the id.server answer, and
@@ -94,7 +98,11 @@ log:
 		}
 	}
 	if c.Notify != "" {
-		fmt.Fprintf(&remotes, "  - id: downstream\n    address: %s%s\n", hostAt(c.Notify), keyRef)
+		via := ""
+		if c.NotifyVia != "" {
+			via = "\n    via: " + c.NotifyVia
+		}
+		fmt.Fprintf(&remotes, "  - id: downstream\n    address: %s%s%s\n", hostAt(c.Notify), keyRef, via)
 	}
 	if remotes.Len() > 0 {
 		conf.WriteString("remote:\n" + remotes.String())

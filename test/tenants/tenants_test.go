@@ -165,6 +165,8 @@ func TestHost(t *testing.T) {
 		}
 	})
 
+	t.Run("secondary", func(t *testing.T) { testSecondary(t, l) })
+
 	t.Run("kill", func(t *testing.T) {
 		nic := defs[1]
 		others := l.routes()
