@@ -299,11 +299,16 @@ const udpSocketBuffer = 4 << 20
 
 // growBuffers raises the socket's buffers to udpSocketBuffer. SO_RCVBUF
 // is capped by net.core.rmem_max (wmem_max for sending); as root the
-// FORCE variants pass the cap, so a box need not be tuned by hand.
+// FORCE variants pass the cap, so a box need not be tuned by hand. A
+// buffer already that large is left alone: a tenant's sockets come sized
+// by its host, and the tenant, not root, would shrink them to the cap.
 func growBuffers(raw syscall.RawConn) error {
 	var serr error
 	err := raw.Control(func(fd uintptr) {
 		for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, o[1]); err == nil && v >= udpSocketBuffer {
+				continue
+			}
 			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], udpSocketBuffer) == nil {
 				continue
 			}

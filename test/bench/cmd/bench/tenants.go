@@ -315,6 +315,13 @@ func (tb *tenantRun) node(ctx context.Context) *target {
 	tg.proc, tg.err = tb.start(ctx, tg.ns, "node", []string{o.bin, "run", "-config", cfg}, filepath.Join(dir, "output.log"), tg.addrs)
 	if tg.err == nil {
 		tb.checkAffinity(tg.proc.Pid(), "node")
+		// Scheduled as a tenant is: a cgroup as deep as a tenant's
+		// (removeCgroups removes it: its name has tb.cgroup's prefix).
+		if cg, err := bench.JoinCPUCgroup(tg.proc.Pid(), tb.cgroup+"-node", "node"); err != nil {
+			logf("WARNING: node stays in this process's cpu cgroup (%v): on a loaded machine it gets more CPU than a tenant would", err)
+		} else {
+			logf("node: in cpu cgroup %s", cg)
+		}
 	}
 	return tg
 }
