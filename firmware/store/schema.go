@@ -32,10 +32,6 @@ type schema struct {
 	migrate map[byte]func(tx *bolt.Tx) error
 }
 
-// current is this firmware's layout. A new format adds its migration
-// here and bumps formatVersion.
-var current = schema{version: formatVersion}
-
 // snapshotPath is the copy of the file taken before migrating from
 // format v.
 func snapshotPath(path string, v byte) string { return fmt.Sprintf("%s.format%d", path, v) }

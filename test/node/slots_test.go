@@ -50,76 +50,8 @@ func TestRunBinarySlots(t *testing.T) {
 	good := agenttest.HostBundle(t, dir, "v1.0.0", signer, self)
 	bad := agenttest.HostBundle(t, dir, "v1.1.0", signer, exitingBinary(t, dir))
 
-	zoneFile := filepath.Join(dir, "example.org.zone")
-	os.WriteFile(zoneFile, []byte("$TTL 300\n@ IN SOA ns1 h 5 3600 900 1209600 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.44\n"), 0o644)
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	mgmt := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cfgFile := filepath.Join(dir, "node.yaml")
-	os.WriteFile(cfgFile, []byte(fmt.Sprintf(`node:
-  name: host-test
-data_dir: %s
-dns:
-  listen: ["%s"]
-management:
-  listen: "%s"
-zones:
-  - origin: example.org
-    file: %s
-ota:
-  keys: ["%s"]
-  soak: 5s
-`, filepath.Join(dir, "data"), addr, mgmt, zoneFile, pub)), 0o644)
-	c := api.NewClient("http://" + mgmt)
-
-	// launch runs the service once, as systemd's ExecStart.
-	type run struct {
-		cmd  *exec.Cmd
-		log  *testenv.SyncBuffer
-		done chan error
-	}
-	n := 0
-	launch := func() *run {
-		n++
-		r := &run{log: &testenv.SyncBuffer{}, done: make(chan error, 1)}
-		r.cmd = exec.Command(bin, "launch", "-slots", slots, "--", "run", "-config", cfgFile, "-slots", slots, "-board", "qemu-amd64")
-		r.cmd.Stderr = r.log
-		if err := r.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { r.done <- r.cmd.Wait() }()
-		i := n
-		t.Cleanup(func() {
-			r.cmd.Process.Kill()
-			<-r.done
-			if t.Failed() {
-				t.Logf("start %d log:\n%s", i, r.log.String())
-			}
-		})
-		return r
-	}
-	exited := func(r *run, within time.Duration) error {
-		t.Helper()
-		select {
-		case err := <-r.done:
-			r.done <- err
-			return err
-		case <-time.After(within):
-			t.Fatalf("the node did not exit within %s", within)
-			return nil
-		}
-	}
-	waitAPI := func() api.SlotsStatus {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			s, err := c.Slots()
-			if err == nil {
-				return s
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("slots: %v", err)
-			}
-		}
-	}
+	h := newHostSlots(t, dir, bin, slots, pub, 5*time.Second)
+	launch, exited, waitAPI, c, addr := h.launch, h.exited, h.waitSlots, h.c, h.addr
 
 	r := launch()
 	waitAnswer(t, addr, "www.example.org.", "192.0.2.44")
@@ -197,4 +129,110 @@ func exitingBinary(t *testing.T, dir string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// hostSlots is a plain host's node under `shoestring launch -slots`
+// (systemd's ExecStart), serving example.org from a file, with the
+// management API on loopback and ota.soak as given.
+type hostSlots struct {
+	t     *testing.T
+	bin   string
+	slots string
+	cfg   string
+	data  string // the node's data_dir
+	addr  string // its DNS address
+	c     *api.Client
+	n     int
+}
+
+func newHostSlots(t *testing.T, dir, bin, slots, pub string, soak time.Duration) *hostSlots {
+	t.Helper()
+	zoneFile := filepath.Join(dir, "example.org.zone")
+	os.WriteFile(zoneFile, []byte("$TTL 300\n@ IN SOA ns1 h 5 3600 900 1209600 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.44\n"), 0o644)
+	h := &hostSlots{t: t, bin: bin, slots: slots, cfg: filepath.Join(dir, "node.yaml"), data: filepath.Join(dir, "data"),
+		addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	mgmt := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	os.WriteFile(h.cfg, []byte(fmt.Sprintf(`node:
+  name: host-test
+data_dir: %s
+dns:
+  listen: ["%s"]
+management:
+  listen: "%s"
+zones:
+  - origin: example.org
+    file: %s
+ota:
+  keys: ["%s"]
+  soak: %s
+`, h.data, h.addr, mgmt, zoneFile, pub, soak)), 0o644)
+	h.c = api.NewClient("http://" + mgmt)
+	return h
+}
+
+// hostRun is one start of the service.
+type hostRun struct {
+	cmd  *exec.Cmd
+	log  *testenv.SyncBuffer
+	done chan error
+}
+
+// launch runs the service once, as systemd's ExecStart (launch execs
+// the slot's binary: the process is the node).
+func (h *hostSlots) launch() *hostRun {
+	t := h.t
+	h.n++
+	r := &hostRun{log: &testenv.SyncBuffer{}, done: make(chan error, 1)}
+	r.cmd = exec.Command(h.bin, "launch", "-slots", h.slots, "--", "run", "-config", h.cfg, "-slots", h.slots, "-board", "qemu-amd64")
+	r.cmd.Stderr = r.log
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.cmd.Wait() }()
+	i := h.n
+	t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		<-r.done
+		if t.Failed() {
+			t.Logf("start %d log:\n%s", i, r.log.String())
+		}
+	})
+	return r
+}
+
+// exited waits for a start to end and returns how.
+func (h *hostSlots) exited(r *hostRun, within time.Duration) error {
+	h.t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case <-time.After(within):
+		h.t.Fatalf("the node did not exit within %s", within)
+		return nil
+	}
+}
+
+// waitSlots returns the slots once the management API answers.
+func (h *hostSlots) waitSlots() api.SlotsStatus {
+	h.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		s, err := h.c.Slots()
+		if err == nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("slots: %v", err)
+		}
+	}
+}
+
+// update uploads a bundle file; the node answers before it restarts.
+func (h *hostSlots) update(file string) (api.UpdateStatus, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	return h.c.Update(f, false)
 }

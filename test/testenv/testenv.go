@@ -86,21 +86,39 @@ func Binary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "shoestring")
-		// With the build tags of `make build` and the images (the
-		// Tailscale features the overlay leaves out): tests run what ships.
-		args := []string{"build", "-o", buildPath}
-		if tags, err := os.ReadFile(filepath.Join(RepoRoot(), "firmware", "overlay", "buildtags.txt")); err == nil {
-			args = append(args, "-tags", strings.TrimSpace(string(tags)))
-		}
-		cmd := exec.Command("go", append(args, "./cmd/shoestring")...)
-		cmd.Dir = RepoRoot()
-		// Static, as on every box: a host's tenants run it in a root
-		// with no dynamic loader.
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		buildOut, buildErr = cmd.CombinedOutput()
+		buildOut, buildErr = build(buildPath)
 	})
 	if buildErr != nil {
 		t.Fatalf("building shoestring: %v\n%s", buildErr, buildOut)
 	}
 	return buildPath
+}
+
+// BinaryWithTags builds cmd/shoestring with extra build tags (a test
+// build, such as store's shoestring_format2) into dst.
+func BinaryWithTags(t testing.TB, dst string, tags ...string) {
+	t.Helper()
+	if out, err := build(dst, tags...); err != nil {
+		t.Fatalf("building shoestring with tags %v: %v\n%s", tags, err, out)
+	}
+}
+
+// build builds cmd/shoestring into dst with the build tags of `make
+// build` and the images (the Tailscale features the overlay leaves
+// out), so tests run what ships, plus extra.
+func build(dst string, extra ...string) ([]byte, error) {
+	args := []string{"build", "-o", dst}
+	var tags []string
+	if b, err := os.ReadFile(filepath.Join(RepoRoot(), "firmware", "overlay", "buildtags.txt")); err == nil {
+		tags = append(tags, strings.TrimSpace(string(b)))
+	}
+	if tags = append(tags, extra...); len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, "./cmd/shoestring")...)
+	cmd.Dir = RepoRoot()
+	// Static, as on every box: a host's tenants run it in a root with
+	// no dynamic loader.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	return cmd.CombinedOutput()
 }
