@@ -1,5 +1,7 @@
-// Package node_test runs the real shoestring binary: restart behaviour
-// with a store that already holds many zones.
+// Package node_test runs the real shoestring binary as an operator does
+// with `shoestring run`: its config and the last good one, a restart with
+// a store that already holds many zones, binary slots on a plain host,
+// and the store carried across two real builds.
 package node_test
 
 import (
