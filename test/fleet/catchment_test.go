@@ -178,7 +178,7 @@ func TestCatchmentTwoSites(t *testing.T) {
 		// The router forwards, and does not filter by reverse path: the
 		// probes come from the anycast address, whose route points
 		// elsewhere.
-		if err := inNetns(s.router, func() error {
+		if err := nslab.InNS(s.router, func() error {
 			for _, k := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/rp_filter", "net/ipv4/conf/default/rp_filter",
 				"net/ipv4/conf/rsite/rp_filter", "net/ipv4/conf/rnode/rp_filter", "net/ipv4/conf/rclient/rp_filter"} {
 				v := "0"
@@ -251,7 +251,7 @@ func TestCatchmentTwoSites(t *testing.T) {
 			Argv: []string{bin, "dev", "-data", filepath.Join(dir, "dns-"+s.name), "-listen", addr, "-http", "127.0.0.1:8053"}})
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			err := inNetns(s.client, func() error {
+			err := nslab.InNS(s.client, func() error {
 				q := new(dns.Msg)
 				q.SetQuestion("example.", dns.TypeSOA)
 				_, _, err := (&dns.Client{Timeout: 300 * time.Millisecond}).Exchange(q, addr)

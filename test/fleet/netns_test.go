@@ -1,57 +1,13 @@
 package fleet
 
 import (
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"runtime"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/shoestring-dns/shoestring/test/nslab"
 )
-
-// inNetns runs f on a thread moved into the named network namespace; a
-// socket f opens stays in that namespace. The thread is moved back and
-// handed back to the runtime afterwards. It must not die: a lab process
-// (BIRD, a node) started with Pdeathsig from that thread would be killed
-// with it (the parent death signal follows the thread, not the process).
-// Only when it cannot move back does it stay locked and end with the
-// goroutine.
-func inNetns(name string, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer orig.Close()
-		fd, err := os.Open("/run/netns/" + name)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer fd.Close()
-		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("leaving namespace %s: %w", name, err)
-			return // the thread stays locked and ends with the goroutine
-		}
-		runtime.UnlockOSThread()
-		done <- ferr
-	}()
-	return <-done
-}
 
 // forwardTCP listens on host loopback and carries each connection to
 // addr inside the namespace: the controller reaches a lab node's
@@ -72,7 +28,7 @@ func forwardTCP(t *testing.T, ns, addr string) string {
 			go func() {
 				defer c.Close()
 				var up net.Conn
-				if err := inNetns(ns, func() (err error) {
+				if err := nslab.InNS(ns, func() (err error) {
 					up, err = net.DialTimeout("tcp", addr, 2*time.Second)
 					return err
 				}); err != nil {
@@ -107,7 +63,7 @@ func forwardUDP(t *testing.T, ns, addr string) string {
 			q := append([]byte(nil), buf[:n]...)
 			go func() {
 				var up net.Conn
-				if inNetns(ns, func() (err error) {
+				if nslab.InNS(ns, func() (err error) {
 					up, err = net.Dial("udp", addr)
 					return err
 				}) != nil {

@@ -6,24 +6,37 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shoestring-dns/shoestring/test/nslab"
 )
 
-// Client asks the anycast addresses from the client namespace, over many
-// UDP sockets: each has its own source port, so the router's port-aware
+// Client asks anycast addresses from a client namespace, over many UDP
+// sockets: each has its own source port, so the router's port-aware
 // multipath hash spreads them over the nodes.
 type Client struct {
 	socks []*net.UDPConn
+	// Timeout is how long a query may take before it counts as failed
+	// (QueryTimeout when 0). Set it before the first query.
+	Timeout time.Duration
 }
 
 // NewClient opens perTarget sockets to each target's port 53 in the
-// client namespace.
+// lab's client namespace.
 func (l *Lab) NewClient(perTarget int, targets ...netip.Addr) (*Client, error) {
+	return NewClientIn(l.ClientNS, perTarget, targets...)
+}
+
+// NewClientIn opens perTarget sockets to each target's port 53 in
+// namespace ns: a client for any lab of namespaces, this package's or
+// another test's.
+func NewClientIn(ns string, perTarget int, targets ...netip.Addr) (*Client, error) {
 	c := &Client{}
-	err := inNS(l.ClientNS, func() error {
+	err := nslab.InNS(ns, func() error {
 		for _, t := range targets {
 			for range perTarget {
 				conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(t, 53)))
@@ -57,12 +70,13 @@ type Result struct {
 	Err        error
 }
 
-// QueryTimeout is how long a query may take before it counts as failed.
+// QueryTimeout is how long a query may take before it counts as failed,
+// unless the client says otherwise.
 const QueryTimeout = time.Second
 
 // query asks www.example.test A on sock and checks the reply: NOERROR,
 // authoritative, with the record, and with an NSID saying who answered.
-func query(sock *net.UDPConn) (r Result) {
+func (c *Client) query(sock *net.UDPConn) (r Result) {
 	r = Result{Sent: time.Now()}
 	if ap, err := netip.ParseAddrPort(sock.RemoteAddr().String()); err == nil {
 		r.Target = ap.Addr()
@@ -82,7 +96,11 @@ func query(sock *net.UDPConn) (r Result) {
 		r.Err = err
 		return r
 	}
-	sock.SetDeadline(r.Sent.Add(QueryTimeout))
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = QueryTimeout
+	}
+	sock.SetDeadline(r.Sent.Add(timeout))
 	if _, err := sock.Write(wire); err != nil {
 		r.Err = err
 		return r
@@ -122,7 +140,7 @@ func (c *Client) Once() []Result {
 	out := make([]Result, len(c.socks))
 	var wg sync.WaitGroup
 	for i, s := range c.socks {
-		wg.Go(func() { out[i] = query(s) })
+		wg.Go(func() { out[i] = c.query(s) })
 	}
 	wg.Wait()
 	return out
@@ -152,7 +170,7 @@ func (c *Client) StartLoad(qps int) *Load {
 					return
 				case <-tokens:
 				}
-				r := query(s)
+				r := c.query(s)
 				ld.mu.Lock()
 				ld.res = append(ld.res, r)
 				ld.mu.Unlock()
@@ -181,13 +199,21 @@ func (c *Client) StartLoad(qps int) *Load {
 }
 
 // Stop ends the load, waits for queries in flight, and returns every
-// result in the order they completed.
+// result in the order the queries were sent.
 func (ld *Load) Stop() []Result {
 	close(ld.stop)
 	ld.wg.Wait()
+	return ld.Results()
+}
+
+// Results is what has completed so far, in the order the queries were
+// sent.
+func (ld *Load) Results() []Result {
 	ld.mu.Lock()
-	defer ld.mu.Unlock()
-	return ld.res
+	out := slices.Clone(ld.res)
+	ld.mu.Unlock()
+	slices.SortFunc(out, func(a, b Result) int { return a.Sent.Compare(b.Sent) })
+	return out
 }
 
 // Since returns how many queries sent after t have completed (answered or

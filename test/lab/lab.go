@@ -197,7 +197,7 @@ func (l *Lab) network() error {
 	// The router forwards, hashes flows by ports as well as addresses
 	// (else one client would reach one node), and does not filter by
 	// reverse path: replies come from anycast addresses.
-	return inNS(l.RouterNS, func() error {
+	return nslab.InNS(l.RouterNS, func() error {
 		for k, v := range map[string]string{
 			"net/ipv4/ip_forward":                "1",
 			"net/ipv6/conf/all/forwarding":       "1",

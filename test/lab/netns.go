@@ -1,54 +1,13 @@
 package lab
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
-
-// inNS runs f on an OS thread switched into namespace ns. Sockets f opens
-// stay in ns after the thread switches back, so the lab's own process can
-// be a client in the client namespace without moving into it. If the
-// thread cannot switch back it stays locked, and the runtime discards it
-// when this goroutine ends.
-func inNS(ns string, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromName(ns)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("namespace %s: %w", ns, err)
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			done <- fmt.Errorf("leaving namespace %s: %w", ns, err)
-			return // thread stays locked and dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		done <- ferr
-	}()
-	return <-done
-}
 
 // routeWatcher reads the router's kernel routes through a netlink socket
 // opened in its namespace: cheap enough to poll every few milliseconds

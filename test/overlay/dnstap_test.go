@@ -2,22 +2,19 @@ package overlay
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	dt "github.com/dnstap/golang-dnstap"
 	"github.com/miekg/dns"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/shoestring-dns/shoestring/firmware/overlay"
+	"github.com/shoestring-dns/shoestring/test/refserver"
 )
 
-// collector is a dnstap collector listening on a tailnet member, decoding
-// with the dnstap project's own reader (Frame Streams, bidirectional).
+// collector is a dnstap collector listening on a tailnet member.
 type collector struct {
-	mu   sync.Mutex
-	msgs []*dt.Dnstap
+	*refserver.DnstapCollector
 }
 
 func startCollector(t *testing.T, tn *overlay.Tailnet, port int) *collector {
@@ -27,33 +24,7 @@ func startCollector(t *testing.T, tn *overlay.Tailnet, port int) *collector {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	c := &collector{}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				in, err := dt.NewFrameStreamInputTimeout(conn, true, 10*time.Second)
-				if err != nil {
-					return
-				}
-				frames := make(chan []byte, 64)
-				go func() { in.ReadInto(frames); close(frames) }()
-				for f := range frames {
-					m := new(dt.Dnstap)
-					if proto.Unmarshal(f, m) == nil {
-						c.mu.Lock()
-						c.msgs = append(c.msgs, m)
-						c.mu.Unlock()
-					}
-				}
-			}()
-		}
-	}()
-	return c
+	return &collector{refserver.ServeDnstap(ln)}
 }
 
 // waitFor waits for an AUTH_RESPONSE from identity to a question for name
@@ -62,9 +33,7 @@ func (c *collector) waitFor(t *testing.T, identity, name string, rcode int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		c.mu.Lock()
-		msgs := append([]*dt.Dnstap(nil), c.msgs...)
-		c.mu.Unlock()
+		msgs := c.Messages()
 		sawQuery := false
 		for _, m := range msgs {
 			msg := m.GetMessage()
@@ -87,8 +56,6 @@ func (c *collector) waitFor(t *testing.T, identity, name string, rcode int) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.mu.Lock()
-	n := len(c.msgs)
-	c.mu.Unlock()
+	n := c.Count()
 	t.Fatalf("collector never got %s's query and %s response for %s (%d messages in all)", identity, dns.RcodeToString[rcode], name, n)
 }

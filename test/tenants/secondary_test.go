@@ -4,20 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	dt "github.com/dnstap/golang-dnstap"
-	"github.com/miekg/dns"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/test/refserver"
@@ -48,10 +43,10 @@ func testSecondary(t *testing.T, l *lab) {
 		"-primary", k.Addr, "-secondary", "sec.test", "-tsig", "xfr:hmac-sha256:not base64!"); err == nil || !strings.Contains(out, "not base64") {
 		t.Errorf("a malformed TSIG secret: %v %s", err, out)
 	}
-	tap := startCollector(t)
+	tap, tapAddr := startCollector(t)
 	start := time.Now()
 	addArgs := []string{"tenant", "add", d.name, "-prefix", d.prefix, "-address", d.addr,
-		"-primary", k.Addr, "-secondary", "sec.test", "-tsig", key.Name + ":" + key.Algorithm + ":" + key.Secret, "-dnstap", tap.addr}
+		"-primary", k.Addr, "-secondary", "sec.test", "-tsig", key.Name + ":" + key.Algorithm + ":" + key.Secret, "-dnstap", tapAddr}
 	l.mustCtl(addArgs...)
 	defer l.mustCtl("tenant", "remove", d.name)
 	www := func() string {
@@ -100,10 +95,10 @@ func testSecondary(t *testing.T, l *lab) {
 		t.Errorf("de: %q", got)
 	}
 	l.eventually(10*time.Second, "sec's response to www.sec.test. at its dnstap collector", func() bool {
-		return tap.saw("sec", "www.sec.test.", dt.Message_AUTH_RESPONSE)
+		return tap.Saw("sec", "www.sec.test.", dt.Message_AUTH_RESPONSE)
 	})
-	if n := tap.count(); tap.saw("de", "www.de.test.", dt.Message_AUTH_RESPONSE) || tap.identities() != "sec" {
-		t.Errorf("sec's collector got others' exchanges (%d messages from %s)", n, tap.identities())
+	if n := tap.Count(); tap.Saw("de", "www.de.test.", dt.Message_AUTH_RESPONSE) || tap.Identities() != "sec" {
+		t.Errorf("sec's collector got others' exchanges (%d messages from %s)", n, tap.Identities())
 	}
 
 	// Metrics: the tenant's series on the host's /metrics, labelled.
@@ -148,80 +143,15 @@ func testSecondary(t *testing.T, l *lab) {
 	}
 }
 
-// collector is a dnstap collector on 127.0.0.1 in the host's network
-// namespace, decoding with the dnstap project's reader.
-type collector struct {
-	addr string
-	mu   sync.Mutex
-	msgs []*dt.Dnstap
-}
-
-func startCollector(t *testing.T) *collector {
+// startCollector starts a dnstap collector on 127.0.0.1 in the host's
+// network namespace and returns it with its address.
+func startCollector(t *testing.T) (*refserver.DnstapCollector, string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	c := &collector{addr: ln.Addr().String()}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				in, err := dt.NewFrameStreamInputTimeout(conn, true, 10*time.Second)
-				if err != nil {
-					return
-				}
-				frames := make(chan []byte, 64)
-				go func() { in.ReadInto(frames); close(frames) }()
-				for f := range frames {
-					m := new(dt.Dnstap)
-					if proto.Unmarshal(f, m) == nil {
-						c.mu.Lock()
-						c.msgs = append(c.msgs, m)
-						c.mu.Unlock()
-					}
-				}
-			}()
-		}
-	}()
-	return c
-}
-
-func (c *collector) saw(identity, qname string, typ dt.Message_Type) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, m := range c.msgs {
-		msg := m.GetMessage()
-		if string(m.GetIdentity()) != identity || msg.GetType() != typ {
-			continue
-		}
-		q := new(dns.Msg)
-		if q.Unpack(msg.GetQueryMessage()) == nil && len(q.Question) > 0 && q.Question[0].Name == qname {
-			return true
-		}
-	}
-	return false
-}
-
-func (c *collector) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.msgs)
-}
-
-// identities lists the dnstap identities seen, sorted, comma-separated.
-func (c *collector) identities() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	seen := map[string]bool{}
-	for _, m := range c.msgs {
-		seen[string(m.GetIdentity())] = true
-	}
-	return strings.Join(slices.Sorted(maps.Keys(seen)), ",")
+	return refserver.ServeDnstap(ln), ln.Addr().String()
 }
 
 func mustJSON(t *testing.T, v any) []byte {
