@@ -104,6 +104,9 @@ func (b *box) boot() {
 		}
 	}
 	b.setupData()
+	if b.disk == "" && b.args.DiskID != 0 {
+		b.restartForMissingDisk()
+	}
 
 	b.cfg, b.cfgSource = loadNodeConfig(configFile, b.log)
 	if b.dataDev == "" {
@@ -141,6 +144,28 @@ func (b *box) boot() {
 	b.startServices()
 	b.startNode()
 	go b.watchSignals(ctx)
+}
+
+// missingDiskRestart is how long a box whose boot disk is missing runs
+// before it restarts: long enough for the console to show why.
+const missingDiskRestart = 10 * time.Second
+
+// restartForMissingDisk restarts a box that cannot see the disk the boot
+// loader loaded it from (shoestring.disk=): its config, slot state and
+// data are all there, so a firmware that cannot see it — a storage
+// driver missing from a new image, the usual way a kernel update fails —
+// would serve nothing it was given, and its health (answering its own
+// queries) would keep the watchdog fed for ever. Restarting lets the
+// boot loader go back to the committed slot (a trial's try is spent);
+// on the committed slot it tries again, which is all a box with a dead
+// disk can do. Without shoestring.disk (a disk-less dev boot) the node
+// runs on from RAM.
+func (b *box) restartForMissingDisk() {
+	b.log.Error("the disk this firmware was loaded from is missing: restarting so the boot loader can go back to the committed slot",
+		"disk", fmt.Sprintf("%08x", b.args.DiskID), "slot", b.args.Slot, "in", missingDiskRestart)
+	time.AfterFunc(missingDiskRestart, func() {
+		b.requestPower(powerRequest{action: "reboot", reason: "boot disk missing"})
+	})
 }
 
 // setupData finds, prepares and mounts the data partition, then does

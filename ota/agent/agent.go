@@ -64,6 +64,20 @@ type Layout struct {
 	Reboot func(reason string)
 }
 
+// runningVersion is the version a bundle must be newer than: the one the
+// booted slot was installed as, from its signed manifest, when an update
+// put it there; otherwise the firmware's own (an image's first slot, a
+// development build). The downgrade rule guards against an old signed
+// bundle being offered again, so it compares signed versions with signed
+// versions: a binary built as "dev", or an image's stamp, must not let an
+// older release back in.
+func runningVersion(st slot.State, booted, firmware string) string {
+	if v := st.Slots[booted].Version; v != "" {
+		return v
+	}
+	return firmware
+}
+
 // Config configures an agent.
 type Config struct {
 	Layout
@@ -72,7 +86,8 @@ type Config struct {
 	Keys      *bundle.Keys
 	KeysError error
 	// Running is the running firmware's version: a bundle must be newer
-	// unless AllowDowngrade.
+	// unless AllowDowngrade. The version the booted slot was installed
+	// as, when an update installed it, takes its place.
 	Running        string
 	AllowDowngrade bool
 	// StateFile keeps the last update's outcome (on the data partition);
@@ -460,7 +475,7 @@ func (j *job) install(ctx context.Context, body func(*job) error) error {
 			}
 		}()
 	}
-	j.opts = bundle.Options{Board: a.c.Board, Running: a.c.Running, AllowDowngrade: a.c.AllowDowngrade || j.req.AllowDowngrade}
+	j.opts = bundle.Options{Board: a.c.Board, Running: runningVersion(st, booted, a.c.Running), AllowDowngrade: a.c.AllowDowngrade || j.req.AllowDowngrade}
 	j.t = newTarget(a.c.Method, dir, j.slot)
 	defer j.t.cleanup()
 	if err := body(j); err != nil {

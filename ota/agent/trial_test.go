@@ -104,6 +104,15 @@ func TestTrialCommits(t *testing.T) {
 			if err := trialAgent(t, r, slot.B, nil, rb).Soak(context.Background(), agent.TrialChecks{}); err != nil || len(rb.list()) != 0 {
 				t.Errorf("soak of a committed slot: %v %q", err, rb.list())
 			}
+			// The running version is the one B was installed as, not what
+			// the binary calls itself (v1.0.0 here, as a build without a
+			// stamped version would): an older signed bundle is refused.
+			older := r.Bundle(t, agenttest.Board, "v1.0.5", agenttest.MakeParts(t, "v1.0.5"), nil)
+			_, err = trialAgent(t, r, slot.B, nil, rb).Install(context.Background(), bytes.NewReader(older), agent.Request{})
+			var re *agent.RefusedError
+			if !errors.As(err, &re) || !strings.Contains(err.Error(), "older than the running v1.1.0") {
+				t.Errorf("v1.0.5 offered to a box committed on v1.1.0: %v", err)
+			}
 		})
 	}
 }

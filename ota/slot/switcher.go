@@ -247,8 +247,9 @@ func (s *switcher) RecordBoot(booted string) (State, error) {
 		reason := fmt.Sprintf("trial of slot %s (version %q) ended without a commit after %d boot(s) of it: booted the committed slot %s again", t, i.Version, r.Boots, booted)
 		if r.Boots == 0 {
 			// PID 1 never recorded a boot of it: the kernel panicked, or
-			// /init died, before the first thing PID 1 does with a disk.
-			reason = fmt.Sprintf("trial of slot %s (version %q) ended without a commit: it never reached PID 1's first step (kernel panic, or /init died at once); booted the committed slot %s again", t, i.Version, booted)
+			// /init died, before the first thing PID 1 does with a disk
+			// — or the new firmware could not see the disk at all.
+			reason = fmt.Sprintf("trial of slot %s (version %q) ended without a commit: it never recorded a boot on the data partition (kernel panic, /init died at once, or its kernel could not see the disk); booted the committed slot %s again", t, i.Version, booted)
 		}
 		if err := s.markBad(&r, try, t, reason); err != nil {
 			return r.State, err

@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -9,16 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-	"github.com/vishvananda/netns"
-
+	"github.com/shoestring-dns/shoestring/test/lab"
 	"github.com/shoestring-dns/shoestring/test/nslab"
 	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
@@ -95,7 +90,7 @@ func startAnycastLab(t *testing.T, bgpPort, dnsPort int) *anycastLab {
 	}
 	// The router forwards, and does not filter by reverse path (the
 	// answers come from the anycast address).
-	if err := inNS(l.router, func() error {
+	if err := nslab.InNS(l.router, func() error {
 		for _, k := range []string{"net/ipv4/ip_forward"} {
 			if err := os.WriteFile("/proc/sys/"+k, []byte("1"), 0o644); err != nil {
 				return err
@@ -201,7 +196,7 @@ health:
 // and joins each to QEMU's forward of the guest's port 179.
 func (l *anycastLab) relayBGP(port int) {
 	var ln net.Listener
-	if err := inNS(l.vm, func() (err error) {
+	if err := nslab.InNS(l.vm, func() (err error) {
 		ln, err = net.Listen("tcp", "10.77.1.2:179")
 		return err
 	}); err != nil {
@@ -237,7 +232,7 @@ func (l *anycastLab) relayBGP(port int) {
 // lost.
 func (l *anycastLab) relayDNS(port int) {
 	var in *net.UDPConn
-	if err := inNS(l.vm, func() (err error) {
+	if err := nslab.InNS(l.vm, func() (err error) {
 		in, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(anycastAddr), Port: 53})
 		return err
 	}); err != nil {
@@ -292,42 +287,6 @@ func (l *anycastLab) relayDNS(port int) {
 	}()
 }
 
-// inNS runs f on an OS thread switched into namespace ns; sockets f
-// opens stay there.
-func inNS(ns string, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromName(ns)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("namespace %s: %w", ns, err)
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			done <- fmt.Errorf("leaving namespace %s: %w", ns, err)
-			return // the thread stays locked and dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		done <- ferr
-	}()
-	return <-done
-}
-
 // secondUp waits until the second node's route is at BIRD.
 func (l *anycastLab) secondUp(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -343,158 +302,30 @@ func (l *anycastLab) secondUp(timeout time.Duration) error {
 	}
 }
 
-// anycastQuery is one query of the client's load.
-type anycastQuery struct {
-	sent, done time.Time
-	nsid       string // who answered
-	err        error
-}
-
-// anycastLoad sends queries for www.example.test A to the anycast
-// address from the client namespace at a steady rate, each on a socket
-// of its own pool that is free, until stopped.
-type anycastLoad struct {
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	res     []anycastQuery
-	skipped int
-}
-
 // queryTimeout is how long an answer may take before the query counts
 // as lost. Generous: the box is an emulated CPU that is, during the
 // install, also receiving the bundle through its userspace WireGuard.
 const queryTimeout = 2 * time.Second
 
-func (l *anycastLab) startLoad(qps, sockets int) *anycastLoad {
+// startLoad sends queries for www.example.test A to the anycast address
+// from the client namespace at qps a second, each on whichever of the
+// client's sockets is free (lab.Client), until stopped.
+func (l *anycastLab) startLoad(qps, sockets int) *lab.Load {
 	l.t.Helper()
-	var socks []*net.UDPConn
-	if err := inNS(l.client, func() error {
-		for range sockets {
-			c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.ParseIP(anycastAddr), Port: 53})
-			if err != nil {
-				return err
-			}
-			socks = append(socks, c)
-		}
-		return nil
-	}); err != nil {
+	c, err := lab.NewClientIn(l.client, sockets, netip.MustParseAddr(anycastAddr))
+	if err != nil {
 		l.t.Fatalf("client sockets: %v", err)
 	}
-	ld := &anycastLoad{stop: make(chan struct{})}
-	tokens := make(chan struct{})
-	for _, s := range socks {
-		ld.wg.Go(func() {
-			defer s.Close()
-			for {
-				select {
-				case <-ld.stop:
-					return
-				case <-tokens:
-				}
-				r := anycastAsk(s)
-				ld.mu.Lock()
-				ld.res = append(ld.res, r)
-				ld.mu.Unlock()
-			}
-		})
-	}
-	ld.wg.Go(func() {
-		tk := time.NewTicker(time.Second / time.Duration(qps))
-		defer tk.Stop()
-		for {
-			select {
-			case <-ld.stop:
-				return
-			case <-tk.C:
-				select {
-				case tokens <- struct{}{}:
-				default:
-					ld.mu.Lock()
-					ld.skipped++
-					ld.mu.Unlock()
-				}
-			}
-		}
-	})
-	return ld
-}
-
-// anycastAsk asks once, with the NSID option: NOERROR, authoritative,
-// the record.
-func anycastAsk(s *net.UDPConn) (q anycastQuery) {
-	q.sent = time.Now()
-	defer func() { q.done = time.Now() }()
-	m := new(dns.Msg)
-	m.SetQuestion("www.example.test.", dns.TypeA)
-	m.RecursionDesired = false
-	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-	opt.SetUDPSize(1232)
-	opt.Option = append(opt.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID})
-	m.Extra = append(m.Extra, opt)
-	wire, err := m.Pack()
-	if err != nil {
-		q.err = err
-		return q
-	}
-	s.SetDeadline(q.sent.Add(queryTimeout))
-	if _, err := s.Write(wire); err != nil {
-		q.err = err
-		return q
-	}
-	buf := make([]byte, 2048)
-	for {
-		n, err := s.Read(buf)
-		if err != nil {
-			if ne, ok := err.(net.Error); ok && !ne.Timeout() && time.Now().Before(q.sent.Add(queryTimeout)) {
-				continue // an ICMP error for an earlier query
-			}
-			q.err = err
-			return q
-		}
-		r := new(dns.Msg)
-		if r.Unpack(buf[:n]) != nil || r.Id != m.Id {
-			continue // a late answer to an earlier query
-		}
-		switch {
-		case r.Rcode != dns.RcodeSuccess:
-			q.err = fmt.Errorf("rcode %s", dns.RcodeToString[r.Rcode])
-		case !r.Authoritative || len(r.Answer) != 1:
-			q.err = fmt.Errorf("no authoritative answer: %v", r.Answer)
-		}
-		if o := r.IsEdns0(); o != nil {
-			for _, op := range o.Option {
-				if ns, ok := op.(*dns.EDNS0_NSID); ok {
-					b, _ := hex.DecodeString(ns.Nsid)
-					q.nsid = string(b)
-				}
-			}
-		}
-		return q
-	}
-}
-
-// results is what completed so far, in the order the queries were sent.
-func (ld *anycastLoad) results() []anycastQuery {
-	ld.mu.Lock()
-	out := slices.Clone(ld.res)
-	ld.mu.Unlock()
-	slices.SortFunc(out, func(a, b anycastQuery) int { return a.sent.Compare(b.sent) })
-	return out
-}
-
-// stopLoad ends the load and returns every query, in the order sent.
-func (ld *anycastLoad) stopLoad() []anycastQuery {
-	close(ld.stop)
-	ld.wg.Wait()
-	return ld.results()
+	l.t.Cleanup(c.Close)
+	c.Timeout = queryTimeout
+	return c.StartLoad(qps)
 }
 
 // answeredBy counts the queries sent in [from, to) that nsid answered.
-func answeredBy(rs []anycastQuery, nsid string, from, to time.Time) int {
+func answeredBy(rs []lab.Result, nsid string, from, to time.Time) int {
 	n := 0
 	for _, r := range rs {
-		if r.err == nil && r.nsid == nsid && !r.sent.Before(from) && r.sent.Before(to) {
+		if r.Err == nil && r.NSID == nsid && !r.Sent.Before(from) && r.Sent.Before(to) {
 			n++
 		}
 	}
@@ -512,25 +343,25 @@ type loadFigures struct {
 	firstFailures []string
 }
 
-func sumLoad(rs []anycastQuery) loadFigures {
+func sumLoad(rs []lab.Result) loadFigures {
 	f := loadFigures{total: len(rs), by: map[string]int{}}
 	var last time.Time
 	for _, r := range rs {
-		if r.err != nil {
+		if r.Err != nil {
 			f.failed++
 			if len(f.firstFailures) < 5 {
-				f.firstFailures = append(f.firstFailures, fmt.Sprintf("%s: %v", r.sent.Format("15:04:05.000"), r.err))
+				f.firstFailures = append(f.firstFailures, fmt.Sprintf("%s: %v", r.Sent.Format("15:04:05.000"), r.Err))
 			}
 			continue
 		}
-		f.by[r.nsid]++
-		if d := r.done.Sub(r.sent); d > f.slowest {
+		f.by[r.NSID]++
+		if d := r.Done.Sub(r.Sent); d > f.slowest {
 			f.slowest = d
 		}
-		if !last.IsZero() && r.sent.Sub(last) > f.longestGap {
-			f.longestGap, f.gapAt = r.sent.Sub(last), last
+		if !last.IsZero() && r.Sent.Sub(last) > f.longestGap {
+			f.longestGap, f.gapAt = r.Sent.Sub(last), last
 		}
-		last = r.sent
+		last = r.Sent
 	}
 	return f
 }

@@ -23,20 +23,20 @@ type corruptBundle struct {
 	what, file, want string
 }
 
-// corruptBundles makes bad copies of the good bundle (one per class of
-// damage an operator's upload can suffer) and two well-formed bundles the
-// box must refuse: one signed by a key it does not trust, one for another
-// board. Those two carry an initramfs 512 bytes longer than the good one
-// (zeros after the cpio trailer), so that had one been written the
-// slot's contents would show it. Damage lies in the first megabytes
-// where it can (the box stops reading there); one flip is in the last
-// byte, where only the whole stream tells.
-//
-// A downgrade cannot be offered to this box: its firmware reports the
-// development version "qemu-test", older than any bundle (the agent's
-// and the bundle reader's unit tests cover the version rule).
-func corruptBundles(t *testing.T, dir, good, boardName string, signer bundle.Signer, kernel, initrdName string, initrd []byte) []corruptBundle {
+// corruptBundles makes bad copies of a good bundle (one per class of
+// damage an operator's upload can suffer) and three well-formed bundles
+// the box must refuse: one signed by a key it does not trust, one for
+// another board, and a downgrade (v0.9.0, offered while the box runs slot
+// B as installed from the good bundle, v1.0.0). Those three carry an initramfs 512 bytes longer
+// than the good one (zeros after the cpio trailer), so that had one been
+// written the slot's contents would show it. Damage lies in the first
+// megabytes where it can (the box stops reading there); one flip is in
+// the last byte, where only the whole stream tells.
+func corruptBundles(t *testing.T, dir, boardName string, signer bundle.Signer, kernel, initrdName string, initrd []byte) []corruptBundle {
 	t.Helper()
+	// The good bundle they are copies of: newer than anything the box
+	// runs or has refused, so that only the damage can refuse a copy.
+	good := makeBundle(t, dir, boardName, "v1.6.0", signer, kernel, initrdName, initrd)
 	data, err := os.ReadFile(good)
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +93,8 @@ func corruptBundles(t *testing.T, dir, good, boardName string, signer bundle.Sig
 	}
 	wb := makeBundle(t, wbDir, other, "v1.3.0", signer, kernel, initrdName, padded)
 	out = append(out, corruptBundle{"wrong board", wb, "wrong board: bundle is for " + other})
+	dg := makeBundle(t, dir, boardName, "v0.9.0", signer, kernel, initrdName, padded)
+	out = append(out, corruptBundle{"downgrade", dg, "bundle version v0.9.0 is older than the running v1.0.0"})
 	return out
 }
 

@@ -8,14 +8,11 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/shoestring-dns/shoestring/board"
 	"github.com/shoestring-dns/shoestring/firmware/api"
@@ -56,19 +53,26 @@ import (
 //     slots' records unchanged, and once the box is powered off slot A's
 //     files on the disk are the image's own.
 //
-// "fallback" (6 boots):
+// "fallback" (10 boots):
 //  1. a bundle whose /init exits at once (v1.1.0 into slot B of a fresh
 //     box): the kernel panics, panic=10 resets the box, GRUB boots
 //     committed A (the one-shot try was spent), whose PID 1 marks B bad
 //     with the reason; the same bundle offered again is refused;
-//  2. a power cut while the node writes the boot loader's state (v1.0.0
+//  2. a kernel blind to its disk (v1.4.0: the initramfs's ahci.ko
+//     broken, badimages_test.go; AHCI boards): its PID 1 finds no disk
+//     with the command line's MBR signature and restarts the box, GRUB
+//     boots A, which marks B bad; offered again, refused;
+//  3. a firmware that arms the watchdog and hangs (v1.5.0: an /init
+//     that loads i6300esb, sets 10 s and sleeps): the watchdog resets
+//     the box, GRUB boots A, which marks B bad; offered again, refused;
+//  4. a power cut while the node writes the boot loader's state (v1.0.0
 //     into B, QEMU killed the moment grubenv's try_slot=B reaches the
 //     disk, grubenvcut_test.go): GRUB boots B once all the same, and in
 //     that trial a power cut at the commit (QEMU killed as its soak
 //     ends): the box comes back on A (B bad) or on B (committed), its
 //     slot state agreeing with GRUB, never on neither, and a zone
 //     acknowledged before the update is still served;
-//  3. the watchdog: the box rebooted with a config on which its DNS
+//  5. the watchdog: the box rebooted with a config on which its DNS
 //     server never answers its own liveness queries (it listens only on
 //     an address nothing routes to it) and no boot grace is reset by
 //     the i6300esb within its 10 s timeout.
@@ -95,8 +99,10 @@ func TestOTA(t *testing.T) {
 
 	// A signing key of the test's own, its public half trusted by the
 	// node's config. The versions are newer than the image's own
-	// ("qemu-test", a development version), which every boot reports,
-	// whichever slot it came from: the slot tells the firmware apart.
+	// ("qemu-test", a development version, which every boot's binary
+	// reports: the slot tells the firmware apart). Once a bundle is
+	// installed and booted, its signed version is the one a new bundle
+	// must be newer than.
 	priv, pub, err := bundle.GenerateKey("qemu-test")
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +121,11 @@ func TestOTA(t *testing.T) {
 		panicky:   makeBundle(t, dir, b.Name, "v1.1.0", signer, res.Kernel, initrdName, exitingInitramfs(t, dir)),
 		soakFails: makeBundle(t, dir, b.Name, "v1.2.0", signer, res.Kernel, initrdName, initrd),
 	}
-	bundles.corrupt = corruptBundles(t, dir, bundles.good, b.Name, signer, res.Kernel, initrdName, initrd)
+	bundles.hangs = makeBundle(t, dir, b.Name, "v1.5.0", signer, res.Kernel, initrdName, hangingInitramfs(t, dir, initrd))
+	if b.QEMU.DiskIf == "ahci" {
+		bundles.blind = makeBundle(t, dir, b.Name, "v1.4.0", signer, res.Kernel, initrdName, blindInitramfs(t, initrd))
+	}
+	bundles.corrupt = corruptBundles(t, dir, b.Name, signer, res.Kernel, initrdName, initrd)
 	t.Logf("%s: bundles: good %.1f MB, panicking %.1f MB", b.Name, float64(fileSize(bundles.good))/1e6, float64(fileSize(bundles.panicky))/1e6)
 	t.Run("update", func(t *testing.T) {
 		t.Parallel()
@@ -129,7 +139,12 @@ func TestOTA(t *testing.T) {
 
 type otaBundles struct {
 	good, panicky, soakFails string
-	corrupt                  []corruptBundle
+	// hangs arms the watchdog and hangs.
+	hangs string
+	// blind cannot see its disk (its SATA driver broken): boards whose
+	// disk is on AHCI.
+	blind   string
+	corrupt []corruptBundle
 }
 
 // otaBox is one box of TestOTA: its disk, its BIRD, the forwards to it
@@ -315,6 +330,43 @@ func (x *otaBox) refused(file, want string) {
 	}
 }
 
+// failingTrial offers the running box (*bt, on committed slot A) a
+// bundle whose trial cannot succeed, and checks that the box gets back
+// by itself: GRUB boots the trial in slot B once, its console shows
+// console (the way it fails) before it restarts within the given time,
+// the box comes back on A serving, B is marked bad with no boot of it
+// recorded, the last update rolled back, and the bundle is refused from
+// then on. *bt becomes the box's new boot; the result is how long from
+// the failing firmware's start until the box served again.
+func (x *otaBox) failingTrial(bt **boot, bundle, version, what, console string, within time.Duration) time.Duration {
+	t := x.t
+	t.Helper()
+	if u, err := x.upload(bundle); err != nil || u.Slot != "B" || u.State != "rebooting" {
+		t.Fatalf("update to %s: %+v %v", what, u, err)
+	}
+	x.rebooted(*bt, 2*time.Minute)
+	bad := x.boot(x.fwd)
+	x.trialSlot(bad, "B")
+	start := bad.vm.Started
+	x.rebooted(bad, within)
+	if !strings.Contains(bad.console.String(), console) {
+		t.Errorf("%s's console lacks %q", what, console)
+	}
+	*bt = x.boot(x.fwd)
+	x.up(*bt, true)
+	if got := x.booted(*bt); got != "A" {
+		t.Fatalf("after %s the box booted slot %s, want A", what, got)
+	}
+	toServe := time.Since(start)
+	s := x.slots()
+	if s.Committed != "A" || s.Slots[1].Status != "bad" || s.Slots[1].Version != version || !strings.Contains(s.Slots[1].Reason, "never recorded a boot") ||
+		s.Last == nil || s.Last.Result != "rolled_back" || s.Last.Version != version {
+		t.Errorf("slots after %s: %+v", what, s)
+	}
+	x.refused(bundle, "failed its trial before")
+	return toServe
+}
+
 // otaUpdate: the good update with its drain, a power cut while writing
 // the inactive slot, a failed soak.
 func otaUpdate(x *otaBox, bundles otaBundles) {
@@ -336,10 +388,10 @@ func otaUpdate(x *otaBox, bundles otaBundles) {
 	}
 	load := x.anycast.startLoad(anycastQPS, 64)
 	loadStart := time.Now()
-	for deadline := time.Now().Add(30 * time.Second); answeredBy(load.results(), x.name, loadStart, time.Now()) == 0; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); answeredBy(load.Results(), x.name, loadStart, time.Now()) == 0; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			load.stopLoad()
-			t.Fatalf("the box never answered the anycast address through BIRD: %+v\n%s", sumLoad(load.results()), x.br.routes())
+			load.Stop()
+			t.Fatalf("the box never answered the anycast address through BIRD: %+v\n%s", sumLoad(load.Results()), x.br.routes())
 		}
 	}
 	drain := watchDrain(x.br, bt.vm.Done())
@@ -386,10 +438,10 @@ func otaUpdate(x *otaBox, bundles otaBundles) {
 		t.Errorf("console lacks the commit")
 	}
 	// Back on the box: its route is preferred again once it announces.
-	for deadline := time.Now().Add(30 * time.Second); answeredBy(load.results(), x.name, backUp, time.Now()) == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(30 * time.Second); answeredBy(load.Results(), x.name, backUp, time.Now()) == 0 && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
 	}
-	rs := load.stopLoad()
+	rs := load.Stop()
 	lf := sumLoad(rs)
 	if n := answeredBy(rs, x.name, loadStart, d.gshut); n == 0 {
 		t.Errorf("the box answered none of the anycast queries before its drain")
@@ -407,15 +459,16 @@ func otaUpdate(x *otaBox, bundles otaBundles) {
 	t.Logf("%s: anycast client through BIRD, %d q/s from before the upload to after the commit (%s): %d queries, %d lost %v, "+
 		"answered by the box %d, by the second node %d; longest gap between answered queries %s (at %s), slowest answer %s, %d not sent (every socket waiting)",
 		b.Name, anycastQPS, time.Since(loadStart).Round(time.Second), lf.total, lf.failed, lf.firstFailures,
-		lf.by[x.name], lf.by[secondNSID], lf.longestGap.Round(time.Millisecond), lf.gapAt.Format("15:04:05.000"), lf.slowest.Round(time.Millisecond), load.skipped)
+		lf.by[x.name], lf.by[secondNSID], lf.longestGap.Round(time.Millisecond), lf.gapAt.Format("15:04:05.000"), lf.slowest.Round(time.Millisecond), load.Skipped())
 	t.Logf("%s: drain at BIRD: GRACEFUL_SHUTDOWN %s after the upload started, withdrawn %s later, QEMU exited %s after that; box back (DNS, BGP, API) %s after the exit",
 		b.Name, d.gshut.Sub(start).Round(10*time.Millisecond), d.withdrawn.Sub(d.gshut).Round(10*time.Millisecond), d.exit.Sub(d.withdrawn).Round(10*time.Millisecond), backUp.Sub(d.exit).Round(time.Second))
 
 	// 2. A power cut while the inactive slot is written: the box boots
 	// the committed slot again, nothing is armed, and the slot takes the
-	// next update.
+	// next update (the bundle is step 3's: v1.0.0 now runs, and would be
+	// refused).
 	before := x.slots()
-	cut, err := os.Open(bundles.good)
+	cut, err := os.Open(bundles.soakFails)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,8 +534,9 @@ func otaUpdate(x *otaBox, bundles otaBundles) {
 		b.Name, installed.Round(time.Second), toCommit.Round(time.Second), soakToServe.Round(time.Second), x.cpu())
 }
 
-// otaFallback: a kernel panic on a fresh box's first update, then the
-// watchdog.
+// otaFallback: a kernel panic on a fresh box's first update, a kernel
+// blind to its disk, a hang once the watchdog is armed, power cuts, then
+// the watchdog.
 func otaFallback(x *otaBox, bundles otaBundles) {
 	t, b := x.t, x.b
 	// 1. A bundle whose /init exits at once: a kernel panic.
@@ -491,31 +545,22 @@ func otaFallback(x *otaBox, bundles otaBundles) {
 	if got := x.booted(bt); got != "A" {
 		t.Fatalf("fresh image: booted slot %s", got)
 	}
-	if u, err := x.upload(bundles.panicky); err != nil || u.Slot != "B" || u.State != "rebooting" {
-		t.Fatalf("update to the panicking image: %+v %v", u, err)
-	}
-	x.rebooted(bt, 2*time.Minute)
-	bad := x.boot(x.fwd)
-	x.trialSlot(bad, "B")
-	badStart := bad.vm.Started
-	x.rebooted(bad, 2*time.Minute)
-	if out := bad.console.String(); !strings.Contains(out, "Kernel panic") {
-		t.Errorf("the panicking image's console shows no kernel panic")
-	}
-	bt = x.boot(x.fwd)
-	x.up(bt, true)
-	if got := x.booted(bt); got != "A" {
-		t.Fatalf("after the panic the box booted slot %s, want A", got)
-	}
-	panicToServe := time.Since(badStart)
-	s := x.slots()
-	if s.Committed != "A" || s.Slots[1].Status != "bad" || s.Slots[1].Version != "v1.1.0" || !strings.Contains(s.Slots[1].Reason, "never reached PID 1") ||
-		s.Last == nil || s.Last.Result != "rolled_back" || s.Last.Version != "v1.1.0" {
-		t.Errorf("slots after the panic: %+v", s)
-	}
-	x.refused(bundles.panicky, "failed its trial before")
+	panicToServe := x.failingTrial(&bt, bundles.panicky, "v1.1.0", "the panicking image", "Kernel panic", 2*time.Minute)
 
-	// 2. A power cut at the commit: a zone is acknowledged, the good
+	// 2. A firmware that cannot see its disk (its SATA driver broken):
+	// it would serve nothing it was given yet answer its own queries, so
+	// PID 1 restarts the box, and the spent try brings back slot A.
+	var blindToServe time.Duration
+	if bundles.blind != "" {
+		blindToServe = x.failingTrial(&bt, bundles.blind, "v1.4.0", "the blind image", "the disk this firmware was loaded from is missing", 3*time.Minute)
+	}
+
+	// 3. A firmware that hangs before it is healthy, once the watchdog
+	// is armed (as our PID 1 arms it at once): the watchdog resets the
+	// box, and the spent try brings back slot A.
+	hangToServe := x.failingTrial(&bt, bundles.hangs, "v1.5.0", "the hanging image", "hanging-init: watchdog armed; hanging", 3*time.Minute)
+
+	// 4. A power cut at the commit: a zone is acknowledged, the good
 	// bundle goes into B, and QEMU is killed when B's soak ends — as
 	// its verdict is taken and the commit writes grubenv and the slot
 	// state, a moment the host can only aim at. Whichever side of the
@@ -568,7 +613,7 @@ func otaFallback(x *otaBox, bundles otaBundles) {
 	bt = x.boot(x.fwd)
 	x.up(bt, true)
 	cutBooted := x.booted(bt)
-	s = x.slots()
+	s := x.slots()
 	switch cutBooted {
 	case "B":
 		// GRUB's slot=B was written: the box is on B, committed, or
@@ -593,7 +638,7 @@ func otaFallback(x *otaBox, bundles otaBundles) {
 	}
 	bt.poweroff(t)
 
-	// 3. The watchdog: a node that never becomes healthy — its DNS
+	// 5. The watchdog: a node that never becomes healthy — its DNS
 	// server listens only on an address nothing routes to it (bound
 	// non-locally, as anycast addresses are), so its own liveness
 	// queries go unanswered; a valid config, so PID 1 does not fall back
@@ -647,6 +692,8 @@ system:
 	if toReset > 10*time.Second+5*time.Second {
 		t.Errorf("watchdog reset %s after feeding stopped, timeout 10 s", toReset.Round(100*time.Millisecond))
 	}
+	t.Logf("%s: a firmware blind to its disk: serving on the old slot %s after it started; one that hangs once the watchdog is armed (timeout 10 s): %s",
+		b.Name, blindToServe.Round(time.Second), hangToServe.Round(time.Second))
 	t.Logf("%s: kernel panic: serving on the old slot %s after the bad image started (panic=10 included); "+
 		"power cut at the commit (commit logged before the cut: %v): came back on slot %s; "+
 		"watchdog (timeout 10 s): reset %s after it was last fed; %s",
@@ -719,48 +766,6 @@ func makeBundle(t *testing.T, dir, boardName, version string, signer bundle.Sign
 		t.Fatal(err)
 	}
 	return path
-}
-
-// exitingInitramfs is an initramfs whose /init is a static program that
-// exits at once: the kernel panics ("Attempted to kill init!").
-func exitingInitramfs(t *testing.T, dir string) []byte {
-	t.Helper()
-	src := filepath.Join(dir, "exiting")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module exiting\n\ngo 1.22\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "exiting.bin")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the exiting /init: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w := cpio.Newc.Writer(&buf)
-	for _, r := range []cpio.Record{
-		cpio.Directory("dev", 0o755),
-		cpio.CharDev("dev/console", 0o600, 5, 1),
-		cpio.StaticRecord(data, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755}),
-	} {
-		if err := w.WriteRecord(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := cpio.WriteTrailer(w); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 func fileSize(p string) int64 {
