@@ -14,7 +14,6 @@ import (
 	"github.com/shoestring-dns/shoestring/cmd/fleet/rollout"
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/ota/agent/agenttest"
-	"github.com/shoestring-dns/shoestring/ota/bundle"
 	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
@@ -38,14 +37,7 @@ func TestFirmwareRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	priv, pub, err := bundle.GenerateKey("fleet-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _, err := bundle.ParseSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, pub := agenttest.Key(t, "fleet-test")
 	good := agenttest.HostBundle(t, dir, "v1.0.0", signer, self)
 	// The bad release runs the same node software, but on a box with
 	// DIR/fail-soak.yaml it starts with that file as its config (its own plus

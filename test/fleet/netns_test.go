@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -19,27 +18,13 @@ func forwardTCP(t *testing.T, ns, addr string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				var up net.Conn
-				if err := nslab.InNS(ns, func() (err error) {
-					up, err = net.DialTimeout("tcp", addr, 2*time.Second)
-					return err
-				}); err != nil {
-					return
-				}
-				defer up.Close()
-				go io.Copy(up, c)
-				io.Copy(c, up)
-			}()
-		}
-	}()
+	go nslab.PipeTCP(ln, func() (up net.Conn, err error) {
+		err = nslab.InNS(ns, func() (err error) {
+			up, err = net.DialTimeout("tcp", addr, 2*time.Second)
+			return err
+		})
+		return up, err
+	})
 	return ln.Addr().String()
 }
 

@@ -9,7 +9,6 @@ import (
 
 	"github.com/shoestring-dns/shoestring/firmware/node"
 	"github.com/shoestring-dns/shoestring/ota/agent/agenttest"
-	"github.com/shoestring-dns/shoestring/ota/bundle"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
@@ -44,14 +43,7 @@ func TestStoreMigrationAcrossBuilds(t *testing.T) {
 	if err := os.Symlink("shoestring.A", filepath.Join(slots, "committed")); err != nil {
 		t.Fatal(err)
 	}
-	priv, pub, err := bundle.GenerateKey("migration-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _, err := bundle.ParseSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, pub := agenttest.Key(t, "migration-test")
 	dies := agenttest.HostBundle(t, dir, "v2.0.0", signer, v2)
 	good := agenttest.HostBundle(t, dir, "v2.0.1", signer, v2)
 

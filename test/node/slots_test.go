@@ -13,7 +13,6 @@ import (
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/ota/agent/agenttest"
-	"github.com/shoestring-dns/shoestring/ota/bundle"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
@@ -39,14 +38,7 @@ func TestRunBinarySlots(t *testing.T) {
 	if err := os.Symlink("shoestring.A", filepath.Join(slots, "committed")); err != nil {
 		t.Fatal(err)
 	}
-	priv, pub, err := bundle.GenerateKey("host-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _, err := bundle.ParseSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, pub := agenttest.Key(t, "host-test")
 	good := agenttest.HostBundle(t, dir, "v1.0.0", signer, self)
 	bad := agenttest.HostBundle(t, dir, "v1.1.0", signer, exitingBinary(t, dir))
 

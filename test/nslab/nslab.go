@@ -12,7 +12,8 @@
 // second. Main removes both namespaces, and kills what is left in them,
 // when the tests end; a run killed outright is cleaned up by the next one.
 // Remove and RemoveStale are the namespace clean-up the bigger lab
-// (test/lab) uses too. Daemons are run by package refserver.
+// (test/lab) uses too, and InNS and PipeTCP the plumbing into
+// namespaces every lab shares. Daemons are run by package refserver.
 package nslab
 
 import (

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image/color"
 	"image/png"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/firmware/overlay"
+	"github.com/shoestring-dns/shoestring/test/nslab"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
@@ -125,35 +125,12 @@ func forward(t *testing.T, tn *overlay.Tailnet, addr string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go pipeTCP(ln, func() (net.Conn, error) {
+	go nslab.PipeTCP(ln, func() (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		return tn.Dial(ctx, "tcp", addr)
 	})
 	return "http://" + ln.Addr().String() + "/"
-}
-
-// pipeTCP accepts connections on ln until it is closed and joins each to
-// a connection from dial, copying both ways until either side ends.
-func pipeTCP(ln net.Listener, dial func() (net.Conn, error)) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			up, err := dial()
-			if err != nil {
-				return
-			}
-			defer up.Close()
-			done := make(chan struct{}, 2)
-			go func() { io.Copy(up, c); done <- struct{}{} }()
-			go func() { io.Copy(c, up); done <- struct{}{} }()
-			<-done
-		}()
-	}
 }
 
 // tagText is the page's text with tags replaced by spaces and runs of

@@ -19,6 +19,7 @@ import (
 	"github.com/shoestring-dns/shoestring/firmware/api"
 	"github.com/shoestring-dns/shoestring/firmware/config"
 	"github.com/shoestring-dns/shoestring/firmware/overlay"
+	"github.com/shoestring-dns/shoestring/test/nslab"
 	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
 )
@@ -268,7 +269,7 @@ func forwardDNS(t *testing.T, tn *overlay.Tailnet, ns *testNetns) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go pipeTCP(ln, func() (net.Conn, error) { return ns.dial("tcp", target) })
+	go nslab.PipeTCP(ln, func() (net.Conn, error) { return ns.dial("tcp", target) })
 	v4, v6 := tn.Addrs()
 	for _, a := range []string{v4.String(), v6.String()} {
 		pc, err := tn.ListenPacket("udp", net.JoinHostPort(a, "53"))

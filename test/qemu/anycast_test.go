@@ -2,7 +2,6 @@ package qemu
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -203,26 +202,9 @@ func (l *anycastLab) relayBGP(port int) {
 		l.t.Fatalf("BGP relay: %v", err)
 	}
 	l.t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				g, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
-				if err != nil {
-					return
-				}
-				defer g.Close()
-				done := make(chan struct{}, 2)
-				go func() { io.Copy(g, c); done <- struct{}{} }()
-				go func() { io.Copy(c, g); done <- struct{}{} }()
-				<-done
-			}()
-		}
-	}()
+	go nslab.PipeTCP(ln, func() (net.Conn, error) {
+		return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	})
 }
 
 // relayDNS takes UDP queries to the anycast address in the vm namespace

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/ota/agent/agenttest"
 	"github.com/shoestring-dns/shoestring/ota/bundle"
 )
 
@@ -73,14 +74,7 @@ func corruptBundles(t *testing.T, dir, boardName string, signer bundle.Signer, k
 	write("initramfs last bit", flip(int64(len(data))-1), fmt.Sprintf("corrupt bundle: part %s chunk %d ", initrdName, (m.Parts[1].Size-1)/m.ChunkSize))
 	write("truncated", data[:d+2*m.ChunkSize+100], fmt.Sprintf("truncated bundle: ends in part %s chunk 2 ", m.Parts[0].Name))
 	padded := append(bytes.Clone(initrd), make([]byte, 512)...)
-	priv, _, err := bundle.GenerateKey("not-trusted")
-	if err != nil {
-		t.Fatal(err)
-	}
-	untrusted, _, err := bundle.ParseSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	untrusted, _ := agenttest.Key(t, "not-trusted")
 	wk := makeBundle(t, dir, boardName, "v1.3.0", untrusted, kernel, initrdName, padded)
 	out = append(out, corruptBundle{"wrong key", wk, "no trusted key signed it"})
 	wbDir := filepath.Join(dir, "wrong-board")

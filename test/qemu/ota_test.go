@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoestring-dns/shoestring/board"
 	"github.com/shoestring-dns/shoestring/firmware/api"
+	"github.com/shoestring-dns/shoestring/ota/agent/agenttest"
 	"github.com/shoestring-dns/shoestring/ota/bundle"
 	"github.com/shoestring-dns/shoestring/test/refserver"
 	"github.com/shoestring-dns/shoestring/test/testenv"
@@ -103,14 +104,7 @@ func TestOTA(t *testing.T) {
 	// reports: the slot tells the firmware apart). Once a bundle is
 	// installed and booted, its signed version is the one a new bundle
 	// must be newer than.
-	priv, pub, err := bundle.GenerateKey("qemu-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _, err := bundle.ParseSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, pub := agenttest.Key(t, "qemu-test")
 	initrd, err := os.ReadFile(res.Initrd)
 	if err != nil {
 		t.Fatal(err)

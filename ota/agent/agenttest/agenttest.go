@@ -93,11 +93,7 @@ func New(t testing.TB, method board.BootMethod) *Rig {
 	var err error
 	r.Slots, err = slot.New(slot.Config{Method: method, Dir: r.Boot, StateFile: r.StateFile})
 	must(err)
-	priv, pub, err := bundle.GenerateKey("test")
-	must(err)
-	r.Signer, r.PubKey, err = bundle.ParseSigner(priv)
-	must(err)
-	_ = pub
+	r.Signer, r.PubKey = Key(t, "test")
 	r.Keys, err = bundle.ParseKeys(r.PubKey)
 	must(err)
 	return r
@@ -229,6 +225,21 @@ func Names(m map[string]string) []string {
 	}
 	sort.Strings(n)
 	return n
+}
+
+// Key makes a new signing key named name: its signer, and its public key
+// as a node's ota.keys lists it.
+func Key(tb testing.TB, name string) (bundle.Signer, string) {
+	tb.Helper()
+	priv, pub, err := bundle.GenerateKey(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, _, err := bundle.ParseSigner(priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return signer, pub
 }
 
 // HostBundle writes DIR/VERSION.bundle for binary slots (a plain Linux
