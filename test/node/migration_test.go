@@ -27,20 +27,9 @@ func TestStoreMigrationAcrossBuilds(t *testing.T) {
 	dir := t.TempDir()
 	v2bin := filepath.Join(dir, "shoestring-format2")
 	testenv.BinaryWithTags(t, v2bin, "shoestring_format2")
-	slots := filepath.Join(dir, "slots")
-	os.MkdirAll(slots, 0o755)
-	self, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	slots, _ := committedSlotA(t, dir, bin)
 	v2, err := os.ReadFile(v2bin)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(slots, "shoestring.A"), self, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("shoestring.A", filepath.Join(slots, "committed")); err != nil {
 		t.Fatal(err)
 	}
 	signer, pub := agenttest.Key(t, "migration-test")

@@ -26,18 +26,7 @@ import (
 func TestRunBinarySlots(t *testing.T) {
 	bin := testenv.Binary(t)
 	dir := t.TempDir()
-	slots := filepath.Join(dir, "slots")
-	os.MkdirAll(slots, 0o755)
-	self, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(slots, "shoestring.A"), self, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("shoestring.A", filepath.Join(slots, "committed")); err != nil {
-		t.Fatal(err)
-	}
+	slots, self := committedSlotA(t, dir, bin)
 	signer, pub := agenttest.Key(t, "host-test")
 	good := agenttest.HostBundle(t, dir, "v1.0.0", signer, self)
 	bad := agenttest.HostBundle(t, dir, "v1.1.0", signer, exitingBinary(t, dir))
@@ -121,6 +110,28 @@ func exitingBinary(t *testing.T, dir string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// committedSlotA makes DIR/slots as a plain host's install leaves it: the
+// binary bin as shoestring.A, committed. It returns the directory and the
+// binary's bytes.
+func committedSlotA(t *testing.T, dir, bin string) (string, []byte) {
+	t.Helper()
+	slots := filepath.Join(dir, "slots")
+	if err := os.MkdirAll(slots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(slots, "shoestring.A"), self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("shoestring.A", filepath.Join(slots, "committed")); err != nil {
+		t.Fatal(err)
+	}
+	return slots, self
 }
 
 // hostSlots is a plain host's node under `shoestring launch -slots`
