@@ -31,8 +31,12 @@ type Builder struct {
 	// grouped by owner (the store's order), so most need no lookup.
 	lastOwner []byte
 	lastNode  int32
-	names     []byte // the chunk node names are allocated from
-	err       error
+	// lastParent is the parent of the last new name, known to have a
+	// node: siblings come one after another, and most names of a big
+	// zone are siblings under the apex.
+	lastParent string
+	names      []byte // the chunk node names are allocated from
+	err        error
 }
 
 // nameChunk is the size of the blocks node names are kept in.
@@ -178,12 +182,15 @@ func (b *Builder) Add(owner []byte, t uint16, ttl uint32, rdata []byte) {
 			}
 			w := b.intern(b.key)
 			idx = z.addNode(w)
-			for p := w; p != z.apex; {
-				p = parentName(p) // a suffix of w: no new name to keep
-				if _, ok := z.index[p]; ok {
-					break
+			if w != z.apex && parentName(w) != b.lastParent {
+				for p := w; p != z.apex; {
+					p = parentName(p) // a suffix of w: no new name to keep
+					if _, ok := z.index[p]; ok {
+						break
+					}
+					z.addNode(p)
 				}
-				z.addNode(p)
+				b.lastParent = parentName(w)
 			}
 		}
 		b.lastOwner = append(b.lastOwner[:0], owner...)

@@ -74,19 +74,39 @@ func AppendOrderKey(dst, name []byte) []byte {
 	for k := n - 1; k >= 0; k-- {
 		off := starts[k]
 		end := min(off+1+int(name[off]), len(name))
-		for _, c := range name[off+1 : end] {
-			switch {
-			case 'A' <= c && c <= 'Z':
-				dst = append(dst, c+'a'-'A')
-			case c == 0:
-				dst = append(dst, 1, 1)
-			case c == 1:
-				dst = append(dst, 1, 2)
-			default:
-				dst = append(dst, c)
+		label := name[off+1 : end]
+		// Most labels need no escape: copied whole, then lower-cased
+		// in place (this runs for every record of an import).
+		at := len(dst)
+		dst = append(dst, label...)
+		for i, c := range dst[at:] {
+			if c <= 1 {
+				dst = appendEscaped(dst[:at], label)
+				break
+			}
+			if 'A' <= c && c <= 'Z' {
+				dst[at+i] = c + 'a' - 'A'
 			}
 		}
 		dst = append(dst, 0)
+	}
+	return dst
+}
+
+// appendEscaped appends a label as AppendOrderKey keys it when it holds
+// 0x00 or 0x01 bytes.
+func appendEscaped(dst, label []byte) []byte {
+	for _, c := range label {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			dst = append(dst, c+'a'-'A')
+		case c == 0:
+			dst = append(dst, 1, 1)
+		case c == 1:
+			dst = append(dst, 1, 2)
+		default:
+			dst = append(dst, c)
+		}
 	}
 	return dst
 }
@@ -103,8 +123,10 @@ type Checker struct {
 	apex   string // wire, lower case
 	c      collector
 
-	goTypes   map[uint16]reflect.Type
-	zeroRdata map[uint16]string // wire rdata of each type's zero value
+	// What Record needs to know of each type, looked up once: types
+	// below 256 (nearly every record) in an array, the rest in a map.
+	small *[256]typeInfo
+	large map[uint16]*typeInfo
 
 	soas   int
 	apexNS bool
@@ -118,6 +140,45 @@ type Checker struct {
 	// sort first), reported if a CNAME follows.
 	pending      []pendingRec
 	pendingOwner []byte
+}
+
+// typeInfo is what Checker knows of one record type.
+type typeInfo struct {
+	goType reflect.Type // the Go type miekg/dns decodes it to; nil: none
+	zero   string       // wire rdata of its zero value (see empty)
+	known  bool         // goType and zero are filled
+}
+
+// typeInfo returns t's entry, filled.
+func (c *Checker) typeInfo(t uint16) *typeInfo {
+	var ti *typeInfo
+	if t < 256 {
+		if c.small == nil {
+			c.small = new([256]typeInfo)
+		}
+		ti = &c.small[t]
+	} else {
+		if ti = c.large[t]; ti == nil {
+			if c.large == nil {
+				c.large = make(map[uint16]*typeInfo)
+			}
+			ti = new(typeInfo)
+			c.large[t] = ti
+		}
+	}
+	if !ti.known {
+		ti.known = true
+		if newRR, ok := dns.TypeToRR[t]; ok {
+			z := newRR()
+			ti.goType = reflect.TypeOf(z)
+			*z.Header() = dns.RR_Header{Name: ".", Rrtype: t, Class: dns.ClassINET}
+			buf := make([]byte, scratchSize)
+			if n, err := dns.PackRR(z, buf, 0, nil, false); err == nil {
+				ti.zero = string(buf[11:n]) // after the root owner and fixed fields
+			}
+		}
+	}
+	return ti
 }
 
 type frame struct {
@@ -152,7 +213,6 @@ func NewChecker(origin string) (*Checker, error) {
 		return nil, c.c.list()
 	}
 	c.apex = apex
-	c.goTypes = make(map[uint16]reflect.Type)
 	return c, nil
 }
 
@@ -183,17 +243,11 @@ func (c *Checker) Record(i int, rr dns.RR, pos Position, buf []byte) (wire []byt
 	// A record built in code (API) can carry a header type that does not
 	// match its Go type; packing would then write data that unpacks as
 	// something else.
+	ti := c.typeInfo(t)
 	if _, generic := rr.(*dns.RFC3597); !generic {
-		if newRR, ok := dns.TypeToRR[t]; ok {
-			gt, ok := c.goTypes[t]
-			if !ok {
-				gt = reflect.TypeOf(newRR())
-				c.goTypes[t] = gt
-			}
-			if reflect.TypeOf(rr) != gt {
-				c.c.add(i, pos, "%s: header type %s does not match record data %T", name, typ(t), rr)
-				return nil, 0, false
-			}
+		if gt := ti.goType; gt != nil && reflect.TypeOf(rr) != gt {
+			c.c.add(i, pos, "%s: header type %s does not match record data %T", name, typ(t), rr)
+			return nil, 0, false
 		}
 	}
 	wire, h0, err := pack(rr, buf)
@@ -258,22 +312,7 @@ func (c *Checker) empty(rr dns.RR, rdata []byte) bool {
 	if _, generic := rr.(*dns.RFC3597); generic || oneOf(t, dns.TypeNULL, dns.TypeAPL) {
 		return false
 	}
-	zero, ok := c.zeroRdata[t]
-	if !ok {
-		if newRR, known := dns.TypeToRR[t]; known {
-			z := newRR()
-			*z.Header() = dns.RR_Header{Name: ".", Rrtype: t, Class: dns.ClassINET}
-			buf := make([]byte, scratchSize)
-			if n, err := dns.PackRR(z, buf, 0, nil, false); err == nil {
-				zero = string(buf[11:n]) // after the root owner and fixed fields
-			}
-		}
-		if c.zeroRdata == nil {
-			c.zeroRdata = make(map[uint16]string)
-		}
-		c.zeroRdata[t] = zero
-	}
-	return string(rdata) == zero
+	return string(rdata) == c.typeInfo(t).zero
 }
 
 // Place checks record i, which passed Record, against the other data at

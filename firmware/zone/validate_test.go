@@ -137,3 +137,30 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// The store's keys and the placement pass depend on this exact form:
+// labels reversed and lower-cased, each ending in 0, with 0x00 and 0x01
+// escaped so that a name sorts right before its children.
+func TestAppendOrderKey(t *testing.T) {
+	for _, c := range []struct {
+		name []byte // wire
+		want string
+	}{
+		{[]byte("\x03Www\x07Example\x03COM\x00"), "com\x00example\x00www\x00"},
+		{[]byte("\x00"), ""},
+		{[]byte("\x03a\x00B\x01z\x00"), "z\x00a\x01\x01b\x00"},
+		{[]byte("\x02\x01Q\x04TEST\x00"), "test\x00\x01\x02q\x00"},
+		{[]byte("\x01*\x04zone\x00"), "zone\x00*\x00"},
+	} {
+		if got := string(AppendOrderKey([]byte("pre"), c.name)); got != "pre"+c.want {
+			t.Errorf("AppendOrderKey(%q) = %q, want %q", c.name, got, "pre"+c.want)
+		}
+	}
+	// A name sorts after its parent and before its parent's next sibling.
+	a := AppendOrderKey(nil, []byte("\x01a\x04zone\x00"))
+	ab := AppendOrderKey(nil, []byte("\x01b\x01a\x04zone\x00"))
+	a0 := AppendOrderKey(nil, []byte("\x02a\x00\x04zone\x00"))
+	if !(string(a) < string(ab) && string(ab) < string(a0)) {
+		t.Errorf("order: %q %q %q", a, ab, a0)
+	}
+}

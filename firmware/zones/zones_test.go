@@ -21,7 +21,7 @@ func text(origin string, serial uint32, addr string) []byte {
 	return []byte(fmt.Sprintf("$ORIGIN %s\n$TTL 60\n@ SOA ns1 h %d 60 10 600 60\n@ NS ns1\nns1 A 192.0.2.53\nwww A %s\n", origin, serial, addr))
 }
 
-func open(t *testing.T, dir string) (*Zones, *dnsserver.Server, *[]Change) {
+func open(t testing.TB, dir string) (*Zones, *dnsserver.Server, *[]Change) {
 	t.Helper()
 	st, err := store.Open(filepath.Join(dir, "db"), store.Options{})
 	if err != nil {
@@ -177,5 +177,19 @@ func TestMemoryBudget(t *testing.T) {
 	}
 	if got := served(srv, "big.test."); got != 3 {
 		t.Errorf("serving serial %d, want 3", got)
+	}
+}
+
+// A big file's records are estimated from the lines of its first block,
+// a little over, so the import's index is made once and not copied as
+// it grows; without a line end the estimate falls back to a typical
+// record's size.
+func TestExpectRecords(t *testing.T) {
+	head := []byte(strings.Repeat("host1.bench.test.\t3600\tIN\tA\t10.0.0.1\n", 100)) // 37 bytes a line
+	if got := expectRecords(37_000_000, head); got < 1_000_000 || got > 1_050_000 {
+		t.Errorf("37 MB of 37-byte lines: expect %d records, want 1,000,000 to 1,050,000", got)
+	}
+	if got := expectRecords(56_000_000, []byte("no line end")); got != 1_000_000 {
+		t.Errorf("no line end: expect %d, want 1,000,000", got)
 	}
 }
