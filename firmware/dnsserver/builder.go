@@ -85,8 +85,11 @@ type Size struct {
 	Names   int // owner names (an upper bound: one per change of owner)
 	Data    int // arena bytes of the records
 	Fast    int // arena bytes of the pre-packed address answers
-	owner   []byte
-	t       uint16
+	// NameBytes is the owner names' length (wire form), an upper
+	// bound like Names.
+	NameBytes int
+	owner     []byte
+	t         uint16
 }
 
 // Add counts one record.
@@ -99,6 +102,7 @@ func (s *Size) Add(owner []byte, t uint16, rdata []byte) {
 	newOwner := !bytes.Equal(owner, s.owner)
 	if newOwner {
 		s.Names++
+		s.NameBytes += len(owner)
 		s.owner = append(s.owner[:0], owner...)
 	}
 	if t == dns.TypeA || t == dns.TypeAAAA {
@@ -108,6 +112,23 @@ func (s *Size) Add(owner []byte, t uint16, rdata []byte) {
 		s.Fast += 12 + len(rdata)
 	}
 	s.t = t
+}
+
+// Bytes is about what a snapshot of this size takes while it is built:
+// its arena, names, nodes, RRsets and index, and the build's scratch
+// (freed once it is done). A zone's NSEC3 chain is not counted. It is
+// what the memory budget (dns.memory_limit) weighs a stored zone by at
+// boot, a little over what the build allocates (TestSizeBytes).
+func (s Size) Bytes() int64 {
+	names := int64(s.Names + s.Names/64 + 1)
+	arena := int64(s.Data + s.Fast + s.Fast/16 + s.Data/64 + 4096)
+	// A map slot is the key's string header and the value, and the
+	// table is at most 7/8 full.
+	const slot = int64(unsafe.Sizeof("") + unsafe.Sizeof(int32(0)) + 1)
+	index := names * slot * 8 / 7
+	n := arena + int64(s.NameBytes) + names*int64(unsafe.Sizeof(node{})) + index +
+		int64(s.Records)*int64(unsafe.Sizeof(rrset{})+unsafe.Sizeof(buildEnt{}))
+	return n + n/8 // the odd table this leaves out; rather over than under
 }
 
 // NewBuilderSized starts a snapshot of the zone origin whose tables are

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -89,6 +90,36 @@ func (zs *Zones) newImport(origin string) (*store.Import, error) {
 	}
 	return zs.store.NewImport(origin, limit)
 }
+
+// bootBudget returns the check Load makes before it builds each stored
+// zone: a zone whose snapshot would take the node past the budget,
+// counting the heap in use and the zones let in before it, is not built
+// (and not served; it stays in the store), rather than the node being
+// OOM-killed at every boot. That happens when the budget was lowered, or
+// the store moved to a box with less memory, since the zones were taken.
+func (zs *Zones) bootBudget() func(info store.Info, bytes int64) error {
+	limit := zs.budget.limit
+	if limit <= 0 {
+		return func(store.Info, int64) error { return nil }
+	}
+	runtime.GC()
+	used := heapLive()
+	return func(info store.Info, bytes int64) error {
+		if used+bytes > limit {
+			zs.budget.refused.Add(1)
+			return fmt.Errorf("%w: not served: its %d records need about %d MiB and %d MiB of the %d MiB budget are in use (dns.memory_limit); it stays in the store",
+				ErrOverBudget, info.Records, bytes>>20, used>>20, limit>>20)
+		}
+		used += bytes
+		return nil
+	}
+}
+
+// smallZoneBytes is what the boot check counts for a zone too small to
+// be read twice (see sizeFirst): a generous per-record figure (a 1M-record
+// zone's snapshot takes some 140 bytes a record) and a small zone's
+// fixed tables.
+func smallZoneBytes(records int) int64 { return int64(records)*256 + 8<<10 }
 
 // overBudget turns an import refused for its size into the budget's
 // error, and counts it.

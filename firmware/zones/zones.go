@@ -152,8 +152,7 @@ func (zs *Zones) Load(srv Server) error {
 				s, err := zs.build(info.Origin)
 				mu.Lock()
 				if err != nil {
-					zs.setProblem(info.Origin, err.Error())
-					zs.log.Error("zone in store does not build; not served", "zone", info.Origin, "err", err)
+					zs.notServed(info.Origin, err)
 				} else {
 					snaps = append(snaps, s)
 				}
@@ -161,6 +160,7 @@ func (zs *Zones) Load(srv Server) error {
 			}
 		}()
 	}
+	fit := zs.bootBudget()
 	for _, info := range infos {
 		if info.Records > BigZone {
 			// One big zone at a time, not one per core, under the
@@ -168,16 +168,26 @@ func (zs *Zones) Load(srv Server) error {
 			big = true
 			s, err := func() (*dnsserver.Zone, error) {
 				defer zs.bigZoneMode()()
-				return zs.build(info.Origin)
+				size, err := zs.sizeOf(info.Origin)
+				if err != nil {
+					return nil, err
+				}
+				if err := fit(info, size.Bytes()); err != nil {
+					return nil, err
+				}
+				return zs.buildSized(info.Origin, size, false)
 			}()
 			mu.Lock()
 			if err != nil {
-				zs.setProblem(info.Origin, err.Error())
-				zs.log.Error("zone in store does not build; not served", "zone", info.Origin, "err", err)
+				zs.notServed(info.Origin, err)
 			} else {
 				snaps = append(snaps, s)
 			}
 			mu.Unlock()
+			continue
+		}
+		if err := fit(info, smallZoneBytes(info.Records)); err != nil {
+			zs.notServed(info.Origin, err)
 			continue
 		}
 		jobs <- info
@@ -216,12 +226,7 @@ func (zs *Zones) build(origin string) (*dnsserver.Zone, error) {
 func (zs *Zones) buildSized(origin string, size *dnsserver.Size, trim bool) (*dnsserver.Zone, error) {
 	if size == nil {
 		if info, err := zs.store.Info(origin); err == nil && info.Records >= sizeFirst {
-			size = &dnsserver.Size{}
-			// Only a hint: a change in between costs a copy, not a
-			// wrong snapshot.
-			if err := zs.store.ReadZone(origin, func(store.Info) {}, func(owner []byte, t uint16, _ uint32, rdata []byte) {
-				size.Add(owner, t, rdata)
-			}); err != nil {
+			if size, err = zs.sizeOf(origin); err != nil {
 				return nil, err
 			}
 		}
@@ -259,6 +264,29 @@ func (zs *Zones) buildSized(origin string, size *dnsserver.Size, trim bool) (*dn
 		return nil, err
 	}
 	return b.Finish()
+}
+
+// notServed records why a stored zone is not served after Load.
+func (zs *Zones) notServed(origin string, err error) {
+	zs.setProblem(origin, err.Error())
+	if errors.Is(err, ErrOverBudget) {
+		zs.log.Error("zone in store not served: over the memory budget", "zone", origin, "err", err)
+		return
+	}
+	zs.log.Error("zone in store does not build; not served", "zone", origin, "err", err)
+}
+
+// sizeOf reads a stored zone once to size its snapshot. Only a hint: a
+// change in between costs a copy, not a wrong snapshot.
+func (zs *Zones) sizeOf(origin string) (*dnsserver.Size, error) {
+	size := &dnsserver.Size{}
+	err := zs.store.ReadZone(origin, func(store.Info) {}, func(owner []byte, t uint16, _ uint32, rdata []byte) {
+		size.Add(owner, t, rdata)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return size, nil
 }
 
 // ImportConfigured imports the zone files the config names. A file that

@@ -193,3 +193,65 @@ func TestExpectRecords(t *testing.T) {
 		t.Errorf("no line end: expect %d, want 1,000,000", got)
 	}
 }
+
+// At boot, a stored zone whose snapshot would take the node past
+// dns.memory_limit is not built — not served, its problem saying why,
+// counted — instead of the node being OOM-killed at every boot; it stays
+// in the store, and is served again once the budget allows.
+func TestMemoryBudgetAtBoot(t *testing.T) {
+	dir := t.TempDir()
+	zs, _, _ := open(t, dir)
+	if _, err := zs.PutText("a.test", text("a.test.", 1, "192.0.2.1"), "api"); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString(string(text("big.test.", 7, "192.0.2.2")))
+	for i := range BigZone + 1000 {
+		fmt.Fprintf(&b, "h%d A 10.%d.%d.%d\n", i, i>>16&255, i>>8&255, i&255)
+	}
+	if _, err := zs.PutText("big.test", []byte(b.String()), "api"); err != nil {
+		t.Fatal(err)
+	}
+	zs.store.Close()
+
+	boot := func(limit int64) (*Zones, *dnsserver.Server) {
+		st, err := store.Open(filepath.Join(dir, "db"), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		zs := New(Options{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MemoryLimit: limit})
+		srv := dnsserver.New(dnsserver.Config{})
+		if err := zs.Load(srv); err != nil {
+			t.Fatal(err)
+		}
+		return zs, srv
+	}
+	// Room for the small zone, not for 100,000 records (some 14 MiB).
+	ReleaseMemory()
+	zs, srv := boot(heapLive() + 4<<20)
+	if served(srv, "a.test.") != 1 {
+		t.Errorf("a.test. not served within the budget")
+	}
+	if served(srv, "big.test.") != 0 {
+		t.Fatalf("big.test. served past the budget")
+	}
+	infos, err := zs.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		if in.Origin == "big.test." && (in.Serving || !strings.Contains(in.Problem, "dns.memory_limit") || in.Serial != 7) {
+			t.Errorf("big.test. after a refused boot: %+v; want kept in the store, not serving, the problem naming dns.memory_limit", in)
+		}
+	}
+	if m := zs.MemoryStatus(); m.Refused != 1 {
+		t.Errorf("refused %d, want 1", m.Refused)
+	}
+	zs.store.Close()
+	// Without a budget the same store serves both.
+	_, srv = boot(-1)
+	if served(srv, "a.test.") != 1 || served(srv, "big.test.") != 7 {
+		t.Errorf("no budget: serving a %d, big %d; want 1 and 7", served(srv, "a.test."), served(srv, "big.test."))
+	}
+}
