@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,9 @@ func TestUDPLoopDoesNotAllocate(t *testing.T) {
 	}{
 		{"default", Config{}, false},
 		// A signed zone asked with DO: answers with RRSIGs come
-		// pre-packed (emitSigned) and allocate nothing either.
+		// pre-packed (emitSigned), denials and wildcard answers with
+		// their NSEC proofs are packed per query (emitProof), and
+		// allocate nothing either.
 		{"signed-do", Config{}, true},
 		// RRL on, no source over its limit, and one source over it.
 		{"rrl", Config{RRL: &RRLConfig{ResponsesPerSecond: 1000000, Slip: 2}}, false},
@@ -40,7 +43,11 @@ func testUDPLoopAllocs(t *testing.T, cfg Config, signed bool) {
 	names := []string{"example.com.", "x.wild.example.com.", "nope.example.com."}
 	if signed {
 		zn = signTestZone(t, zn)
-		names = []string{"example.com.", "ns1.example.com.", "mail.example.com."} // positive answers: pre-packed with DO
+		// Positive answers (pre-packed with DO), NODATA, NXDOMAIN
+		// (below a name that exists, so two NSEC records), a
+		// wildcard expansion and a wildcard's NODATA.
+		names = []string{"example.com.", "ns1.example.com.", "mail.example.com.", "mail.example.com/AAAA",
+			"nope.example.com.", "x.a.b.c.example.com.", "x.wild.example.com.", "x.wild.example.com/TXT"}
 	}
 	_, addr := startTestServerWith(t, cfg, zn)
 	c, err := net.Dial("udp", addr)
@@ -50,8 +57,12 @@ func testUDPLoopAllocs(t *testing.T, cfg Config, signed bool) {
 	defer c.Close()
 	var queries [][]byte
 	for _, name := range names {
+		qtype := dns.TypeA
+		if n, t, ok := strings.Cut(name, "/"); ok {
+			name, qtype = n+".", dns.StringToType[t]
+		}
 		m := new(dns.Msg)
-		m.SetQuestion(name, dns.TypeA)
+		m.SetQuestion(name, qtype)
 		m.SetEdns0(1232, signed)
 		b, _ := m.Pack()
 		queries = append(queries, b)

@@ -14,8 +14,12 @@
 //     questions and keeps the packed answers, so most queries are a map
 //     lookup and a copy. With DO on a signed zone a positive answer is the
 //     same copy with the RRset's signatures appended from the snapshot
-//     (server.go, emitSigned); denials and wildcard answers, whose proofs
-//     depend on the name asked, are resolved per query.
+//     (server.go, emitSigned). On a zone signed with NSEC, denials and
+//     wildcard answers, whose proofs depend on the name asked, are packed
+//     per query from the snapshot without allocating: the SOA and its
+//     signatures packed once per zone, the NSEC records found by binary
+//     search, names compressed as miekg/dns would (denial.go). NSEC3
+//     proofs are resolved per query by the slow path.
 //   - wire.go parses queries and writes responses without dns.Msg.
 //   - udp.go (SO_REUSEPORT socket per core, recvmmsg/sendmmsg, no goroutine
 //     per query, 4 MiB socket buffers so a burst is queued, not dropped)

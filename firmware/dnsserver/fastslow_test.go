@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"crypto"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,30 +15,92 @@ import (
 // TestFastPathEqualsSlowPath asks every name of the test zone (and names
 // that expand wildcards or do not exist, in mixed case) for many types,
 // with and without EDNS, and requires the pre-packed answer, whenever the
-// fast path gives one, to be the very message the slow path builds.
+// fast path gives one, to be the very message the slow path builds, byte
+// for byte. The zone is tried with other SOAs too: names in upper case
+// (which the question's lower-cased names do not compress), a mailbox
+// under the name server's name (which compresses against it).
 func TestFastPathEqualsSlowPath(t *testing.T) {
-	compared, _ := compareFastSlow(t, parseTestZone(t, "example.com.", testZone), false)
-	if compared < 100 {
-		t.Fatalf("only %d fast answers compared", compared)
+	for _, v := range soaVariants {
+		t.Run(v.name, func(t *testing.T) {
+			c := compareFastSlow(t, parseTestZone(t, "example.com.", v.zone()), false)
+			if c.compared < 100 {
+				t.Fatalf("only %d fast answers compared", c.compared)
+			}
+			t.Logf("%d fast answers identical to the slow path", c.compared)
+		})
 	}
-	t.Logf("%d fast answers identical to the slow path", compared)
+}
+
+// soaVariants are the test zone with its own SOA and with others.
+var soaVariants = []soaVariant{
+	{"soa", ""},
+	{"soa-upper", "@ IN SOA NS1.Example.COM. HostMaster.EXAMPLE.com. 1 3600 900 1209600 300"},
+	{"soa-shared", "@ IN SOA ns1 hostmaster.ns1 1 3600 900 1209600 300"},
+}
+
+type soaVariant struct{ name, soa string }
+
+func (v soaVariant) zone() string {
+	if v.soa == "" {
+		return testZone
+	}
+	return strings.Replace(testZone, "@ IN SOA ns1 hostmaster 1 3600 900 1209600 300", v.soa, 1)
 }
 
 // TestFastPathEqualsSlowPathSigned does the same on the test zone signed
-// (a DNSKEY, an RRSIG over every RRset), with DO set too: positive
-// answers with DO come pre-packed with their signatures and must be what
-// the slow path builds; the rest (denials with their proofs, wildcards)
-// must be left to it.
+// (a DNSKEY, an NSEC chain, an RRSIG over every RRset), with DO set too:
+// positive answers with DO come pre-packed with their signatures, and
+// denials (NODATA, NXDOMAIN, a wildcard's NODATA) and wildcard answers
+// with their NSEC proofs are packed by the fast path, and each must be
+// what the slow path builds. With upper, the names the slow path does not
+// compress (NSEC next names, RRSIG signers) are in upper case, so they
+// are remembered for compression under names no question has. Signed
+// with NSEC3, the zone's denials and wildcard answers with DO must be
+// left to the slow path.
 func TestFastPathEqualsSlowPathSigned(t *testing.T) {
-	zn := signTestZone(t, parseTestZone(t, "example.com.", testZone))
-	compared, withSigs := compareFastSlow(t, zn, true)
-	if withSigs < 10 {
-		t.Fatalf("only %d pre-packed answers with DO and RRSIGs compared (%d in all)", withSigs, compared)
+	for _, v := range soaVariants {
+		for _, opt := range []signOptions{{}, {upper: true}, {nsec3: true}} {
+			name := v.name
+			switch {
+			case opt.upper:
+				name += "/upper"
+			case opt.nsec3:
+				name += "/nsec3"
+			}
+			t.Run(name, func(t *testing.T) {
+				zn := signZone(t, parseTestZone(t, "example.com.", v.zone()), opt)
+				r := compareFastSlow(t, zn, true)
+				denials := r.nodata + r.nxdomain + r.wildcard
+				t.Logf("%d fast answers identical to the slow path, %d of them with DO and RRSIGs; with DO: %d NODATA, %d NXDOMAIN, %d wildcard expansions",
+					r.compared, r.withSigs, r.nodata, r.nxdomain, r.wildcard)
+				if r.withSigs < 10 {
+					t.Fatalf("only %d pre-packed answers with DO and RRSIGs compared", r.withSigs)
+				}
+				if opt.nsec3 {
+					// NSEC3 proofs are left to the slow path.
+					if denials != 0 {
+						t.Fatalf("the fast path gave %d denials or wildcard answers with NSEC3 proofs", denials)
+					}
+					return
+				}
+				if denials < 20 || r.nodata < 5 || r.nxdomain < 5 || r.wildcard < 2 {
+					t.Fatalf("the fast path gave too few denials or wildcard answers with DO: %d NODATA, %d NXDOMAIN, %d wildcard expansions",
+						r.nodata, r.nxdomain, r.wildcard)
+				}
+			})
+		}
 	}
-	t.Logf("%d fast answers identical to the slow path, %d of them with DO and RRSIGs", compared, withSigs)
 }
 
-func compareFastSlow(t *testing.T, zn *zone.Zone, withDO bool) (compared, withSigs int) {
+// fastSlow counts the fast answers compareFastSlow compared: in all,
+// with DO and RRSIGs, and among those with DO, the denials and wildcard
+// expansions (which carry NSEC proofs).
+type fastSlow struct {
+	compared, withSigs         int
+	nodata, nxdomain, wildcard int
+}
+
+func compareFastSlow(t *testing.T, zn *zone.Zone, withDO bool) (c fastSlow) {
 	t.Helper()
 	snap, err := Build(zn)
 	if err != nil {
@@ -48,7 +111,13 @@ func compareFastSlow(t *testing.T, zn *zone.Zone, withDO bool) (compared, withSi
 	}
 	s := New(Config{Identity: "eq"})
 	s.Replace([]*Zone{snap})
-	names := []string{"Some.Thing.wild.example.com.", "x.WILD.example.com.", "nope.example.com.", "deep.nope.a.b.c.example.com.", "WWW.Example.COM.", "Mail.example.com."}
+	names := []string{"Some.Thing.wild.example.com.", "x.WILD.example.com.", "nope.example.com.", "deep.nope.a.b.c.example.com.", "WWW.Example.COM.", "Mail.example.com.",
+		// Wildcard expansions before and after the wildcard in
+		// canonical order; names that share a label below the apex
+		// with the SOA's names (ns1, hostmaster) or a record's, and
+		// names that sort before and after every name of the zone.
+		"!.wild.example.com.", "zz.z.wild.example.com.", "x.ns1.example.com.", "hostmaster.example.com.", "A.Hostmaster.example.com.",
+		"x.a.b.c.example.com.", "c.example.com.", "0.example.com.", "zzzz.example.com.", "x.mail.example.com.", "-.example.com.", "*.example.com."}
 	for i := range snap.nodes {
 		names = append(names, presentation(snap.nodes[i].key))
 	}
@@ -89,24 +158,81 @@ func compareFastSlow(t *testing.T, zn *zone.Zone, withDO bool) (compared, withSi
 					if err := sm.Unpack(slow); err != nil {
 						t.Fatalf("%s %s: slow answer does not parse: %v", name, dns.TypeToString[qt], err)
 					}
-					if fm.String() != sm.String() || (mode.do && string(fast) != string(slow)) {
-						t.Errorf("%s %s edns=%v do=%v: fast and slow differ\nfast:\n%v\nslow:\n%v", name, dns.TypeToString[qt], mode.edns, mode.do, &fm, &sm)
+					if string(fast) != string(slow) {
+						t.Errorf("%s %s edns=%v do=%v size=%d: fast and slow differ\nfast:\n%v\nslow:\n%v\nfast %x\nslow %x", name, dns.TypeToString[qt], mode.edns, mode.do, size, &fm, &sm, fast, slow)
 					}
-					compared++
-					if mode.do && strings.Contains(fm.String(), "RRSIG") {
-						withSigs++
+					c.compared++
+					if !mode.do {
+						continue
+					}
+					if strings.Contains(fm.String(), "RRSIG") {
+						c.withSigs++
+					}
+					nsec, nsec3 := false, false
+					for _, rr := range sm.Ns {
+						nsec = nsec || rr.Header().Rrtype == dns.TypeNSEC
+						nsec3 = nsec3 || rr.Header().Rrtype == dns.TypeNSEC3
+					}
+					switch {
+					case !nsec && !nsec3:
+					case sm.Rcode == dns.RcodeNameError:
+						c.nxdomain++
+					case len(sm.Answer) == 0:
+						c.nodata++
+					default:
+						c.wildcard++
+					}
+					// The proof of a name's absence (coveringNSEC
+					// finds it for both paths) must hold it.
+					if nsec && (sm.Rcode == dns.RcodeNameError || len(sm.Answer) > 0) && !nsecCovers(sm.Ns, name) {
+						t.Errorf("%s %s: no NSEC covers the name\n%v", name, dns.TypeToString[qt], &sm)
 					}
 				}
 			}
 		}
 	}
-	return compared, withSigs
+	return c
 }
 
-// signTestZone adds a DNSKEY and signs every RRset of zn with it, the
-// way a signer would for answers (no NSEC chain: denials are not
-// compared, the fast path leaves them to the slow one).
-func signTestZone(t *testing.T, zn *zone.Zone) *zone.Zone {
+// nsecCovers reports whether one of the NSEC records in rrs covers name:
+// it sorts after the owner and before the next name, or, for the last
+// record of the chain, after the owner or before the apex it points to.
+func nsecCovers(rrs []dns.RR, name string) bool {
+	w := mustWire(name)
+	for _, rr := range rrs {
+		nsec, ok := rr.(*dns.NSEC)
+		if !ok {
+			continue
+		}
+		owner, next := mustWire(nsec.Hdr.Name), mustWire(nsec.NextDomain)
+		after, before := canonicalCompare(owner, w) < 0, canonicalCompare(w, next) < 0
+		if after && before || canonicalCompare(owner, next) >= 0 && (after || before) {
+			return true
+		}
+	}
+	return false
+}
+
+// signTestZone adds a DNSKEY and an NSEC chain to zn and signs every
+// RRset of the result with the key, the way a signer would for answers
+// and denials: each authoritative name (not an empty non-terminal, not
+// glue below a delegation) gets an NSEC naming the next one in canonical
+// order, its types, RRSIG and NSEC.
+func signTestZone(t testing.TB, zn *zone.Zone) *zone.Zone {
+	return signZone(t, zn, signOptions{})
+}
+
+// signOptions vary how signZone signs: upper writes the NSEC next names
+// and the RRSIG signer name in upper case (names the slow path does not
+// compress but still adds to its compression map, in a case the
+// question never has).
+// nsec3 makes an NSEC3 chain (RFC 9276 parameters: no salt, no extra
+// iterations) instead of the NSEC one.
+type signOptions struct {
+	upper, nsec3 bool
+}
+
+func signZone(t testing.TB, zn *zone.Zone, opt signOptions) *zone.Zone {
 	t.Helper()
 	key := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zn.Origin, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
 		Flags: 257, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}
@@ -115,6 +241,13 @@ func signTestZone(t *testing.T, zn *zone.Zone) *zone.Zone {
 		t.Fatal(err)
 	}
 	recs := append(append([]dns.RR(nil), zn.Records...), key)
+	if opt.nsec3 {
+		recs = append(recs, &dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zn.Origin, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET},
+			Hash: dns.SHA1})
+		recs = append(recs, nsec3TestChain(t, zn.Origin, recs)...)
+	} else {
+		recs = append(recs, nsecChain(t, zn.Origin, recs, opt)...)
+	}
 	type setKey struct {
 		name string
 		t    uint16
@@ -128,9 +261,13 @@ func signTestZone(t *testing.T, zn *zone.Zone) *zone.Zone {
 		}
 		sets[k] = append(sets[k], rr)
 	}
+	signer := zn.Origin
+	if opt.upper {
+		signer = strings.ToUpper(signer)
+	}
 	now := uint32(time.Now().Unix())
 	for _, k := range order {
-		sig := &dns.RRSIG{Hdr: dns.RR_Header{Ttl: sets[k][0].Header().Ttl}, KeyTag: key.KeyTag(), SignerName: zn.Origin,
+		sig := &dns.RRSIG{Hdr: dns.RR_Header{Ttl: sets[k][0].Header().Ttl}, KeyTag: key.KeyTag(), SignerName: signer,
 			Algorithm: key.Algorithm, Inception: now - 3600, Expiration: now + 30*86400}
 		if err := sig.Sign(priv.(crypto.Signer), sets[k]); err != nil {
 			t.Fatalf("signing %s %s: %v", k.name, dns.TypeToString[k.t], err)
@@ -138,4 +275,108 @@ func signTestZone(t *testing.T, zn *zone.Zone) *zone.Zone {
 		recs = append(recs, sig)
 	}
 	return &zone.Zone{Origin: zn.Origin, Records: recs}
+}
+
+// zoneTypes returns the types at each owner (wire) of recs, the names
+// that are authoritative (not below a delegation) with the empty
+// non-terminals above them, and the SOA minimum TTL.
+func zoneTypes(t testing.TB, origin string, recs []dns.RR) (types map[string][]uint16, names []string, minTTL uint32) {
+	t.Helper()
+	types = map[string][]uint16{}
+	minTTL = 3600
+	for _, rr := range recs {
+		w := mustWire(rr.Header().Name)
+		if !slices.Contains(types[w], rr.Header().Rrtype) {
+			types[w] = append(types[w], rr.Header().Rrtype)
+		}
+		if soa, ok := rr.(*dns.SOA); ok {
+			minTTL = soa.Minttl
+		}
+	}
+	apex := mustWire(origin)
+	belowCut := func(w string) bool {
+		for p := parentName(w); p != apex && len(p) > 1; p = parentName(p) {
+			if slices.Contains(types[p], dns.TypeNS) {
+				return true
+			}
+		}
+		return false
+	}
+	seen := map[string]bool{}
+	for w := range types {
+		if w != apex && (!isBelow(w, apex) || belowCut(w)) {
+			continue
+		}
+		for p := w; !seen[p]; p = parentName(p) {
+			seen[p] = true
+			names = append(names, p)
+			if p == apex {
+				break
+			}
+		}
+	}
+	return types, names, minTTL
+}
+
+// nsec3TestChain returns the NSEC3 records of a zone holding recs: one per
+// authoritative name and empty non-terminal, hashed with no salt and no
+// extra iterations, in hash order, each naming the next.
+func nsec3TestChain(t testing.TB, origin string, recs []dns.RR) []dns.RR {
+	t.Helper()
+	types, names, minTTL := zoneTypes(t, origin, recs)
+	hashes := map[string]string{}
+	var order []string
+	for _, w := range names {
+		h := dns.HashName(presentation(w), dns.SHA1, 0, "")
+		hashes[h] = w
+		order = append(order, h)
+	}
+	slices.Sort(order)
+	var out []dns.RR
+	for i, h := range order {
+		var bitmap []uint16
+		if ts := types[hashes[h]]; len(ts) > 0 {
+			bitmap = append(slices.Clone(ts), dns.TypeRRSIG)
+			slices.Sort(bitmap)
+		}
+		out = append(out, &dns.NSEC3{
+			Hdr:  dns.RR_Header{Name: strings.ToLower(h) + "." + origin, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: minTTL},
+			Hash: dns.SHA1, HashLength: 20, NextDomain: order[(i+1)%len(order)], TypeBitMap: slices.Compact(bitmap),
+		})
+	}
+	return out
+}
+
+// nsecChain returns the NSEC records of a zone holding recs: one per
+// authoritative name, in canonical order (RFC 4034 §6.1), the last
+// pointing back to the apex.
+func nsecChain(t testing.TB, origin string, recs []dns.RR, opt signOptions) []dns.RR {
+	t.Helper()
+	types, all, minTTL := zoneTypes(t, origin, recs)
+	var names []string
+	for _, w := range all {
+		if len(types[w]) > 0 { // not an empty non-terminal
+			names = append(names, w)
+		}
+	}
+	apex := mustWire(origin)
+	slices.SortFunc(names, func(a, b string) int { return canonicalCompare(a, b) })
+	if len(names) == 0 || names[0] != apex {
+		t.Fatalf("NSEC chain of %s does not start at the apex: %q", origin, names)
+	}
+	var out []dns.RR
+	for i, w := range names {
+		next := presentation(names[(i+1)%len(names)])
+		if opt.upper {
+			next = strings.ToUpper(next)
+		}
+		bitmap := append(slices.Clone(types[w]), dns.TypeRRSIG, dns.TypeNSEC)
+		slices.Sort(bitmap)
+		out = append(out, &dns.NSEC{
+			Hdr:        dns.RR_Header{Name: presentation(w), Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: minTTL},
+			NextDomain: next,
+			TypeBitMap: slices.Compact(bitmap),
+		})
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -12,36 +13,7 @@ import (
 // every reply must be a well-formed DNS message that fits the limit and
 // answers the query's ID.
 func FuzzHandle(f *testing.F) {
-	snap, err := Build(parseTestZone(f, "example.com.", testZone))
-	if err != nil {
-		f.Fatal(err)
-	}
-	s := New(Config{Identity: "fuzz"})
-	s.Replace([]*Zone{snap})
-	for _, seed := range []struct {
-		name string
-		t    uint16
-		edns bool
-		do   bool
-	}{
-		{"example.com.", dns.TypeA, false, false},
-		{"x.wild.example.com.", dns.TypeMX, true, false},
-		{"www.example.com.", dns.TypeA, true, true},
-		{"big.example.com.", dns.TypeTXT, false, false},
-		{"www.sub.example.com.", dns.TypeA, true, true},
-		{"a.dn.example.com.", dns.TypeA, false, false},
-		{"nope.example.com.", dns.TypeANY, true, false},
-		{"id.server.", dns.TypeTXT, false, false},
-	} {
-		m := new(dns.Msg)
-		m.SetQuestion(seed.name, seed.t)
-		if seed.edns {
-			m.SetEdns0(4096, seed.do)
-		}
-		b, _ := m.Pack()
-		f.Add(b)
-	}
-	f.Add([]byte{0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0})
+	s := fuzzServer(f)
 	out := make([]byte, 0, maxMsg)
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		for _, tcp := range []bool{false, true} {
@@ -65,4 +37,73 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzFastPathEqualsSlowPath feeds arbitrary queries to both paths: when
+// the fast path answers, its reply must be, byte for byte, the one the
+// slow path builds (TestFastPathEqualsSlowPath with names, types and
+// sizes nobody listed).
+func FuzzFastPathEqualsSlowPath(f *testing.F) {
+	s := fuzzServer(f)
+	fastOut := make([]byte, 0, maxMsg)
+	slowOut := make([]byte, 0, maxMsg)
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		for _, limit := range []int{512, 1232, maxMsg} {
+			var q query
+			if !parseQuery(msg, &q) {
+				return
+			}
+			fast := s.fast(&q, fastOut[:0], limit)
+			if fast == nil {
+				continue
+			}
+			if slow := s.slow(&q, slowOut[:0], limit, limit == maxMsg); string(fast) != string(slow) {
+				t.Fatalf("limit %d: fast and slow differ\nquery %x\nfast %x\nslow %x", limit, msg, fast, slow)
+			}
+		}
+	})
+}
+
+// fuzzServer serves the test zone, and the same zone signed (for DO
+// answers with their NSEC proofs), and seeds f with queries for both.
+func fuzzServer(f *testing.F) *Server {
+	snap, err := Build(parseTestZone(f, "example.com.", testZone))
+	if err != nil {
+		f.Fatal(err)
+	}
+	signed, err := Build(signTestZone(f, parseTestZone(f, "signed.test.", strings.Replace(testZone, "$ORIGIN example.com.", "$ORIGIN signed.test.", 1))))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := New(Config{Identity: "fuzz"})
+	s.Replace([]*Zone{snap, signed})
+	for _, seed := range []struct {
+		name string
+		t    uint16
+		edns bool
+		do   bool
+	}{
+		{"example.com.", dns.TypeA, false, false},
+		{"x.wild.example.com.", dns.TypeMX, true, false},
+		{"www.example.com.", dns.TypeA, true, true},
+		{"big.example.com.", dns.TypeTXT, false, false},
+		{"www.sub.example.com.", dns.TypeA, true, true},
+		{"a.dn.example.com.", dns.TypeA, false, false},
+		{"nope.example.com.", dns.TypeANY, true, false},
+		{"id.server.", dns.TypeTXT, false, false},
+		{"x.wild.signed.test.", dns.TypeA, true, true},
+		{"x.wild.signed.test.", dns.TypeTXT, true, true},
+		{"nope.a.b.c.signed.test.", dns.TypeA, true, true},
+		{"mail.signed.test.", dns.TypeAAAA, true, true},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(seed.name, seed.t)
+		if seed.edns {
+			m.SetEdns0(4096, seed.do)
+		}
+		b, _ := m.Pack()
+		f.Add(b)
+	}
+	f.Add([]byte{0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0})
+	return s
 }

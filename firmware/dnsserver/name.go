@@ -96,38 +96,70 @@ func isBelow(child, parent string) bool {
 	return false
 }
 
-// labels splits a wire name into the offsets of its labels.
-func labels(w string, offs []int) []int {
-	offs = offs[:0]
-	for i := 0; i < len(w) && w[i] != 0; i += int(w[i]) + 1 {
-		offs = append(offs, i)
+// labelOffsets fills offs with where the labels of a wire name start and
+// returns how many there are (the root has none). A name may be two bytes
+// longer than a wire name may ("*." before a 255-byte one).
+func labelOffsets[T ~string | ~[]byte](w T, offs *[maxLabels + 1]uint16) int {
+	n := 0
+	for i := 0; i < len(w) && w[i] != 0 && n < len(offs); i += int(w[i]) + 1 {
+		offs[n] = uint16(i)
+		n++
 	}
-	return offs
+	return n
 }
 
 // canonicalCompare orders wire names as RFC 4034 §6.1 does: by labels from
-// the right, each compared as lower-case octets.
-func canonicalCompare(a, b string) int {
-	var ao, bo [maxLabels]int
-	la := labels(a, ao[:0])
-	lb := labels(b, bo[:0])
-	i, j := len(la)-1, len(lb)-1
-	for i >= 0 && j >= 0 {
-		x := a[la[i]+1 : la[i]+1+int(a[la[i]])]
-		y := b[lb[j]+1 : lb[j]+1+int(b[lb[j]])]
-		if x != y {
-			if x < y {
+// the right, each compared as lower-case octets (the names are lower case
+// already). It takes strings and byte slices alike, so the query path
+// compares its name without making a string of it.
+func canonicalCompare[A, B ~string | ~[]byte](a A, b B) int {
+	var ao, bo [maxLabels + 1]uint16
+	na, nb := labelOffsets(a, &ao), labelOffsets(b, &bo)
+	return compareLabels(a, ao[:na], b, bo[:nb])
+}
+
+// canonicalCompareTo is canonicalCompare(a, b) for a b whose label
+// offsets bo were found once for many comparisons (a binary search).
+func canonicalCompareTo[B ~string | ~[]byte](a string, b B, bo []uint16) int {
+	var ao [16]uint16 // most names have fewer labels; a zeroed array costs
+	na := 0
+	for i := 0; i < len(a) && a[i] != 0; i += int(a[i]) + 1 {
+		if na == len(ao) {
+			return canonicalCompare(a, b)
+		}
+		ao[na] = uint16(i)
+		na++
+	}
+	return compareLabels(a, ao[:na], b, bo)
+}
+
+// compareLabels compares names a and b, given where their labels start.
+func compareLabels[A, B ~string | ~[]byte](a A, ao []uint16, b B, bo []uint16) int {
+	i, j := len(ao), len(bo)
+	for i > 0 && j > 0 {
+		i--
+		j--
+		x, y := int(ao[i]), int(bo[j])
+		lx, ly := int(a[x]), int(b[y])
+		for k := 1; k <= min(lx, ly); k++ {
+			if a[x+k] != b[y+k] {
+				if a[x+k] < b[y+k] {
+					return -1
+				}
+				return 1
+			}
+		}
+		if lx != ly {
+			if lx < ly {
 				return -1
 			}
 			return 1
 		}
-		i--
-		j--
 	}
 	switch {
-	case i < 0 && j < 0:
+	case i == 0 && j == 0:
 		return 0
-	case i < 0:
+	case i == 0:
 		return -1
 	default:
 		return 1

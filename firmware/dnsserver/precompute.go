@@ -20,14 +20,6 @@ import (
 // longer than the wildcard's own.
 const fastHdr = 10
 
-// negTemplate is the SOA record of negative answers with its owner and
-// in-zone names left as pointers to the apex inside the question name,
-// which is where the apex sits in every question for this zone.
-type negTemplate struct {
-	soa  []byte   // TYPE..RDATA, after the owner pointer
-	ptrs []uint16 // offsets in soa of pointers to the apex
-}
-
 // precompute packs the answers for every RRset at every name that answers
 // plainly (not below a cut, not a CNAME or DNAME owner), so those queries
 // never reach the slow path.
@@ -85,7 +77,10 @@ func (z *Zone) precompute() {
 			s.fast, s.fastLen = uint32(off), uint16(size)
 		}
 	}
-	z.tmpl = z.buildNegTemplate()
+	z.tmpl = z.buildNegBlock()
+	if z.signed && z.nsec3 == nil && z.denialsPackable() {
+		z.neg = z.buildSignedNeg()
+	}
 }
 
 // growForAddresses grows the arena once for every pre-packed address
@@ -159,35 +154,4 @@ func canonicalQuery(q *query, key string, t uint16) {
 	q.keyLen = copy(q.key[:], key)
 	q.qtype = t
 	q.qclass = dns.ClassINET
-}
-
-func (z *Zone) buildNegTemplate() negTemplate {
-	var t negTemplate
-	soa := z.negSOA
-	b := make([]byte, 0, 64)
-	b = binary.BigEndian.AppendUint16(b, dns.TypeSOA)
-	b = binary.BigEndian.AppendUint16(b, dns.ClassINET)
-	b = binary.BigEndian.AppendUint32(b, soa.Hdr.Ttl)
-	b = append(b, 0, 0) // rdlength, filled below
-	rd := len(b)
-	for _, name := range []string{soa.Ns, soa.Mbox} {
-		w := mustWire(name)
-		switch {
-		case w == z.apex:
-			t.ptrs = append(t.ptrs, uint16(len(b)))
-			b = append(b, 0xC0, 0)
-		case isBelow(w, z.apex):
-			b = append(b, w[:len(w)-len(z.apex)]...)
-			t.ptrs = append(t.ptrs, uint16(len(b)))
-			b = append(b, 0xC0, 0)
-		default:
-			b = append(b, w...)
-		}
-	}
-	for _, v := range []uint32{soa.Serial, soa.Refresh, soa.Retry, soa.Expire, soa.Minttl} {
-		b = binary.BigEndian.AppendUint32(b, v)
-	}
-	binary.BigEndian.PutUint16(b[rd-2:], uint16(len(b)-rd))
-	t.soa = b
-	return t
 }

@@ -1,7 +1,6 @@
 package dnsserver
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -302,15 +301,36 @@ func (z *Zone) addNSEC3(r *response, e *nsec3Entry) {
 }
 
 // coveringNSEC returns the NSEC node whose interval holds key.
-func (z *Zone) coveringNSEC(key string) *node {
+func (z *Zone) coveringNSEC(key string) *node { return z.node(coveringNSEC(z, key)) }
+
+// coveringNSEC returns the index in z.nodes of the NSEC node whose
+// interval holds key (a string, or the query's bytes on the fast path),
+// or -1 when the zone has no NSEC chain: the last owner not after key in
+// canonical order, or the last of all when key sorts before the apex.
+// key is the apex or below it, as every owner is: only the labels above
+// the apex are compared.
+func coveringNSEC[T ~string | ~[]byte](z *Zone, key T) int32 {
 	if len(z.nsec) == 0 {
-		return nil
+		return -1
 	}
-	i := sort.Search(len(z.nsec), func(i int) bool { return canonicalCompare(z.nodes[z.nsec[i]].key, key) > 0 }) - 1
-	if i < 0 {
-		i = len(z.nsec) - 1
+	al := len(z.apex)
+	key = key[:len(key)-al]
+	var ko [maxLabels + 1]uint16
+	kl := ko[:labelOffsets(key, &ko)]
+	lo, hi := 0, len(z.nsec) // the first owner after key is in [lo, hi]
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		owner := z.nodes[z.nsec[m]].key
+		if canonicalCompareTo(owner[:len(owner)-al], key, kl) > 0 {
+			hi = m
+		} else {
+			lo = m + 1
+		}
 	}
-	return &z.nodes[z.nsec[i]]
+	if lo == 0 {
+		lo = len(z.nsec) // wraps around: the last record covers the start
+	}
+	return z.nsec[lo-1]
 }
 
 // nextCloser returns the name one label longer than ce on the way to

@@ -395,9 +395,14 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 		return nil
 	}
 	// DO on a signed zone: positive answers come pre-packed too, with
-	// their RRSIGs behind (emitSigned). Denials carry NSEC or NSEC3
-	// proofs that depend on the name asked, and wildcard answers a proof
-	// that the name does not exist: those take the slow path.
+	// their RRSIGs behind (emitSigned). On a zone signed with NSEC,
+	// denials and wildcard answers are packed per query from the
+	// snapshot (emitProof): the SOA with its RRSIGs, the NSEC records
+	// that prove the name or type does not exist (the node's own for
+	// NODATA, the ones covering the name and the wildcard for NXDOMAIN,
+	// the one covering the name for a wildcard expansion) with theirs.
+	// NSEC3 proofs (a hash of the name asked) take the slow path
+	// (z.neg is nil).
 	do := q.do && z.signed
 	q.zone = z
 	if ni, ok := z.index[string(key)]; ok {
@@ -412,11 +417,20 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 			return s.emit(q, out, limit, z, rs, 0)
 		}
 		if do {
-			return nil
+			if z.neg == nil {
+				return nil
+			}
+			// proveNoData: the node's NSEC, or for an empty
+			// non-terminal the one covering it.
+			proof := ni
+			if n.set(dns.TypeNSEC) == nil {
+				proof = coveringNSEC(z, key)
+			}
+			return s.emitProof(q, out, limit, z, dns.RcodeSuccess, nil, true, proof, -1)
 		}
 		return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
 	}
-	if do {
+	if do && z.neg == nil {
 		return nil
 	}
 	// Walk up to the closest encloser.
@@ -434,12 +448,19 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 		if !ce.plain || ce.set(dns.TypeDNAME) != nil {
 			return nil
 		}
-		if !ce.wild {
-			return s.emitNegative(q, out, limit, z, dns.RcodeNameError)
-		}
+		// The wildcard at the closest encloser (ce is a proper suffix
+		// of a name of at most 255 bytes: "*." and it fit).
 		var wk [256]byte
 		wl := copy(wk[:], "\x01*")
 		wl += copy(wk[wl:], key[i:])
+		if !ce.wild {
+			if do {
+				// denyName: the NSEC covering the name, then the one
+				// covering the wildcard (often the same).
+				return s.emitProof(q, out, limit, z, dns.RcodeNameError, nil, true, coveringNSEC(z, key), coveringNSEC(z, wk[:wl]))
+			}
+			return s.emitNegative(q, out, limit, z, dns.RcodeNameError)
+		}
 		wi, ok := z.index[string(wk[:wl])]
 		if !ok {
 			return nil
@@ -450,7 +471,15 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 		}
 		q.wild = w.key
 		if rs := w.set(q.qtype); rs != nil {
+			if do {
+				return s.emitWildSigned(q, out, limit, z, rs, key)
+			}
 			return s.emit(q, out, limit, z, rs, len(key)-len(w.key))
+		}
+		if do {
+			// proveWildcardNoData: the NSEC covering the name, then
+			// the wildcard's own.
+			return s.emitProof(q, out, limit, z, dns.RcodeSuccess, nil, true, coveringNSEC(z, key), wi)
 		}
 		return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
 	}
@@ -493,13 +522,15 @@ func (s *Server) emit(q *query, out []byte, limit int, z *Zone, rs *rrset, delta
 	return out
 }
 
-// emitSigned writes a pre-packed answer for a query with DO set: the
-// answer without DO, then the RRset's signatures, each behind a pointer
-// to the question name — what the slow path packs, since RRSIG RDATA is
-// never compressed (RFC 4034 §3.1.7) and nothing else follows. An answer
-// with authority or additional records (NS and MX targets' addresses,
-// which have signatures of their own) or with wildcard relocations is
-// left to the slow path.
+// emitSigned writes a pre-packed answer for a query with DO set at a name
+// that exists: the answer without DO, then the RRset's signatures, each
+// behind a pointer to the question name — what the slow path packs, since
+// RRSIG RDATA is never compressed (RFC 4034 §3.1.7) and nothing else
+// follows. An answer with authority or additional records (NS and MX
+// targets' addresses, which have signatures of their own) or with
+// wildcard relocations (the wildcard's own name asked) is left to the
+// slow path. Wildcard expansions, which carry an NSEC proof behind their
+// signatures, are emitWildSigned's, and denials emitProof's (denial.go).
 func (s *Server) emitSigned(q *query, out []byte, limit int, z *Zone, rs *rrset) []byte {
 	if rs.fastLen == 0 {
 		return nil
@@ -541,23 +572,37 @@ func (s *Server) emitSigned(q *query, out []byte, limit int, z *Zone, rs *rrset)
 	return out
 }
 
-// emitNegative writes NODATA or NXDOMAIN: the SOA with the negative TTL,
-// its owner and in-zone names pointing at the apex inside the question.
-func (s *Server) emitNegative(q *query, out []byte, limit int, z *Zone, rcode int) []byte {
-	t := &z.tmpl
-	if q.qend+2+len(t.soa)+optLen(q, s.cfg.NSID) > limit {
+// emitWildSigned writes a wildcard expansion with DO on a zone signed with
+// NSEC: the pre-packed answer, its RRSIGs and the NSEC that proves the
+// name asked does not exist (proveWildcardAnswer). Answers whose RDATA
+// holds names (which would move the NSEC's compression, and for MX, NS
+// and SRV bring addresses in the additional section) take the slow path.
+func (s *Server) emitWildSigned(q *query, out []byte, limit int, z *Zone, rs *rrset, key []byte) []byte {
+	if rs.fastLen == 0 || !nameFreeRdata(rs.t) {
 		return nil
 	}
-	apexOff := uint16(12 + q.keyLen - len(z.apex))
+	b := z.arena[rs.fast : rs.fast+uint32(rs.fastLen)]
+	if binary.BigEndian.Uint32(b[4:]) != 0 {
+		return nil // authority or additional records
+	}
+	return s.emitProof(q, out, limit, z, dns.RcodeSuccess, rs, false, coveringNSEC(z, key), -1)
+}
+
+// emitNegative writes NODATA or NXDOMAIN: the SOA with the negative TTL,
+// packed once for the zone behind its apex (negBlock), its pointers moved
+// behind the question asked.
+func (s *Server) emitNegative(q *query, out []byte, limit int, z *Zone, rcode int) []byte {
+	t := &z.tmpl
+	key := q.key[:q.keyLen]
+	if !t.serves(key, len(z.apex)) || q.qend+len(t.block)+optLen(q, s.cfg.NSID) > limit {
+		return nil
+	}
 	out = append(out[:0], 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0)
 	q.header(out, true, false, rcode)
 	out = append(out, q.msg[12:q.qend]...)
-	out = append(out, byte(0xC0|apexOff>>8), byte(apexOff))
 	base := len(out)
-	out = append(out, t.soa...)
-	for _, p := range t.ptrs {
-		binary.BigEndian.PutUint16(out[base+int(p):], 0xC000|apexOff)
-	}
+	out = append(out, t.block...)
+	t.move(out[base:], len(key)-len(z.apex))
 	if q.edns {
 		out = appendOPT(out, uint16(s.cfg.MaxUDPSize), 0, q.do, nsidFor(q, s.cfg.NSID), q.cookieOut())
 		out[11] = 1

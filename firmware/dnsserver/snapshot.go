@@ -35,7 +35,8 @@ type Zone struct {
 	nsec     []int32 // nodes owning an NSEC record, in canonical order
 	nsec3    *nsec3Chain
 	nrecords int
-	tmpl     negTemplate
+	tmpl     negBlock   // the negative SOA, pre-packed (denial.go)
+	neg      *signedNeg // and with its RRSIGs, when signed with NSEC or no chain (denial.go)
 	expired  bool       // answer SERVFAIL: a secondary past its SOA expire
 	stats    *zoneStats // the zone's query counters, kept across versions (metrics.go)
 }
