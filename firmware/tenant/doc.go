@@ -9,7 +9,8 @@
 //
 // One concern per file: supervisor.go (the tenants' lifecycle),
 // sandbox.go (the tenant process's root and privileges, from inside),
-// seccomp*.go (no listening sockets of its own), cgroup*.go (limits),
+// seccomp*.go (no listening sockets of its own), landlock.go (nothing
+// writable outside its data), cgroup*.go (limits),
 // sockets.go (what the host binds), serve.go (the tenant's server),
 // protections.go (what a tenant checks it runs under), state.go (what
 // the host keeps across restarts), child.go (what passes between them).

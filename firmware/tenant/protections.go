@@ -32,7 +32,11 @@ type Protections struct {
 	// BindDenied: an attempt to bind a new socket failed with EPERM.
 	BindDenied bool   `json:"bind_denied"`
 	Seccomp    string `json:"seccomp"` // "filter" or why not
-	Landlock   string `json:"landlock"`
+	// Landlock says what file system rules are in force, or why none;
+	// WriteOutsideDenied: writing the tenant's own /proc/self/comm,
+	// which its uid may, was refused.
+	Landlock           string `json:"landlock"`
+	WriteOutsideDenied bool   `json:"write_outside_denied"`
 	// Filled in by the host.
 	Cgroup      string   `json:"cgroup,omitempty"`
 	Controllers []string `json:"controllers,omitempty"`
@@ -40,8 +44,8 @@ type Protections struct {
 }
 
 // selfCheck looks at the process from inside.
-func selfCheck(seccompErr error) Protections {
-	p := Protections{UID: os.Getuid(), GID: os.Getgid(), Landlock: "not used: chroot, uid and namespaces confine the file system"}
+func selfCheck(seccompErr error, landlock string) Protections {
+	p := Protections{UID: os.Getuid(), GID: os.Getgid(), Landlock: landlock, WriteOutsideDenied: writeOutsideDenied()}
 	if ents, err := os.ReadDir("/"); err == nil {
 		for _, e := range ents {
 			p.Root = append(p.Root, e.Name())
@@ -105,6 +109,9 @@ func (p *Protections) missing() []string {
 	}
 	if !p.BindDenied {
 		out = append(out, "bind filter ("+p.Seccomp+")")
+	}
+	if !p.WriteOutsideDenied {
+		out = append(out, "landlock ("+p.Landlock+")")
 	}
 	if !slices.Equal(p.Root, []string{"data", "proc", "shoestring"}) {
 		out = append(out, "minimal root: sees "+strings.Join(p.Root, " "))

@@ -33,8 +33,9 @@ func Serve(control ControlServer) error {
 	logs := logring.New(recentLogLines)
 	log := slog.New(logs.Handler(slog.NewTextHandler(os.Stderr, nil))).With("tenant", spec.Name)
 	seccompErr := installSeccomp()
+	landlock, _ := restrictFiles()
 	report := os.NewFile(fdReport, "report")
-	json.NewEncoder(report).Encode(selfCheck(seccompErr))
+	json.NewEncoder(report).Encode(selfCheck(seccompErr, landlock))
 	report.Close()
 
 	cfg := &config.Config{DataDir: dataInRoot}
