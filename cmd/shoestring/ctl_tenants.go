@@ -30,7 +30,7 @@ func tenantCommands() map[string]ctlCommand {
 			}
 			return e.print(h, func(w *tabwriter.Writer) { tenantTable(w, h) })
 		}},
-		"tenant": {args: "add NAME -prefix P -address A [-zone FILE] [-primary ADDR[@KEY] -secondary ZONE -catalog ZONE -tsig NAME:ALG:SECRET -tsig-file FILE] [-dnstap IP:PORT] [-cpu N -memory SIZE -pids N -cpuset CORES -canary Q -wait D] | remove NAME [-keep-data] | show NAME | secondary NAME | log NAME",
+		"tenant": {args: "add NAME -prefix P -address A [-zone FILE] [-primary ADDR[@KEY] -secondary ZONE -catalog ZONE -tsig NAME:ALG:SECRET -tsig-file FILE] [-dnstap IP:PORT] [-netns] [-cpu N -memory SIZE -pids N -cpuset CORES -canary Q -wait D] | remove NAME [-keep-data] | show NAME | secondary NAME | log NAME",
 			help: "add a tenant to a host (idempotent), remove it with everything it had, show it, its secondary zones or its recent log", nargs: -1, run: tenantCommand},
 	}
 }
@@ -65,6 +65,7 @@ func tenantCommand(e *ctlEnv, args []string) error {
 		fs.Var(&sf.keys, "tsig", "TSIG key NAME:ALGORITHM:SECRET (base64), e.g. xfr:hmac-sha256:... (repeat for more)")
 		fs.Var(&sf.keyFiles, "tsig-file", "file holding TSIG keys, one NAME:ALGORITHM:SECRET a line (keeps the secret off the command line)")
 		tapTarget := fs.String("dnstap", "", "the tenant's own dnstap collector, IP:PORT (its queries and responses, identity: its name)")
+		fs.BoolVar(&req.NetworkNamespace, "netns", false, "run it in a network namespace of its own: it answers on the sockets the host passes and reaches nothing else (zones as files only: not with -primary or -dnstap)")
 		if err := fs.Parse(rest); err != nil {
 			return err
 		}

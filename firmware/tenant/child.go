@@ -60,6 +60,9 @@ type childSpec struct {
 	// Control says that the descriptor after the sockets is the
 	// tenant's control socket (control.go), listening already.
 	Control bool `json:"control,omitempty"`
+	// NetworkNamespace: it was started in a network namespace of its
+	// own (config.Tenant.NetworkNamespace), which it checks.
+	NetworkNamespace bool `json:"network_namespace,omitempty"`
 }
 
 func readSpec() (childSpec, error) {

@@ -32,6 +32,10 @@ type Protections struct {
 	// BindDenied: an attempt to bind a new socket failed with EPERM.
 	BindDenied bool   `json:"bind_denied"`
 	Seccomp    string `json:"seccomp"` // "filter" or why not
+	// OwnNetwork: it sees no network interface but loopback (its own
+	// network namespace); WantNetwork: one was configured for it.
+	OwnNetwork  bool `json:"own_network"`
+	WantNetwork bool `json:"want_network,omitempty"`
 	// Landlock says what file system rules are in force, or why none;
 	// WriteOutsideDenied: writing the tenant's own /proc/self/comm,
 	// which its uid may, was refused.
@@ -44,8 +48,9 @@ type Protections struct {
 }
 
 // selfCheck looks at the process from inside.
-func selfCheck(seccompErr error, landlock string) Protections {
-	p := Protections{UID: os.Getuid(), GID: os.Getgid(), Landlock: landlock, WriteOutsideDenied: writeOutsideDenied()}
+func selfCheck(seccompErr error, landlock string, wantNetwork bool) Protections {
+	p := Protections{UID: os.Getuid(), GID: os.Getgid(), Landlock: landlock, WriteOutsideDenied: writeOutsideDenied(), WantNetwork: wantNetwork}
+	p.OwnNetwork = onlyLoopback()
 	if ents, err := os.ReadDir("/"); err == nil {
 		for _, e := range ents {
 			p.Root = append(p.Root, e.Name())
@@ -79,6 +84,27 @@ func selfCheck(seccompErr error, landlock string) Protections {
 	return p
 }
 
+// onlyLoopback reports whether the process's network namespace has no
+// interface but lo, from /proc/net/dev (net.Interfaces would need a
+// netlink socket bound, which the seccomp filter refuses).
+func onlyLoopback() bool {
+	b, err := os.ReadFile("/proc/net/dev")
+	if err != nil {
+		return false
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 3 {
+		return false
+	}
+	for _, l := range lines[2:] { // two header lines
+		name, _, _ := strings.Cut(strings.TrimSpace(l), ":")
+		if name != "lo" {
+			return false
+		}
+	}
+	return true
+}
+
 func procStatus() map[string]string {
 	out := map[string]string{}
 	b, err := os.ReadFile("/proc/self/status")
@@ -109,6 +135,9 @@ func (p *Protections) missing() []string {
 	}
 	if !p.BindDenied {
 		out = append(out, "bind filter ("+p.Seccomp+")")
+	}
+	if p.WantNetwork && !p.OwnNetwork {
+		out = append(out, "network namespace")
 	}
 	if !p.WriteOutsideDenied {
 		out = append(out, "landlock ("+p.Landlock+")")

@@ -35,7 +35,7 @@ func Serve(control ControlServer) error {
 	seccompErr := installSeccomp()
 	landlock, _ := restrictFiles()
 	report := os.NewFile(fdReport, "report")
-	json.NewEncoder(report).Encode(selfCheck(seccompErr, landlock))
+	json.NewEncoder(report).Encode(selfCheck(seccompErr, landlock, spec.NetworkNamespace))
 	report.Close()
 
 	cfg := &config.Config{DataDir: dataInRoot}

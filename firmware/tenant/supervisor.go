@@ -484,6 +484,7 @@ func (t *tenant) runOnce() error {
 		Root: filepath.Join(t.dir, "root"), Data: filepath.Join(t.dir, "data"),
 		Binary: t.s.opts.Binary, NSID: t.spec.Name, Zones: t.zones, Sockets: t.socks.kinds,
 		DNS: t.spec.DNS, Secondary: t.spec.Secondary, Control: true, Dnstap: t.spec.Dnstap,
+		NetworkNamespace: t.spec.NetworkNamespace,
 	}
 	js, _ := json.Marshal(spec)
 	cmd := exec.Command(t.s.opts.Binary, InitCommand)
@@ -497,8 +498,14 @@ func (t *tenant) runOnce() error {
 	cmd.ExtraFiles = append(cmd.ExtraFiles, t.ctl.file) // fdSockets+len(sockets): control.go
 	out := &lineLog{log: t.s.log, tenant: t.spec.Name}
 	cmd.Stdout, cmd.Stderr = out, out
+	flags := uintptr(syscall.CLONE_NEWNS | syscall.CLONE_NEWPID)
+	if t.spec.NetworkNamespace {
+		// Its sockets were bound here and keep this namespace; all it
+		// could open itself is in a namespace with nothing in it.
+		flags |= syscall.CLONE_NEWNET
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
+		Cloneflags: flags,
 		// The tenant dies with the host rather than serve unsupervised.
 		Pdeathsig: syscall.SIGKILL,
 	}

@@ -69,7 +69,9 @@ func (d tenantDef) zoneText() string {
 
 var defs = []tenantDef{
 	{name: "de", prefix: "192.0.2.0/24", addr: "192.0.2.53", zone: "de.test"},
-	{name: "nic", prefix: "198.51.100.0/24", addr: "198.51.100.53", zone: "nic.test"},
+	// nic in a network namespace of its own: it answers on the sockets
+	// the host passed, and can reach nothing else.
+	{name: "nic", prefix: "198.51.100.0/24", addr: "198.51.100.53", zone: "nic.test", extra: []string{"-netns"}},
 	{name: "enum", prefix: "203.0.113.0/24", addr: "203.0.113.53", zone: "enum.test", extra: []string{"-memory", "64M", "-cpu", "1", "-cpuset", "0"}},
 }
 
