@@ -246,8 +246,16 @@ func (w *udpWorker) initRecv() {
 // recvmmsg and sendmmsg are the functions handed to the runtime poller.
 // They are made once per worker (see newFns) and keep their results in the
 // worker: a closure built per call would allocate on every batch.
+//
+// Both are raw system calls: with MSG_DONTWAIT they never block, and a
+// sendmmsg of 32 answers can outlast the 20 µs after which the runtime's
+// monitor takes the processor away from a goroutine in a system call —
+// handing it to another thread, waking it with a futex, and keeping the
+// monitor itself polling every 20 µs. Under dnsperf load that was 5,213
+// futex and 18,286 nanosleep calls in 3 s; raw, 11 and 561, and 3-4%
+// less CPU per query.
 func (w *udpWorker) recvmmsg(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rmsg[0])), batch, unix.MSG_DONTWAIT, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rmsg[0])), batch, unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN || e == unix.EINTR {
 		return false
 	}
@@ -256,7 +264,7 @@ func (w *udpWorker) recvmmsg(fd uintptr) bool {
 }
 
 func (w *udpWorker) sendmmsg(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.smsg[w.sendFrom])), uintptr(w.sendCount), unix.MSG_DONTWAIT, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.smsg[w.sendFrom])), uintptr(w.sendCount), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN || e == unix.EINTR {
 		return false
 	}
