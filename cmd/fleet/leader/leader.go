@@ -34,6 +34,9 @@ type term struct {
 	key   string
 	rev   int64
 	lease clientv3.LeaseID
+	// ctx is the term's: over the moment leadership is lost, before
+	// the lead function has returned and the term is cleared.
+	ctx context.Context
 }
 
 // ErrNotLeading is Check's answer on a controller that does not lead.
@@ -90,8 +93,8 @@ func (e *Elector) once(ctx context.Context, lead func(ctx context.Context)) erro
 	if err != nil {
 		return fmt.Errorf("campaign: %w", err)
 	}
-	t := &term{key: el.Key(), rev: el.Rev(), lease: s.Lease()}
 	lctx, stop := context.WithCancel(ctx)
+	t := &term{key: el.Key(), rev: el.Rev(), lease: s.Lease(), ctx: lctx}
 	defer stop()
 	// The lease's end (the session sees its keep-alives stop) or the
 	// key's deletion (a watch event) ends the leadership.
@@ -144,7 +147,7 @@ func (e *Elector) once(ctx context.Context, lead func(ctx context.Context)) erro
 func (e *Elector) Fence() (string, int64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.term == nil {
+	if e.term == nil || e.term.ctx.Err() != nil {
 		return "", 0, false
 	}
 	return e.term.key, e.term.rev, true
@@ -167,7 +170,7 @@ func (e *Elector) Check(ctx context.Context) error {
 	e.mu.Lock()
 	t := e.term
 	e.mu.Unlock()
-	if t == nil {
+	if t == nil || t.ctx.Err() != nil {
 		return ErrNotLeading
 	}
 	return e.check(ctx, t)
