@@ -27,27 +27,7 @@ www A 192.0.2.1
 www TXT "x"
 www A 192.0.2.3
 `
-	im, err := s.NewImport("v.test.", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := zone.ParseStream(strings.NewReader(text), "v.test.", "v.zone", "", im.Add); err != nil {
-		t.Fatal(err)
-	}
-	var visited []string
-	im.Visit(func(owner []byte, typ uint16, rdata []byte) {
-		visited = append(visited, fmt.Sprintf("%q %d %x", owner, typ, rdata))
-	})
-	if _, err := im.Commit("file"); err != nil {
-		t.Fatal(err)
-	}
-	var read []string
-	err = s.ReadZone("v.test.", func(Info) {}, func(owner []byte, typ uint16, _ uint32, rdata []byte) {
-		read = append(read, fmt.Sprintf("%q %d %x", owner, typ, rdata))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	visited, read := importVisitRead(t, s, "v.test.", text)
 	if len(read) != 8 { // the second 192.0.2.1 at www is a duplicate
 		t.Errorf("ReadZone: %d records, want 8:\n%s", len(read), strings.Join(read, "\n"))
 	}
@@ -89,27 +69,7 @@ host1 TXT "first-read-later"
 abcdefghja A 192.0.2.8
 abcdefghiz A 192.0.2.9
 `
-	im, err := s.NewImport("o.test.", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := zone.ParseStream(strings.NewReader(text), "o.test.", "o.zone", "", im.Add); err != nil {
-		t.Fatal(err)
-	}
-	var visited []string
-	im.Visit(func(owner []byte, typ uint16, rdata []byte) {
-		visited = append(visited, fmt.Sprintf("%q %d %x", owner, typ, rdata))
-	})
-	if _, err := im.Commit("file"); err != nil {
-		t.Fatal(err)
-	}
-	var read []string
-	err = s.ReadZone("o.test.", func(Info) {}, func(owner []byte, typ uint16, _ uint32, rdata []byte) {
-		read = append(read, fmt.Sprintf("%q %d %x", owner, typ, rdata))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	visited, read := importVisitRead(t, s, "o.test.", text)
 	if len(read) != 20 {
 		t.Fatalf("read %d records, want 20", len(read))
 	}
@@ -126,4 +86,30 @@ abcdefghiz A 192.0.2.9
 	if len(txt) != 2 || !strings.Contains(txt[0], fmt.Sprintf("%x", "second")) {
 		t.Errorf("host1 TXT not in arrival order: %v", txt)
 	}
+}
+
+// importVisitRead imports text as origin and returns the records Visit
+// saw and those ReadZone then read back, each as "owner type rdata".
+func importVisitRead(t *testing.T, s *Store, origin, text string) (visited, read []string) {
+	t.Helper()
+	im, err := s.NewImport(origin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := zone.ParseStream(strings.NewReader(text), origin, origin+"zone", "", im.Add); err != nil {
+		t.Fatal(err)
+	}
+	im.Visit(func(owner []byte, typ uint16, rdata []byte) {
+		visited = append(visited, fmt.Sprintf("%q %d %x", owner, typ, rdata))
+	})
+	if _, err := im.Commit("file"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.ReadZone(origin, func(Info) {}, func(owner []byte, typ uint16, _ uint32, rdata []byte) {
+		read = append(read, fmt.Sprintf("%q %d %x", owner, typ, rdata))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return visited, read
 }
