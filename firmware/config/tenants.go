@@ -41,6 +41,11 @@ type Tenants struct {
 	// started again (doubling, up to a minute, while it keeps dying
 	// within a minute of its start).
 	RestartDelay Duration `yaml:"restart_delay,omitempty"`
+	// HostCpuset keeps the host's own threads (supervision, zone
+	// copies, BGP, the API) on these cores ("0", "0-1"), off the cores
+	// its tenants are pinned to; its tenants may use the cores the host
+	// had before, within their cpusets. Empty: any core.
+	HostCpuset string `yaml:"host_cpuset,omitempty"`
 	// List is the tenants of the config file.
 	List []Tenant `yaml:"list,omitempty"`
 }
@@ -107,6 +112,9 @@ const (
 
 var tenantName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 
+// cpusetList is a list of cores as cpuset.cpus takes it.
+var cpusetList = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+
 func (t *Tenants) check(c *Config, line func(string) int) []string {
 	var errs []string
 	if t.Dir != "" && !filepath.IsAbs(t.Dir) {
@@ -123,6 +131,9 @@ func (t *Tenants) check(c *Config, line func(string) int) []string {
 	}
 	if t.RestartDelay < 0 {
 		errs = append(errs, fmt.Sprintf("line %d: tenants.restart_delay: negative", line("restart_delay")))
+	}
+	if t.HostCpuset != "" && !cpusetList.MatchString(t.HostCpuset) {
+		errs = append(errs, fmt.Sprintf("line %d: tenants.host_cpuset %q: a list of cores like 0-1,3", line("host_cpuset"), t.HostCpuset))
 	}
 	if err := CheckTenants(t.List); err != nil {
 		errs = append(errs, fmt.Sprintf("line %d: tenants.list: %v", line("list"), err))
@@ -264,7 +275,7 @@ func (t *Tenant) Check() error {
 	if t.Pids < 0 {
 		bad("pids %d: negative", t.Pids)
 	}
-	if t.Cpuset != "" && !regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`).MatchString(t.Cpuset) {
+	if t.Cpuset != "" && !cpusetList.MatchString(t.Cpuset) {
 		bad("cpuset %q: a list of cores like 0-1,3", t.Cpuset)
 	}
 	for _, z := range t.Zones {

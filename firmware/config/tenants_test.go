@@ -105,3 +105,16 @@ tenants:
 		}
 	}
 }
+
+func TestHostCpuset(t *testing.T) {
+	c, err := Parse([]byte("tenants:\n  host_cpuset: \"0,2-3\"\n"))
+	if err != nil || c.Tenants.HostCpuset != "0,2-3" {
+		t.Fatalf("got %+v, %v", c.Tenants, err)
+	}
+	for _, bad := range []string{"1-", "a", "0;1", " 0"} {
+		_, err := Parse([]byte("tenants:\n  host_cpuset: \"" + bad + "\"\n"))
+		if err == nil || !strings.Contains(err.Error(), "line 2: tenants.host_cpuset") {
+			t.Errorf("%q: got %v", bad, err)
+		}
+	}
+}

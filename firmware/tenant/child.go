@@ -63,6 +63,9 @@ type childSpec struct {
 	// NetworkNamespace: it was started in a network namespace of its
 	// own (config.Tenant.NetworkNamespace), which it checks.
 	NetworkNamespace bool `json:"network_namespace,omitempty"`
+	// CPUs are the cores it may use within its cpuset, when the host
+	// keeps its own threads on tenants.host_cpuset (affinity.go).
+	CPUs string `json:"cpus,omitempty"`
 }
 
 func readSpec() (childSpec, error) {

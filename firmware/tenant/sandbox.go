@@ -28,6 +28,13 @@ func Init() error {
 	var b [1]byte
 	start.Read(b[:]) // EOF once the host is done with the cgroup
 	start.Close()
+	if spec.CPUs != "" {
+		// It was started with the host's confined affinity; this is the
+		// thread that executes the server.
+		if err := widenTenant(spec.CPUs); err != nil {
+			return fmt.Errorf("tenant %s: cpus: %w", spec.Name, err)
+		}
+	}
 	if err := buildRoot(spec); err != nil {
 		return fmt.Errorf("tenant %s: root: %w", spec.Name, err)
 	}

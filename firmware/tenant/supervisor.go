@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +46,9 @@ type Supervisor struct {
 	log   *slog.Logger
 	cg    cgroups
 	cgErr error
+	// tenantCPUs are the cores the host had before tenants.host_cpuset
+	// confined it, handed to its tenants; "" when it was not.
+	tenantCPUs string
 
 	mu      sync.Mutex // tenants, state; held across add and remove
 	tenants map[string]*tenant
@@ -83,6 +85,14 @@ func New(opts Options) (*Supervisor, error) {
 		return nil, err
 	}
 	s := &Supervisor{opts: opts, log: opts.Log, tenants: map[string]*tenant{}, state: st}
+	if l := opts.Config.HostCpuset; l != "" {
+		before, err := confineHost(l)
+		if err != nil {
+			return nil, err
+		}
+		s.tenantCPUs = formatCPUs(before)
+		s.log.Info("the host runs on its own cores", "host_cpuset", l, "tenants", s.tenantCPUs)
+	}
 	s.cg, s.cgErr = openCgroups(opts.Config.Cgroup)
 	if s.cgErr != nil {
 		s.log.Error("tenants run without cgroup limits", "err", s.cgErr)
@@ -279,18 +289,9 @@ func (s *Supervisor) udpSockets(spec config.Tenant) int {
 	return runtime.NumCPU()
 }
 
-func countCPUs(set string) int {
-	n := 0
-	for _, r := range strings.Split(set, ",") {
-		lo, hi, found := strings.Cut(r, "-")
-		a, _ := strconv.Atoi(lo)
-		b := a
-		if found {
-			b, _ = strconv.Atoi(hi)
-		}
-		n += b - a + 1
-	}
-	return n
+func countCPUs(list string) int {
+	set, _ := parseCPUs(list) // checked with the config
+	return set.Count()
 }
 
 // Status lists the tenants by name.
@@ -484,7 +485,7 @@ func (t *tenant) runOnce() error {
 		Root: filepath.Join(t.dir, "root"), Data: filepath.Join(t.dir, "data"),
 		Binary: t.s.opts.Binary, NSID: t.spec.Name, Zones: t.zones, Sockets: t.socks.kinds,
 		DNS: t.spec.DNS, Secondary: t.spec.Secondary, Control: true, Dnstap: t.spec.Dnstap,
-		NetworkNamespace: t.spec.NetworkNamespace,
+		NetworkNamespace: t.spec.NetworkNamespace, CPUs: t.s.tenantCPUs,
 	}
 	js, _ := json.Marshal(spec)
 	cmd := exec.Command(t.s.opts.Binary, InitCommand)
