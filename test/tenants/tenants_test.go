@@ -630,21 +630,34 @@ func (s *stream) stop() {
 	<-s.done
 }
 
-// onCPU runs f on a thread of its own pinned to cpu: processes f starts
+// onCPU runs f on a thread pinned to cpu while f runs: processes f starts
 // inherit that thread's affinity, not the rest of the test's.
 func onCPU(cpu int, f func()) error {
 	errc := make(chan error, 1)
 	go func() {
-		// The thread is not unlocked: it ends with the goroutine
-		// rather than go back to the test's pool pinned elsewhere.
+		// The thread gets its cores back and returns to the runtime
+		// rather than end with the goroutine: a daemon this test
+		// started earlier from the same thread with Pdeathsig (BIRD)
+		// would be killed with it (see nslab.InNS).
 		runtime.LockOSThread()
-		var one unix.CPUSet
+		var own, one unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &own); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
 		one.Set(cpu)
 		if err := unix.SchedSetaffinity(0, &one); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("pinning a thread to cpu %d: %w", cpu, err)
 			return
 		}
 		f()
+		if err := unix.SchedSetaffinity(0, &own); err != nil {
+			errc <- fmt.Errorf("unpinning a thread from cpu %d: %w", cpu, err)
+			return // the thread stays locked and ends with the goroutine
+		}
+		runtime.UnlockOSThread()
 		errc <- nil
 	}()
 	return <-errc
