@@ -20,16 +20,10 @@ import (
 // The negative answers without DO use the same packing of the SOA
 // (emitNegative).
 //
-// Zones signed with NSEC3 are left to the slow path (z.neg is nil). The
-// hashing would do on the stack (crypto/sha1 over the wire name and the
-// salt, base32hex into an array, the chain searched by hash), but the
-// chain is kept as decoded dns.NSEC3 and dns.RRSIG values (nsec3Chain),
-// which cannot be packed without allocating: the fast path would need a
-// packed copy of every NSEC3 record, its owner and its signatures (150
-// to 400 bytes more per name, with the algorithm, on zones sized for a
-// million records), or the chain moved into the arena (entries of hash
-// and offset, decoded by the slow path like any record), which is the
-// way to do it.
+// Zones signed with NSEC3 are left to the slow path (z.neg is nil). Their
+// chain is in the arena now, as entries of hash and offset (nsec3.go),
+// and names are hashed on the stack: what is left is copying its
+// records as the NSEC ones are.
 
 // maxCompNames bounds the names a packer remembers; a reply that needs
 // more goes to the slow path.

@@ -226,10 +226,16 @@ func signTestZone(t testing.TB, zn *zone.Zone) *zone.Zone {
 // and the RRSIG signer name in upper case (names the slow path does not
 // compress but still adds to its compression map, in a case the
 // question never has).
-// nsec3 makes an NSEC3 chain (RFC 9276 parameters: no salt, no extra
-// iterations) instead of the NSEC one.
+// nsec3 makes an NSEC3 chain instead of the NSEC one, hashed with salt
+// (hex) and iterations (RFC 9276's: none and none); with optOut, the
+// chain skips insecure delegations and the empty non-terminals that are
+// there only for them (RFC 5155 §6), and a delegation below an empty
+// non-terminal is added to the zone for it.
 type signOptions struct {
 	upper, nsec3 bool
+	optOut       bool
+	salt         string
+	iterations   uint16
 }
 
 func signZone(t testing.TB, zn *zone.Zone, opt signOptions) *zone.Zone {
@@ -242,9 +248,13 @@ func signZone(t testing.TB, zn *zone.Zone, opt signOptions) *zone.Zone {
 	}
 	recs := append(append([]dns.RR(nil), zn.Records...), key)
 	if opt.nsec3 {
+		if opt.optOut {
+			recs = append(recs, &dns.NS{Hdr: dns.RR_Header{Name: "deleg.optout." + zn.Origin, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600},
+				Ns: "ns.other.net."})
+		}
 		recs = append(recs, &dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zn.Origin, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET},
-			Hash: dns.SHA1})
-		recs = append(recs, nsec3TestChain(t, zn.Origin, recs)...)
+			Hash: dns.SHA1, Iterations: opt.iterations, SaltLength: uint8(len(opt.salt) / 2), Salt: opt.salt})
+		recs = append(recs, nsec3TestChain(t, zn.Origin, recs, opt)...)
 	} else {
 		recs = append(recs, nsecChain(t, zn.Origin, recs, opt)...)
 	}
@@ -319,15 +329,31 @@ func zoneTypes(t testing.TB, origin string, recs []dns.RR) (types map[string][]u
 }
 
 // nsec3TestChain returns the NSEC3 records of a zone holding recs: one per
-// authoritative name and empty non-terminal, hashed with no salt and no
-// extra iterations, in hash order, each naming the next.
-func nsec3TestChain(t testing.TB, origin string, recs []dns.RR) []dns.RR {
+// authoritative name and empty non-terminal (with opt.optOut, not for
+// insecure delegations and the empty non-terminals only they are below),
+// hashed with opt.salt and opt.iterations, in hash order, each naming
+// the next.
+func nsec3TestChain(t testing.TB, origin string, recs []dns.RR, opt signOptions) []dns.RR {
 	t.Helper()
 	types, names, minTTL := zoneTypes(t, origin, recs)
+	apex := mustWire(origin)
+	var flags uint8
+	if opt.optOut {
+		flags = 1
+		insecure := func(w string) bool {
+			return w != apex && slices.Contains(types[w], dns.TypeNS) && !slices.Contains(types[w], dns.TypeDS)
+		}
+		// A name stays when it is secure data or has some below it.
+		names = slices.DeleteFunc(slices.Clone(names), func(w string) bool {
+			return !slices.ContainsFunc(names, func(d string) bool {
+				return (d == w || isBelow(d, w)) && len(types[d]) > 0 && !insecure(d)
+			})
+		})
+	}
 	hashes := map[string]string{}
 	var order []string
 	for _, w := range names {
-		h := dns.HashName(presentation(w), dns.SHA1, 0, "")
+		h := dns.HashName(presentation(w), dns.SHA1, opt.iterations, opt.salt)
 		hashes[h] = w
 		order = append(order, h)
 	}
@@ -341,7 +367,8 @@ func nsec3TestChain(t testing.TB, origin string, recs []dns.RR) []dns.RR {
 		}
 		out = append(out, &dns.NSEC3{
 			Hdr:  dns.RR_Header{Name: strings.ToLower(h) + "." + origin, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: minTTL},
-			Hash: dns.SHA1, HashLength: 20, NextDomain: order[(i+1)%len(order)], TypeBitMap: slices.Compact(bitmap),
+			Hash: dns.SHA1, Flags: flags, Iterations: opt.iterations, SaltLength: uint8(len(opt.salt) / 2), Salt: opt.salt,
+			HashLength: 20, NextDomain: order[(i+1)%len(order)], TypeBitMap: slices.Compact(bitmap),
 		})
 	}
 	return out
