@@ -16,38 +16,48 @@ import (
 // up to twice its zones between collections.
 func TestUDPLoopDoesNotAllocate(t *testing.T) {
 	for _, c := range []struct {
-		name   string
-		cfg    Config
-		signed bool
+		name string
+		cfg  Config
+		sign *signOptions // nil: unsigned
 	}{
-		{"default", Config{}, false},
+		{"default", Config{}, nil},
 		// A signed zone asked with DO: answers with RRSIGs come
 		// pre-packed (emitSigned), denials and wildcard answers with
 		// their NSEC proofs are packed per query (emitProof), and
 		// allocate nothing either.
-		{"signed-do", Config{}, true},
+		{"signed-do", Config{}, &signOptions{}},
+		// Nor with NSEC3 proofs: the names asked are hashed on the
+		// stack (with a salt and iterations here) and the chain's
+		// records copied from the arena. With opt-out, the NODATA at
+		// an empty non-terminal with no NSEC3 carries the closest
+		// provable encloser proof.
+		{"nsec3-do", Config{}, &signOptions{nsec3: true, optOut: true, salt: "AABBCCDD", iterations: 5}},
 		// RRL on, no source over its limit, and one source over it.
-		{"rrl", Config{RRL: &RRLConfig{ResponsesPerSecond: 1000000, Slip: 2}}, false},
-		{"rrl-limited", Config{RRL: &RRLConfig{ResponsesPerSecond: 1, Slip: 2}}, false},
+		{"rrl", Config{RRL: &RRLConfig{ResponsesPerSecond: 1000000, Slip: 2}}, nil},
+		{"rrl-limited", Config{RRL: &RRLConfig{ResponsesPerSecond: 1, Slip: 2}}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c.cfg
 			cfg.Listen, cfg.Identity, cfg.UDPWorkers = []string{"127.0.0.1:0"}, "test-node", 1
-			testUDPLoopAllocs(t, cfg, c.signed)
+			testUDPLoopAllocs(t, cfg, c.sign)
 		})
 	}
 }
 
-func testUDPLoopAllocs(t *testing.T, cfg Config, signed bool) {
+func testUDPLoopAllocs(t *testing.T, cfg Config, sign *signOptions) {
 	zn := parseTestZone(t, "example.com.", testZone)
 	names := []string{"example.com.", "x.wild.example.com.", "nope.example.com."}
+	signed := sign != nil
 	if signed {
-		zn = signTestZone(t, zn)
+		zn = signZone(t, zn, *sign)
 		// Positive answers (pre-packed with DO), NODATA, NXDOMAIN
 		// (below a name that exists, so two NSEC records), a
 		// wildcard expansion and a wildcard's NODATA.
 		names = []string{"example.com.", "ns1.example.com.", "mail.example.com.", "mail.example.com/AAAA",
 			"nope.example.com.", "x.a.b.c.example.com.", "x.wild.example.com.", "x.wild.example.com/TXT"}
+		if sign.optOut {
+			names = append(names, "optout.example.com.")
+		}
 	}
 	_, addr := startTestServerWith(t, cfg, zn)
 	c, err := net.Dial("udp", addr)

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/shoestring-dns/shoestring/firmware/zone"
 )
 
 // BenchmarkHandle measures parse + answer for the query mix of make bench,
@@ -17,18 +19,8 @@ func BenchmarkHandle(b *testing.B) {
 	for i := 0; i < 10000; i++ {
 		fmt.Fprintf(&sb, "host%d IN A 192.0.2.%d\nhost%d IN AAAA 2001:db8::%x\n", i, i%250, i, i)
 	}
-	snap, err := Build(parseTestZone(b, "example.com.", sb.String()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := New(Config{Identity: "bench"})
-	s.Replace([]*Zone{snap})
-	for _, c := range []struct {
-		name  string
-		qname string
-		qtype uint16
-		edns  bool
-	}{
+	s := benchServer(b, parseTestZone(b, "example.com.", sb.String()))
+	for _, c := range []benchCase{
 		{"hit", "host42.example.com.", dns.TypeA, false},
 		{"hit-edns", "host42.example.com.", dns.TypeA, true},
 		{"aaaa", "host4242.example.com.", dns.TypeAAAA, true},
@@ -36,66 +28,76 @@ func BenchmarkHandle(b *testing.B) {
 		{"wildcard", "some.thing.wild.example.com.", dns.TypeA, true},
 		{"cname-slow", "www.example.com.", dns.TypeA, true},
 	} {
-		m := new(dns.Msg)
-		m.SetQuestion(c.qname, c.qtype)
-		if c.edns {
-			m.SetEdns0(1232, false)
-		}
-		wire, _ := m.Pack()
-		out := make([]byte, 0, maxMsg)
-		var q query
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				parseQuery(wire, &q)
-				if s.handle(&q, out[:0], false, netip.Addr{}) == nil {
-					b.Fatal("no answer")
-				}
-			}
-		})
+		c.run(b, s, "", false)
 	}
 }
 
 // BenchmarkHandleSignedDO measures queries with DO on a signed zone (an
-// NSEC chain, an RRSIG over every RRset): a positive answer, NODATA at
-// an existing name, NXDOMAIN and a wildcard expansion, each with its
-// signatures and NSEC proofs.
+// RRSIG over every RRset), signed with NSEC and with NSEC3: a positive
+// answer, NODATA at an existing name and at an empty non-terminal,
+// NXDOMAIN, a wildcard expansion and a wildcard's NODATA, each with its
+// signatures and its proofs. The NSEC zone's cases keep their old names;
+// the NSEC3 zone's are prefixed "nsec3-".
 func BenchmarkHandleSignedDO(b *testing.B) {
 	var sb strings.Builder
 	sb.WriteString(testZone)
 	for i := 0; i < 10000; i++ {
 		fmt.Fprintf(&sb, "host%d IN A 192.0.2.%d\n", i, i%250)
 	}
-	snap, err := Build(signTestZone(b, parseTestZone(b, "example.com.", sb.String())))
+	for _, chain := range []struct {
+		prefix string
+		opt    signOptions
+	}{{"", signOptions{}}, {"nsec3-", signOptions{nsec3: true}}} {
+		s := benchServer(b, signZone(b, parseTestZone(b, "example.com.", sb.String()), chain.opt))
+		for _, c := range []benchCase{
+			{"hit", "host42.example.com.", dns.TypeA, true},
+			{"nodata", "host42.example.com.", dns.TypeAAAA, true},
+			{"nodata-ent", "b.c.example.com.", dns.TypeA, true},
+			{"nxdomain", "nohost.example.com.", dns.TypeA, true},
+			{"wildcard", "some.thing.wild.example.com.", dns.TypeA, true},
+			{"wildcard-nodata", "some.thing.wild.example.com.", dns.TypeTXT, true},
+		} {
+			c.run(b, s, chain.prefix, true)
+		}
+	}
+}
+
+// benchServer serves a zone to benchmark queries against.
+func benchServer(b *testing.B, zn *zone.Zone) *Server {
+	snap, err := Build(zn)
 	if err != nil {
 		b.Fatal(err)
 	}
 	s := New(Config{Identity: "bench"})
 	s.Replace([]*Zone{snap})
-	for _, c := range []struct {
-		name  string
-		qname string
-		qtype uint16
-	}{
-		{"hit", "host42.example.com.", dns.TypeA},
-		{"nodata", "host42.example.com.", dns.TypeAAAA},
-		{"nxdomain", "nohost.example.com.", dns.TypeA},
-		{"wildcard", "some.thing.wild.example.com.", dns.TypeA},
-	} {
-		m := new(dns.Msg)
-		m.SetQuestion(c.qname, c.qtype)
-		m.SetEdns0(1232, true)
-		wire, _ := m.Pack()
-		out := make([]byte, 0, maxMsg)
-		var q query
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				parseQuery(wire, &q)
-				if s.handle(&q, out[:0], false, netip.Addr{}) == nil {
-					b.Fatal("no answer")
-				}
-			}
-		})
+	return s
+}
+
+// benchCase is one query to benchmark.
+type benchCase struct {
+	name  string
+	qname string
+	qtype uint16
+	edns  bool
+}
+
+// run benchmarks the query (with DO when do) as prefix+c.name.
+func (c benchCase) run(b *testing.B, s *Server, prefix string, do bool) {
+	m := new(dns.Msg)
+	m.SetQuestion(c.qname, c.qtype)
+	if c.edns {
+		m.SetEdns0(1232, do)
 	}
+	wire, _ := m.Pack()
+	out := make([]byte, 0, maxMsg)
+	var q query
+	b.Run(prefix+c.name, func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			parseQuery(wire, &q)
+			if s.handle(&q, out[:0], false, netip.Addr{}) == nil {
+				b.Fatal("no answer")
+			}
+		}
+	})
 }

@@ -21,12 +21,16 @@ import (
 type Builder struct {
 	z    *Zone
 	ents []buildEnt
-	// NSEC3 records and their signatures go to the NSEC3 chain, not the
-	// name tree; they are decoded (a signed zone's NSEC3 chain is as long
-	// as its names, but an unsigned zone has none).
-	nsec3s    []*dns.NSEC3
-	nsec3sigs []*dns.RRSIG
-	key       []byte // scratch: a lower-cased owner
+	// NSEC3 records and their signatures go in the arena but not the
+	// name tree: chain has an entry for each owner (more for an owner
+	// whose records came apart, which Finish puts together), chainEnd
+	// where the last entry's records and its signatures end.
+	chain    []nsec3Entry
+	chainEnd [2]uint32
+	// The hash parameters of the apex's NSEC3PARAM and of the first
+	// NSEC3 record: the chain's is the first of these there is.
+	nsec3Param, firstNSEC3 nsec3Params
+	key                    []byte // scratch: a lower-cased owner
 	// The last record's owner as given and its node: records come
 	// grouped by owner (the store's order), so most need no lookup.
 	lastOwner []byte
@@ -88,17 +92,27 @@ type Size struct {
 	// NameBytes is the owner names' length (wire form), an upper
 	// bound like Names.
 	NameBytes int
-	owner     []byte
-	t         uint16
+	// NSEC3 and NSEC3Sigs count the NSEC3 records and the RRSIGs over
+	// them (among Records): their data is in the arena (Data), but
+	// they are no names or RRsets of the tree; the chain has an entry
+	// for each owner, one NSEC3 record.
+	NSEC3, NSEC3Sigs int
+	owner            []byte
+	t                uint16
 }
 
 // Add counts one record.
 func (s *Size) Add(owner []byte, t uint16, rdata []byte) {
 	s.Records++
-	if t == dns.TypeNSEC3 || (t == dns.TypeRRSIG && len(rdata) >= 2 && binary.BigEndian.Uint16(rdata) == dns.TypeNSEC3) {
-		return // the NSEC3 chain's, not the arena's
-	}
 	s.Data += 6 + len(rdata)
+	switch {
+	case t == dns.TypeNSEC3:
+		s.NSEC3++
+		return
+	case t == dns.TypeRRSIG && len(rdata) >= 2 && binary.BigEndian.Uint16(rdata) == dns.TypeNSEC3:
+		s.NSEC3Sigs++
+		return
+	}
 	newOwner := !bytes.Equal(owner, s.owner)
 	if newOwner {
 		s.Names++
@@ -115,9 +129,8 @@ func (s *Size) Add(owner []byte, t uint16, rdata []byte) {
 }
 
 // Bytes is about what a snapshot of this size takes while it is built:
-// its arena, names, nodes, RRsets and index, and the build's scratch
-// (freed once it is done). A zone's NSEC3 chain is not counted. It is
-// what the memory budget (dns.memory_limit) weighs a stored zone by at
+// its arena, names, nodes, RRsets, NSEC3 chain and index, and the
+// build's scratch (freed once it is done). It is what the memory budget (dns.memory_limit) weighs a stored zone by at
 // boot, a little over what the build allocates (TestSizeBytes).
 func (s Size) Bytes() int64 {
 	names := int64(s.Names + s.Names/64 + 1)
@@ -127,9 +140,14 @@ func (s Size) Bytes() int64 {
 	const slot = int64(unsafe.Sizeof("") + unsafe.Sizeof(int32(0)) + 1)
 	index := names * slot * 8 / 7
 	n := arena + int64(s.NameBytes) + names*int64(unsafe.Sizeof(node{})) + index +
-		int64(s.Records)*int64(unsafe.Sizeof(rrset{})+unsafe.Sizeof(buildEnt{}))
+		int64(s.treeRecords())*int64(unsafe.Sizeof(rrset{})+unsafe.Sizeof(buildEnt{})) +
+		int64(s.NSEC3)*int64(unsafe.Sizeof(nsec3Entry{}))
 	return n + n/8 // the odd table this leaves out; rather over than under
 }
+
+// treeRecords is how many records go in the name tree: all but the
+// NSEC3 chain's.
+func (s Size) treeRecords() int { return s.Records - s.NSEC3 - s.NSEC3Sigs }
 
 // NewBuilderSized starts a snapshot of the zone origin whose tables are
 // made the size the zone needs (see Size).
@@ -146,8 +164,9 @@ func NewBuilderSized(origin string, size Size) (*Builder, error) {
 			index:  make(map[string]int32, names),
 			nodes:  make([]node, 0, names),
 		},
-		ents: make([]buildEnt, 0, size.Records),
-		key:  make([]byte, 0, 256),
+		ents:  make([]buildEnt, 0, size.treeRecords()),
+		chain: make([]nsec3Entry, 0, size.NSEC3),
+		key:   make([]byte, 0, 256),
 	}
 	if size.Data > 0 {
 		// The records, then the pre-packed answers: precompute grows the
@@ -168,29 +187,25 @@ func (b *Builder) Add(owner []byte, t uint16, ttl uint32, rdata []byte) {
 	}
 	z := b.z
 	z.nrecords++
+	if len(rdata) > 0xFFFF {
+		b.err = fmt.Errorf("zone %s: record data too long", z.origin)
+		return
+	}
 	switch t {
 	case dns.TypeNSEC3:
-		rr, err := b.decode(owner, t, ttl, rdata)
-		if err == nil {
-			b.nsec3s = append(b.nsec3s, rr.(*dns.NSEC3))
-		}
+		b.addNSEC3(owner, false, ttl, rdata)
 		return
+	case dns.TypeNSEC3PARAM:
+		b.noteNSEC3PARAM(owner, rdata)
 	case dns.TypeRRSIG:
 		if len(rdata) < 2 {
 			b.err = fmt.Errorf("zone %s: short RRSIG", z.origin)
 			return
 		}
 		if binary.BigEndian.Uint16(rdata) == dns.TypeNSEC3 {
-			rr, err := b.decode(owner, t, ttl, rdata)
-			if err == nil {
-				b.nsec3sigs = append(b.nsec3sigs, rr.(*dns.RRSIG))
-			}
+			b.addNSEC3(owner, true, ttl, rdata)
 			return
 		}
-	}
-	if len(rdata) > 0xFFFF {
-		b.err = fmt.Errorf("zone %s: record data too long", z.origin)
-		return
 	}
 	idx, ok := b.lastNode, b.lastOwner != nil && bytes.Equal(owner, b.lastOwner)
 	if !ok {
@@ -223,22 +238,15 @@ func (b *Builder) Add(owner []byte, t uint16, ttl uint32, rdata []byte) {
 		z.signed = true
 	}
 	b.ents = append(b.ents, e)
-	z.arena = binary.BigEndian.AppendUint32(z.arena, ttl)
-	z.arena = binary.BigEndian.AppendUint16(z.arena, uint16(len(rdata)))
-	z.arena = append(z.arena, rdata...)
+	z.arena = appendRecord(z.arena, ttl, rdata)
 }
 
-func (b *Builder) decode(owner []byte, t uint16, ttl uint32, rdata []byte) (dns.RR, error) {
-	name, _, err := dns.UnpackDomainName(owner, 0)
-	if err == nil {
-		var rr dns.RR
-		h := dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl, Rdlength: uint16(len(rdata))}
-		if rr, _, err = dns.UnpackRRWithHeader(h, rdata, 0); err == nil {
-			return rr, nil
-		}
-	}
-	b.err = fmt.Errorf("zone %s: %s record does not decode: %v", b.z.origin, dns.Type(t), err)
-	return nil, b.err
+// appendRecord appends a record to the arena as it keeps them: TTL(4)
+// RDLENGTH(2) RDATA.
+func appendRecord(arena []byte, ttl uint32, rdata []byte) []byte {
+	arena = binary.BigEndian.AppendUint32(arena, ttl)
+	arena = binary.BigEndian.AppendUint16(arena, uint16(len(rdata)))
+	return append(arena, rdata...)
 }
 
 // Finish indexes what was added and returns the snapshot; the Builder
@@ -266,8 +274,11 @@ func (b *Builder) Finish() (*Zone, error) {
 	}
 	// Grouped input (the store's) only needs its RRsets found; anything
 	// else is sorted and copied into a new arena in RRset order, so that
-	// each RRset's records (and signatures) are contiguous.
-	if !groupedEnts(ents, len(z.nodes)) {
+	// each RRset's records (and signatures) are contiguous, and so is
+	// each NSEC3 owner's (with only the records of the chain's
+	// parameters).
+	params := b.chainParams()
+	if tidy := b.sortChain(params); !tidy || !groupedEnts(ents, len(z.nodes)) {
 		slices.SortFunc(ents, cmpEnt)
 		old := z.arena
 		z.arena = make([]byte, 0, cap(old)) // sized for precompute too
@@ -277,6 +288,7 @@ func (b *Builder) Finish() (*Zone, error) {
 			ents[i].off = uint32(len(z.arena))
 			z.arena = append(z.arena, old[off:int(off)+n]...)
 		}
+		b.regroupChain(old, params)
 	}
 	// Every RRset goes in one slice, each node's a window of it: nodes
 	// come in any order, so first count each node's RRsets.
@@ -318,7 +330,7 @@ func (b *Builder) Finish() (*Zone, error) {
 		i = j
 	}
 	ents = nil
-	return z.finish(b.nsec3s, b.nsec3sigs)
+	return z.finish(b.chain, params)
 }
 
 // groupedEnts reports whether the entries are already in RRset order

@@ -9,27 +9,25 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Denials with DO on a zone signed with NSEC (NODATA, NXDOMAIN, a
-// wildcard's NODATA) and wildcard answers with DO are written by the fast
-// path too (emitProof), byte for byte what resolve and packResponse
-// produce: the negative SOA and its RRSIGs come packed once per zone
-// (signedNeg, z.neg), the NSEC records and their RRSIGs are copied from
-// the arena, and a packer on the stack compresses their names as
-// miekg/dns would have.
+// Denials with DO on a signed zone (NODATA, NXDOMAIN, a wildcard's
+// NODATA) and wildcard answers with DO are written by the fast path too
+// (emitProof), byte for byte what resolve and packResponse produce: the
+// negative SOA and its RRSIGs come packed once per zone (signedNeg,
+// z.neg), the NSEC or NSEC3 records and their RRSIGs are copied from the
+// arena, and a packer on the stack compresses their names as miekg/dns
+// would have. Which records prove what is chosen once for both paths
+// (proof, resolve.go): the fast path cannot pick other ones.
+//
+// With NSEC3 the name asked (and its closest encloser, next closer name
+// and wildcard) is hashed on the stack and the chain, kept packed as
+// entries of hash and arena offsets (nsec3.go), searched by hash; the
+// slow path decodes the same records. Left to the slow path: zones whose
+// chain hashes more than maxFastIterations times, and any zone with a
+// record the packer would not copy as miekg/dns packs it
+// (denialsPackable).
 //
 // The negative answers without DO use the same packing of the SOA
 // (emitNegative).
-//
-// Zones signed with NSEC3 are left to the slow path (z.neg is nil). The
-// hashing would do on the stack (crypto/sha1 over the wire name and the
-// salt, base32hex into an array, the chain searched by hash), but the
-// chain is kept as decoded dns.NSEC3 and dns.RRSIG values (nsec3Chain),
-// which cannot be packed without allocating: the fast path would need a
-// packed copy of every NSEC3 record, its owner and its signatures (150
-// to 400 bytes more per name, with the algorithm, on zones sized for a
-// million records), or the chain moved into the arena (entries of hash
-// and offset, decoded by the slow path like any record), which is the
-// way to do it.
 
 // maxCompNames bounds the names a packer remembers; a reply that needs
 // more goes to the slow path.
@@ -137,7 +135,7 @@ func (p *packer) putName(name []byte, compress bool) {
 // wireBytes returns a name kept as a string as bytes, to be read only.
 func wireBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// putRecords writes n records of type t (SOA, NSEC or RRSIG) kept in the
+// putRecords writes n records of type t (SOA, NSEC, NSEC3 or RRSIG) kept in the
 // arena at off under owner, with TTL ttl when setTTL, else their own.
 // Their RDATA was checked when the zone was built (soaPackable,
 // denialsPackable).
@@ -173,6 +171,8 @@ func putRecords(p *packer, arena []byte, owner []byte, t uint16, off uint32, n u
 			a := wireLen(rd)
 			p.putName(rd[:a], false)
 			p.out = append(p.out, rd[a:]...)
+		case dns.TypeNSEC3:
+			p.out = append(p.out, rd...) // no names in it
 		case dns.TypeRRSIG:
 			a := 18 + wireLen(rd[18:])
 			p.out = append(p.out, rd[:18]...)
@@ -226,8 +226,8 @@ type negBlock struct {
 }
 
 // signedNeg is the negBlock of denials with DO: the SOA and its RRSIGs,
-// and the names they leave for the NSEC records behind to compress
-// against. Only zones signed with NSEC (or with no chain) have one.
+// and the names they leave for the NSEC or NSEC3 records behind to
+// compress against. Only zones whose denials can be packed have one.
 type signedNeg struct {
 	negBlock
 	nrec  int        // records in block
@@ -389,28 +389,37 @@ func (z *Zone) putNegSOA(p *packer, sigs bool) int {
 	return 1 + int(s.sigN)
 }
 
-// putNSEC writes node n's NSEC records and their RRSIGs (addNSEC's) and
+// putNSEC writes node n's NSEC records and their RRSIGs (addProof's) and
 // returns how many records that is.
 func putNSEC(p *packer, z *Zone, n *node) int {
 	s := n.set(dns.TypeNSEC)
 	if s == nil {
 		return 0
 	}
-	putRecords(p, z.arena, wireBytes(n.key), dns.TypeNSEC, s.off, s.n, 0, false)
-	putRecords(p, z.arena, wireBytes(n.key), dns.TypeRRSIG, s.sigOff, s.sigN, 0, false)
+	return putSet(p, z, wireBytes(n.key), s)
+}
+
+// putSet writes an RRset kept in the arena and its RRSIGs under owner,
+// with their own TTLs, and returns how many records that is.
+func putSet(p *packer, z *Zone, owner []byte, s *rrset) int {
+	putRecords(p, z.arena, owner, s.t, s.off, s.n, 0, false)
+	putRecords(p, z.arena, owner, dns.TypeRRSIG, s.sigOff, s.sigN, 0, false)
 	return int(s.n) + int(s.sigN)
 }
 
 // denialsPackable reports whether the records a denial with DO carries
 // are ones putRecords copies as miekg/dns would pack them after decoding
-// them: the SOA, the NSEC records and the RRSIGs over both well formed,
-// NSEC type bitmaps in canonical form (a bitmap miekg/dns would rewrite,
-// or a record it would fail to decode and the slow path would leave
-// out, sends every denial of the zone to the slow path).
+// them: the SOA, the NSEC (or NSEC3) records and the RRSIGs over them
+// well formed, type bitmaps in canonical form (a bitmap miekg/dns would
+// rewrite, or a record it would fail to decode and the slow path would
+// leave out, sends every denial of the zone to the slow path).
 func (z *Zone) denialsPackable() bool {
 	soa := z.apexN.set(dns.TypeSOA)
 	if !soaPackable(z.rdata(soa.off)) || !z.sigsPackable(soa) {
 		return false
+	}
+	if z.nsec3 != nil {
+		return z.nsec3Packable()
 	}
 	for _, ni := range z.nsec {
 		s := z.nodes[ni].set(dns.TypeNSEC)
@@ -479,11 +488,10 @@ func nameFreeRdata(t uint16) bool {
 // emitProof writes, for a query with DO on a zone with a z.neg, what
 // resolve and packResponse would: a wildcard expansion ans (a pre-packed
 // answer of a name-free type, then its RRSIGs owned by the question
-// name), the negative SOA and its RRSIGs when soa, and the NSEC records
-// and RRSIGs of nodes nsec1 and nsec2 (indexes in z.nodes, -1 for none;
-// the second left out when it is the first). It returns nil when the
-// reply would not fit: the slow path truncates.
-func (s *Server) emitProof(q *query, out []byte, limit int, z *Zone, rcode int, ans *rrset, soa bool, nsec1, nsec2 int32) []byte {
+// name), the negative SOA and its RRSIGs when soa, and the NSEC or NSEC3
+// records of proof pf with their RRSIGs (addProof's). It returns nil
+// when the reply would not fit: the slow path truncates.
+func (s *Server) emitProof(q *query, out []byte, limit int, z *Zone, rcode int, ans *rrset, soa bool, pf proof) []byte {
 	var p packer
 	p.key = q.key[:q.keyLen]
 	out = append(out[:0], 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0)
@@ -506,11 +514,14 @@ func (s *Server) emitProof(q *query, out []byte, limit int, z *Zone, rcode int, 
 	if soa {
 		ns += z.neg.put(&p, z)
 	}
-	if nsec1 >= 0 {
-		ns += putNSEC(&p, z, &z.nodes[nsec1])
-	}
-	if nsec2 >= 0 && nsec2 != nsec1 {
-		ns += putNSEC(&p, z, &z.nodes[nsec2])
+	for i, at := range pf.at {
+		switch {
+		case at < 0 || slices.Contains(pf.at[:i], at):
+		case pf.nsec3:
+			ns += putNSEC3(&p, z, at)
+		default:
+			ns += putNSEC(&p, z, &z.nodes[at])
+		}
 	}
 	if p.full || len(p.out) > limit-optLen(q, s.cfg.NSID) {
 		return nil // the slow path truncates properly

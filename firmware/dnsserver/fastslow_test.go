@@ -48,44 +48,51 @@ func (v soaVariant) zone() string {
 }
 
 // TestFastPathEqualsSlowPathSigned does the same on the test zone signed
-// (a DNSKEY, an NSEC chain, an RRSIG over every RRset), with DO set too:
-// positive answers with DO come pre-packed with their signatures, and
-// denials (NODATA, NXDOMAIN, a wildcard's NODATA) and wildcard answers
-// with their NSEC proofs are packed by the fast path, and each must be
-// what the slow path builds. With upper, the names the slow path does not
-// compress (NSEC next names, RRSIG signers) are in upper case, so they
-// are remembered for compression under names no question has. Signed
-// with NSEC3, the zone's denials and wildcard answers with DO must be
-// left to the slow path.
+// (a DNSKEY, an NSEC or NSEC3 chain, an RRSIG over every RRset), with DO
+// set too: positive answers with DO come pre-packed with their
+// signatures, and denials (NODATA, NXDOMAIN, a wildcard's NODATA) and
+// wildcard answers with their NSEC or NSEC3 proofs are packed by the fast
+// path, and each must be what the slow path builds. With upper, the
+// names the slow path does not compress (NSEC next names, RRSIG signers)
+// are in upper case, so they are remembered for compression under names
+// no question has. The NSEC3 chains are hashed with RFC 9276's
+// parameters, and with a salt, iterations and opt-out (a NODATA at an
+// empty non-terminal with no NSEC3 of its own then carries the closest
+// provable encloser proof); a chain hashed more than maxFastIterations
+// times leaves its denials to the slow path.
 func TestFastPathEqualsSlowPathSigned(t *testing.T) {
 	for _, v := range soaVariants {
-		for _, opt := range []signOptions{{}, {upper: true}, {nsec3: true}} {
-			name := v.name
-			switch {
-			case opt.upper:
-				name += "/upper"
-			case opt.nsec3:
-				name += "/nsec3"
-			}
-			t.Run(name, func(t *testing.T) {
-				zn := signZone(t, parseTestZone(t, "example.com.", v.zone()), opt)
+		for _, c := range []struct {
+			name string
+			opt  signOptions
+		}{
+			{"nsec", signOptions{}},
+			{"nsec-upper", signOptions{upper: true}},
+			{"nsec3", signOptions{nsec3: true}},
+			{"nsec3-optout", signOptions{nsec3: true, upper: true, optOut: true, salt: "AABBCCDD", iterations: 5}},
+			{"nsec3-costly", signOptions{nsec3: true, iterations: maxFastIterations + 1}},
+		} {
+			t.Run(v.name+"/"+c.name, func(t *testing.T) {
+				zn := signZone(t, parseTestZone(t, "example.com.", v.zone()), c.opt)
 				r := compareFastSlow(t, zn, true)
 				denials := r.nodata + r.nxdomain + r.wildcard
-				t.Logf("%d fast answers identical to the slow path, %d of them with DO and RRSIGs; with DO: %d NODATA, %d NXDOMAIN, %d wildcard expansions",
-					r.compared, r.withSigs, r.nodata, r.nxdomain, r.wildcard)
+				t.Logf("%d fast answers identical to the slow path, %d of them with DO and RRSIGs; with DO: %d NODATA (%d with a closest provable encloser), %d NXDOMAIN, %d wildcard expansions",
+					r.compared, r.withSigs, r.nodata, r.provable, r.nxdomain, r.wildcard)
 				if r.withSigs < 10 {
 					t.Fatalf("only %d pre-packed answers with DO and RRSIGs compared", r.withSigs)
 				}
-				if opt.nsec3 {
-					// NSEC3 proofs are left to the slow path.
+				if c.opt.iterations > maxFastIterations {
 					if denials != 0 {
-						t.Fatalf("the fast path gave %d denials or wildcard answers with NSEC3 proofs", denials)
+						t.Fatalf("the fast path gave %d denials or wildcard answers hashing names %d times", denials, c.opt.iterations)
 					}
 					return
 				}
 				if denials < 20 || r.nodata < 5 || r.nxdomain < 5 || r.wildcard < 2 {
 					t.Fatalf("the fast path gave too few denials or wildcard answers with DO: %d NODATA, %d NXDOMAIN, %d wildcard expansions",
 						r.nodata, r.nxdomain, r.wildcard)
+				}
+				if c.opt.optOut && r.provable == 0 {
+					t.Fatal("the fast path gave no NODATA with a closest provable encloser proof")
 				}
 			})
 		}
@@ -94,10 +101,12 @@ func TestFastPathEqualsSlowPathSigned(t *testing.T) {
 
 // fastSlow counts the fast answers compareFastSlow compared: in all,
 // with DO and RRSIGs, and among those with DO, the denials and wildcard
-// expansions (which carry NSEC proofs).
+// expansions (which carry NSEC or NSEC3 proofs), and the NODATA with two
+// NSEC3 records, a closest provable encloser proof.
 type fastSlow struct {
 	compared, withSigs         int
 	nodata, nxdomain, wildcard int
+	provable                   int
 }
 
 func compareFastSlow(t *testing.T, zn *zone.Zone, withDO bool) (c fastSlow) {
@@ -121,7 +130,13 @@ func compareFastSlow(t *testing.T, zn *zone.Zone, withDO bool) (c fastSlow) {
 	for i := range snap.nodes {
 		names = append(names, presentation(snap.nodes[i].key))
 	}
-	types := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeNS, dns.TypeSOA, dns.TypeTXT, dns.TypeCNAME, dns.TypeSRV, dns.TypeDNAME, dns.TypeNSEC, dns.TypeHINFO, dns.TypeDNSKEY}
+	if c := snap.nsec3; c != nil {
+		// NSEC3 owners are no names of the zone: NXDOMAIN.
+		for i := range c.entries {
+			names = append(names, c.ownerName(&c.entries[i], snap.apex))
+		}
+	}
+	types := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeNS, dns.TypeSOA, dns.TypeTXT, dns.TypeCNAME, dns.TypeSRV, dns.TypeDNAME, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeHINFO, dns.TypeDNSKEY}
 	modes := []struct{ edns, do bool }{{false, false}, {true, false}}
 	if withDO {
 		modes = append(modes, struct{ edns, do bool }{true, true})
@@ -168,17 +183,22 @@ func compareFastSlow(t *testing.T, zn *zone.Zone, withDO bool) (c fastSlow) {
 					if strings.Contains(fm.String(), "RRSIG") {
 						c.withSigs++
 					}
-					nsec, nsec3 := false, false
+					nsec, nsec3 := false, 0
 					for _, rr := range sm.Ns {
 						nsec = nsec || rr.Header().Rrtype == dns.TypeNSEC
-						nsec3 = nsec3 || rr.Header().Rrtype == dns.TypeNSEC3
+						if rr.Header().Rrtype == dns.TypeNSEC3 {
+							nsec3++
+						}
 					}
 					switch {
-					case !nsec && !nsec3:
+					case !nsec && nsec3 == 0:
 					case sm.Rcode == dns.RcodeNameError:
 						c.nxdomain++
 					case len(sm.Answer) == 0:
 						c.nodata++
+						if nsec3 == 2 && !strings.HasPrefix(name, "*") && !strings.Contains(strings.ToLower(name), "wild") {
+							c.provable++
+						}
 					default:
 						c.wildcard++
 					}
@@ -226,10 +246,16 @@ func signTestZone(t testing.TB, zn *zone.Zone) *zone.Zone {
 // and the RRSIG signer name in upper case (names the slow path does not
 // compress but still adds to its compression map, in a case the
 // question never has).
-// nsec3 makes an NSEC3 chain (RFC 9276 parameters: no salt, no extra
-// iterations) instead of the NSEC one.
+// nsec3 makes an NSEC3 chain instead of the NSEC one, hashed with salt
+// (hex) and iterations (RFC 9276's: none and none); with optOut, the
+// chain skips insecure delegations and the empty non-terminals that are
+// there only for them (RFC 5155 §6), and a delegation below an empty
+// non-terminal is added to the zone for it.
 type signOptions struct {
 	upper, nsec3 bool
+	optOut       bool
+	salt         string
+	iterations   uint16
 }
 
 func signZone(t testing.TB, zn *zone.Zone, opt signOptions) *zone.Zone {
@@ -242,9 +268,13 @@ func signZone(t testing.TB, zn *zone.Zone, opt signOptions) *zone.Zone {
 	}
 	recs := append(append([]dns.RR(nil), zn.Records...), key)
 	if opt.nsec3 {
+		if opt.optOut {
+			recs = append(recs, &dns.NS{Hdr: dns.RR_Header{Name: "deleg.optout." + zn.Origin, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600},
+				Ns: "ns.other.net."})
+		}
 		recs = append(recs, &dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zn.Origin, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET},
-			Hash: dns.SHA1})
-		recs = append(recs, nsec3TestChain(t, zn.Origin, recs)...)
+			Hash: dns.SHA1, Iterations: opt.iterations, SaltLength: uint8(len(opt.salt) / 2), Salt: opt.salt})
+		recs = append(recs, nsec3TestChain(t, zn.Origin, recs, opt)...)
 	} else {
 		recs = append(recs, nsecChain(t, zn.Origin, recs, opt)...)
 	}
@@ -319,15 +349,31 @@ func zoneTypes(t testing.TB, origin string, recs []dns.RR) (types map[string][]u
 }
 
 // nsec3TestChain returns the NSEC3 records of a zone holding recs: one per
-// authoritative name and empty non-terminal, hashed with no salt and no
-// extra iterations, in hash order, each naming the next.
-func nsec3TestChain(t testing.TB, origin string, recs []dns.RR) []dns.RR {
+// authoritative name and empty non-terminal (with opt.optOut, not for
+// insecure delegations and the empty non-terminals only they are below),
+// hashed with opt.salt and opt.iterations, in hash order, each naming
+// the next.
+func nsec3TestChain(t testing.TB, origin string, recs []dns.RR, opt signOptions) []dns.RR {
 	t.Helper()
 	types, names, minTTL := zoneTypes(t, origin, recs)
+	apex := mustWire(origin)
+	var flags uint8
+	if opt.optOut {
+		flags = 1
+		insecure := func(w string) bool {
+			return w != apex && slices.Contains(types[w], dns.TypeNS) && !slices.Contains(types[w], dns.TypeDS)
+		}
+		// A name stays when it is secure data or has some below it.
+		names = slices.DeleteFunc(slices.Clone(names), func(w string) bool {
+			return !slices.ContainsFunc(names, func(d string) bool {
+				return (d == w || isBelow(d, w)) && len(types[d]) > 0 && !insecure(d)
+			})
+		})
+	}
 	hashes := map[string]string{}
 	var order []string
 	for _, w := range names {
-		h := dns.HashName(presentation(w), dns.SHA1, 0, "")
+		h := dns.HashName(presentation(w), dns.SHA1, opt.iterations, opt.salt)
 		hashes[h] = w
 		order = append(order, h)
 	}
@@ -341,7 +387,8 @@ func nsec3TestChain(t testing.TB, origin string, recs []dns.RR) []dns.RR {
 		}
 		out = append(out, &dns.NSEC3{
 			Hdr:  dns.RR_Header{Name: strings.ToLower(h) + "." + origin, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: minTTL},
-			Hash: dns.SHA1, HashLength: 20, NextDomain: order[(i+1)%len(order)], TypeBitMap: slices.Compact(bitmap),
+			Hash: dns.SHA1, Flags: flags, Iterations: opt.iterations, SaltLength: uint8(len(opt.salt) / 2), Salt: opt.salt,
+			HashLength: 20, NextDomain: order[(i+1)%len(order)], TypeBitMap: slices.Compact(bitmap),
 		})
 	}
 	return out

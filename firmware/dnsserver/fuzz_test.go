@@ -64,19 +64,24 @@ func FuzzFastPathEqualsSlowPath(f *testing.F) {
 	})
 }
 
-// fuzzServer serves the test zone, and the same zone signed (for DO
-// answers with their NSEC proofs), and seeds f with queries for both.
+// fuzzServer serves the test zone, the same zone signed with NSEC and
+// with NSEC3 (a salt, iterations, opt-out), for DO answers with their
+// proofs, and seeds f with queries for each.
 func fuzzServer(f *testing.F) *Server {
 	snap, err := Build(parseTestZone(f, "example.com.", testZone))
 	if err != nil {
 		f.Fatal(err)
 	}
-	signed, err := Build(signTestZone(f, parseTestZone(f, "signed.test.", strings.Replace(testZone, "$ORIGIN example.com.", "$ORIGIN signed.test.", 1))))
-	if err != nil {
-		f.Fatal(err)
+	signedAs := func(origin string, opt signOptions) *Zone {
+		z, err := Build(signZone(f, parseTestZone(f, origin, strings.Replace(testZone, "$ORIGIN example.com.", "$ORIGIN "+origin, 1)), opt))
+		if err != nil {
+			f.Fatal(err)
+		}
+		return z
 	}
 	s := New(Config{Identity: "fuzz"})
-	s.Replace([]*Zone{snap, signed})
+	s.Replace([]*Zone{snap, signedAs("signed.test.", signOptions{}),
+		signedAs("nsec3.test.", signOptions{nsec3: true, optOut: true, salt: "AABBCCDD", iterations: 5})})
 	for _, seed := range []struct {
 		name string
 		t    uint16
@@ -95,6 +100,11 @@ func fuzzServer(f *testing.F) *Server {
 		{"x.wild.signed.test.", dns.TypeTXT, true, true},
 		{"nope.a.b.c.signed.test.", dns.TypeA, true, true},
 		{"mail.signed.test.", dns.TypeAAAA, true, true},
+		{"x.wild.nsec3.test.", dns.TypeA, true, true},
+		{"x.wild.nsec3.test.", dns.TypeTXT, true, true},
+		{"nope.a.b.c.nsec3.test.", dns.TypeA, true, true},
+		{"mail.nsec3.test.", dns.TypeAAAA, true, true},
+		{"optout.nsec3.test.", dns.TypeA, true, true},
 	} {
 		m := new(dns.Msg)
 		m.SetQuestion(seed.name, seed.t)

@@ -78,7 +78,7 @@ func (z *Zone) precompute() {
 		}
 	}
 	z.tmpl = z.buildNegBlock()
-	if z.signed && z.nsec3 == nil && z.denialsPackable() {
+	if z.signed && z.denialsPackable() {
 		z.neg = z.buildSignedNeg()
 	}
 }

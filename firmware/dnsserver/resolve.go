@@ -44,7 +44,7 @@ func (z *Zone) lookup(r *response, key, qname string, qtype uint16, do bool, dep
 			z.synthDNAME(r, dn, key, qname, qtype, do, depth)
 			return
 		}
-		z.answerNode(r, n, nil, qname, qtype, do, depth)
+		z.answerNode(r, n, nil, key, qname, qtype, do, depth)
 		return
 	}
 	// No such name: find the closest encloser.
@@ -69,14 +69,14 @@ func (z *Zone) lookup(r *response, key, qname string, qtype uint16, do bool, dep
 	}
 	if ce.wild {
 		w := z.lookupNode(wildcardOf(ce.key))
-		z.answerNode(r, w, ce, qname, qtype, do, depth)
+		z.answerNode(r, w, ce, key, qname, qtype, do, depth)
 		return
 	}
 	// Name error (RFC 6604: also at the end of a CNAME chain).
 	r.rcode = dns.RcodeNameError
 	z.addNegSOA(r, do)
 	if do {
-		z.denyName(r, ce, key, qname)
+		z.addProof(r, denyNameProof(z, ce, wireBytes(key)))
 	}
 }
 
@@ -87,9 +87,9 @@ func (z *Zone) dnameAbove(dn, cut *node) bool {
 }
 
 // answerNode answers from an existing node, or from a wildcard node w
-// matched for qname below closest encloser ce (ce is nil for exact
+// matched for qname (key) below closest encloser ce (ce is nil for exact
 // matches).
-func (z *Zone) answerNode(r *response, n, ce *node, qname string, qtype uint16, do bool, depth int) {
+func (z *Zone) answerNode(r *response, n, ce *node, key, qname string, qtype uint16, do bool, depth int) {
 	wild := ce != nil
 	owner := n.name()
 	if wild {
@@ -109,7 +109,7 @@ func (z *Zone) answerNode(r *response, n, ce *node, qname string, qtype uint16, 
 		}
 		z.addSet(r, &r.answer, s, owner, do)
 		if wild && do {
-			z.proveWildcardAnswer(r, ce, qname)
+			z.addProof(r, wildAnswerProof(z, ce, wireBytes(key)))
 		}
 		return
 	}
@@ -117,14 +117,14 @@ func (z *Zone) answerNode(r *response, n, ce *node, qname string, qtype uint16, 
 		rrs := z.addSet(r, &r.answer, s, owner, do)
 		z.additional(r, rrs, do)
 		if wild && do {
-			z.proveWildcardAnswer(r, ce, qname)
+			z.addProof(r, wildAnswerProof(z, ce, wireBytes(key)))
 		}
 		return
 	}
 	if cn := n.set(dns.TypeCNAME); cn != nil && cn.n > 0 {
 		rrs := z.addSet(r, &r.answer, cn, owner, do)
 		if wild && do {
-			z.proveWildcardAnswer(r, ce, qname)
+			z.addProof(r, wildAnswerProof(z, ce, wireBytes(key)))
 		}
 		target := strings.ToLower(rrs[0].(*dns.CNAME).Target)
 		z.chase(r, target, qtype, do, depth)
@@ -133,10 +133,11 @@ func (z *Zone) answerNode(r *response, n, ce *node, qname string, qtype uint16, 
 	// NODATA.
 	z.addNegSOA(r, do)
 	if do {
+		ni := z.index[n.key]
 		if wild {
-			z.proveWildcardNoData(r, n, ce, qname)
+			z.addProof(r, wildNoDataProof(z, ni, ce, wireBytes(key)))
 		} else {
-			z.proveNoData(r, n)
+			z.addProof(r, noDataProof(z, ni))
 		}
 	}
 }
@@ -194,7 +195,7 @@ func (z *Zone) referral(r *response, cut *node, do bool, depth int) {
 		if ds := cut.set(dns.TypeDS); ds != nil && ds.n > 0 {
 			z.addSet(r, &r.ns, ds, name, true)
 		} else {
-			z.proveNoDS(r, cut)
+			z.addProof(r, noDSProof(z, z.index[cut.key]))
 		}
 	}
 	z.additional(r, ns, do)
@@ -273,35 +274,42 @@ func (z *Zone) addNegSOA(r *response, do bool) {
 
 // --- denial of existence (RFC 4035 §3.1.3, RFC 5155 §7.2) ---
 
-// addNSEC adds an NSEC node's record and signatures, once.
-func (z *Zone) addNSEC(r *response, n *node) {
-	if n == nil {
-		return
-	}
-	s := n.set(dns.TypeNSEC)
-	name := n.name()
-	if s == nil || containsSet(r.ns, name, dns.TypeNSEC) {
-		return
-	}
-	z.addSet(r, &r.ns, s, name, true)
+// proof is the records that prove a denial or a wildcard expansion: NSEC
+// owners (indexes in z.nodes) or, in a zone with an NSEC3 chain, NSEC3
+// entries (indexes in its entries), in the order they go in the
+// authority section, -1 for none; one already there is not added again.
+// Both paths choose them here (the fast path with the name asked as
+// bytes), so both carry the same records.
+type proof struct {
+	nsec3 bool
+	at    [3]int32
 }
 
-// addNSEC3 adds an NSEC3 record and signatures, once.
-func (z *Zone) addNSEC3(r *response, e *nsec3Entry) {
-	if e == nil {
-		return
-	}
-	for _, rr := range r.ns {
-		if rr == dns.RR(e.rr) {
-			return
+// addProof adds a proof's records and their signatures, each once.
+func (z *Zone) addProof(r *response, pf proof) {
+	for _, i := range pf.at {
+		switch {
+		case i < 0:
+		case pf.nsec3:
+			e := &z.nsec3.entries[i]
+			s := e.set()
+			z.addOnce(r, &s, z.nsec3.ownerName(e, z.apex))
+		default:
+			n := &z.nodes[i]
+			if s := n.set(dns.TypeNSEC); s != nil {
+				z.addOnce(r, s, n.name())
+			}
 		}
 	}
-	r.ns = append(r.ns, e.rr)
-	r.ns = append(r.ns, e.sigs...)
 }
 
-// coveringNSEC returns the NSEC node whose interval holds key.
-func (z *Zone) coveringNSEC(key string) *node { return z.node(coveringNSEC(z, key)) }
+// addOnce adds an NSEC or NSEC3 RRset and its signatures to the
+// authority section unless they are there already.
+func (z *Zone) addOnce(r *response, s *rrset, name string) {
+	if !containsSet(r.ns, name, s.t) {
+		z.addSet(r, &r.ns, s, name, true)
+	}
+}
 
 // coveringNSEC returns the index in z.nodes of the NSEC node whose
 // interval holds key (a string, or the query's bytes on the fast path),
@@ -333,118 +341,72 @@ func coveringNSEC[T ~string | ~[]byte](z *Zone, key T) int32 {
 	return z.nsec[lo-1]
 }
 
-// nextCloser returns the name one label longer than ce on the way to
-// qname (both presentation, lower case).
-func nextCloser(qname, ce string) string {
-	prefix := strings.TrimSuffix(qname, ce)
-	if ce == "." {
-		prefix = strings.TrimSuffix(qname, ".")
+// denyNameProof proves that key does not exist and that no wildcard at
+// its closest encloser ce could have matched it (RFC 4035 §3.1.3.2, RFC
+// 5155 §7.2.2).
+func denyNameProof(z *Zone, ce *node, key []byte) proof {
+	// The wildcard (ce is a proper suffix of a name of at most 255
+	// bytes: "*." and it fit).
+	var wk [256]byte
+	w := wk[:copy(wk[:], "\x01*")]
+	w = w[:len(w)+copy(wk[len(w):], ce.key)]
+	if c := z.nsec3; c != nil {
+		return proof{true, [3]int32{c.match(wireBytes(ce.key)), c.cover(nextCloser(key, len(ce.key))), c.cover(w)}}
 	}
-	prefix = strings.TrimSuffix(prefix, ".")
-	labels := dns.SplitDomainName(prefix)
-	if len(labels) == 0 {
-		return qname
-	}
-	last := labels[len(labels)-1]
-	if ce == "." {
-		return last + "."
-	}
-	return last + "." + ce
+	return proof{false, [3]int32{coveringNSEC(z, key), coveringNSEC(z, w), -1}}
 }
 
-// denyName proves that qname does not exist and that no wildcard at its
-// closest encloser ce could have matched.
-func (z *Zone) denyName(r *response, ce *node, key, qname string) {
-	if c := z.nsec3; c != nil {
-		cen := ce.name()
-		z.addNSEC3(r, c.match(cen))
-		z.addNSEC3(r, c.cover(nextCloser(qname, cen)))
-		z.addNSEC3(r, c.cover("*."+cen))
-		return
-	}
-	z.addNSEC(r, z.coveringNSEC(key))
-	z.addNSEC(r, z.coveringNSEC(wildcardOf(ce.key)))
-}
-
-// proveNoData proves that node n has no RRset of the asked type.
-func (z *Zone) proveNoData(r *response, n *node) {
-	if c := z.nsec3; c != nil {
-		if e := c.match(n.name()); e != nil {
-			z.addNSEC3(r, e)
-			return
-		}
-		// An opt-out span may hold the name (RFC 5155 §7.2.4).
-		z.closestProvable(r, n.name())
-		return
+// noDataProof proves that node ni has no RRset of the type asked (RFC
+// 4035 §3.1.3.1, RFC 5155 §7.2.3).
+func noDataProof(z *Zone, ni int32) proof {
+	n := &z.nodes[ni]
+	if z.nsec3 != nil {
+		return nsec3NoDataProof(z, n)
 	}
 	if n.set(dns.TypeNSEC) != nil {
-		z.addNSEC(r, n)
-		return
+		return proof{false, [3]int32{ni, -1, -1}}
 	}
 	// An empty non-terminal has no NSEC; the one covering it proves it.
-	z.addNSEC(r, z.coveringNSEC(n.key))
+	return proof{false, [3]int32{coveringNSEC(z, n.key), -1, -1}}
 }
 
-// proveNoDS proves an insecure delegation has no DS.
-func (z *Zone) proveNoDS(r *response, cut *node) {
-	if c := z.nsec3; c != nil {
-		if e := c.match(cut.name()); e != nil {
-			z.addNSEC3(r, e)
-			return
-		}
-		z.closestProvable(r, cut.name())
-		return
+// noDSProof proves that the delegation at node ni has no DS (RFC 4035
+// §3.1.4.1, RFC 5155 §7.2.7).
+func noDSProof(z *Zone, ni int32) proof {
+	if z.nsec3 != nil {
+		return nsec3NoDataProof(z, &z.nodes[ni])
 	}
-	z.addNSEC(r, cut)
+	return proof{false, [3]int32{ni, -1, -1}} // its NSEC, if it has one
 }
 
-// closestProvable adds the NSEC3 closest provable encloser proof for name:
-// the match for its closest ancestor with an NSEC3 and the record covering
-// the next closer name.
-func (z *Zone) closestProvable(r *response, name string) {
+// nsec3NoDataProof is the NSEC3 proof that node n has no RRset of a type:
+// its NSEC3, or when it has none, as in an opt-out span, the closest
+// provable encloser proof (RFC 5155 §7.2.4).
+func nsec3NoDataProof(z *Zone, n *node) proof {
 	c := z.nsec3
-	next := name
-	for cur := name; ; {
-		parent := "."
-		if _, rest, ok := strings.Cut(cur, "."); ok && rest != "" {
-			parent = rest
-		}
-		if e := c.match(parent); e != nil {
-			z.addNSEC3(r, e)
-			z.addNSEC3(r, c.cover(next))
-			return
-		}
-		if parent == z.origin || parent == "." {
-			return
-		}
-		next, cur = parent, parent
+	if m := c.match(wireBytes(n.key)); m >= 0 {
+		return proof{true, [3]int32{m, -1, -1}}
 	}
+	m, cv := c.closestProvable(n.key, z.apex)
+	return proof{true, [3]int32{m, cv, -1}}
 }
 
-// proveWildcardAnswer proves that qname itself does not exist, so the
-// wildcard expansion was right (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6).
-func (z *Zone) proveWildcardAnswer(r *response, ce *node, qname string) {
+// wildAnswerProof proves that key, which the wildcard at its closest
+// encloser ce answered, does not exist, so the expansion was right (RFC
+// 4035 §3.1.3.3, RFC 5155 §7.2.6).
+func wildAnswerProof(z *Zone, ce *node, key []byte) proof {
 	if c := z.nsec3; c != nil {
-		z.addNSEC3(r, c.cover(nextCloser(qname, ce.name())))
-		return
+		return proof{true, [3]int32{c.cover(nextCloser(key, len(ce.key))), -1, -1}}
 	}
-	if k, err := wireName(qname); err == nil {
-		z.addNSEC(r, z.coveringNSEC(k))
-	}
+	return proof{false, [3]int32{coveringNSEC(z, key), -1, -1}}
 }
 
-// proveWildcardNoData proves the wildcard matched but lacks the type
-// (RFC 4035 §3.1.3.4, RFC 5155 §7.2.5).
-func (z *Zone) proveWildcardNoData(r *response, w, ce *node, qname string) {
+// wildNoDataProof proves that the wildcard wi at key's closest encloser
+// ce matched but lacks the type asked (RFC 4035 §3.1.3.4, RFC 5155
+// §7.2.5).
+func wildNoDataProof(z *Zone, wi int32, ce *node, key []byte) proof {
 	if c := z.nsec3; c != nil {
-		cen := ce.name()
-		z.addNSEC3(r, c.match(cen))
-		z.addNSEC3(r, c.cover(nextCloser(qname, cen)))
-		z.addNSEC3(r, c.match(w.name()))
-		return
+		return proof{true, [3]int32{c.match(wireBytes(ce.key)), c.cover(nextCloser(key, len(ce.key))), c.match(wireBytes(z.nodes[wi].key))}}
 	}
-	if k, err := wireName(qname); err == nil {
-		z.addNSEC(r, z.coveringNSEC(k))
-	}
-	z.addNSEC(r, w)
+	return proof{false, [3]int32{coveringNSEC(z, key), wi, -1}}
 }

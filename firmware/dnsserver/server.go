@@ -395,14 +395,12 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 		return nil
 	}
 	// DO on a signed zone: positive answers come pre-packed too, with
-	// their RRSIGs behind (emitSigned). On a zone signed with NSEC,
-	// denials and wildcard answers are packed per query from the
-	// snapshot (emitProof): the SOA with its RRSIGs, the NSEC records
-	// that prove the name or type does not exist (the node's own for
-	// NODATA, the ones covering the name and the wildcard for NXDOMAIN,
-	// the one covering the name for a wildcard expansion) with theirs.
-	// NSEC3 proofs (a hash of the name asked) take the slow path
-	// (z.neg is nil).
+	// their RRSIGs behind (emitSigned). Denials and wildcard answers
+	// are packed per query from the snapshot (emitProof): the SOA with
+	// its RRSIGs, then the NSEC or NSEC3 records that prove the name or
+	// type does not exist, chosen as the slow path chooses them
+	// (denyNameProof and the others, resolve.go), with theirs. A zone
+	// whose denials cannot be packed so has no z.neg.
 	do := q.do && z.signed
 	q.zone = z
 	if ni, ok := z.index[string(key)]; ok {
@@ -420,13 +418,7 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 			if z.neg == nil {
 				return nil
 			}
-			// proveNoData: the node's NSEC, or for an empty
-			// non-terminal the one covering it.
-			proof := ni
-			if n.set(dns.TypeNSEC) == nil {
-				proof = coveringNSEC(z, key)
-			}
-			return s.emitProof(q, out, limit, z, dns.RcodeSuccess, nil, true, proof, -1)
+			return s.emitProof(q, out, limit, z, dns.RcodeSuccess, nil, true, noDataProof(z, ni))
 		}
 		return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
 	}
@@ -455,9 +447,7 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 		wl += copy(wk[wl:], key[i:])
 		if !ce.wild {
 			if do {
-				// denyName: the NSEC covering the name, then the one
-				// covering the wildcard (often the same).
-				return s.emitProof(q, out, limit, z, dns.RcodeNameError, nil, true, coveringNSEC(z, key), coveringNSEC(z, wk[:wl]))
+				return s.emitProof(q, out, limit, z, dns.RcodeNameError, nil, true, denyNameProof(z, ce, key))
 			}
 			return s.emitNegative(q, out, limit, z, dns.RcodeNameError)
 		}
@@ -472,14 +462,12 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 		q.wild = w.key
 		if rs := w.set(q.qtype); rs != nil {
 			if do {
-				return s.emitWildSigned(q, out, limit, z, rs, key)
+				return s.emitWildSigned(q, out, limit, z, rs, ce, key)
 			}
 			return s.emit(q, out, limit, z, rs, len(key)-len(w.key))
 		}
 		if do {
-			// proveWildcardNoData: the NSEC covering the name, then
-			// the wildcard's own.
-			return s.emitProof(q, out, limit, z, dns.RcodeSuccess, nil, true, coveringNSEC(z, key), wi)
+			return s.emitProof(q, out, limit, z, dns.RcodeSuccess, nil, true, wildNoDataProof(z, wi, ce, key))
 		}
 		return s.emitNegative(q, out, limit, z, dns.RcodeSuccess)
 	}
@@ -572,12 +560,12 @@ func (s *Server) emitSigned(q *query, out []byte, limit int, z *Zone, rs *rrset)
 	return out
 }
 
-// emitWildSigned writes a wildcard expansion with DO on a zone signed with
-// NSEC: the pre-packed answer, its RRSIGs and the NSEC that proves the
-// name asked does not exist (proveWildcardAnswer). Answers whose RDATA
-// holds names (which would move the NSEC's compression, and for MX, NS
-// and SRV bring addresses in the additional section) take the slow path.
-func (s *Server) emitWildSigned(q *query, out []byte, limit int, z *Zone, rs *rrset, key []byte) []byte {
+// emitWildSigned writes a wildcard expansion of key below ce with DO: the
+// pre-packed answer, its RRSIGs and the NSEC or NSEC3 that proves the
+// name asked does not exist (wildAnswerProof). Answers whose RDATA holds
+// names (which would move the proof's compression, and for MX, NS and
+// SRV bring addresses in the additional section) take the slow path.
+func (s *Server) emitWildSigned(q *query, out []byte, limit int, z *Zone, rs *rrset, ce *node, key []byte) []byte {
 	if rs.fastLen == 0 || !nameFreeRdata(rs.t) {
 		return nil
 	}
@@ -585,7 +573,7 @@ func (s *Server) emitWildSigned(q *query, out []byte, limit int, z *Zone, rs *rr
 	if binary.BigEndian.Uint32(b[4:]) != 0 {
 		return nil // authority or additional records
 	}
-	return s.emitProof(q, out, limit, z, dns.RcodeSuccess, rs, false, coveringNSEC(z, key), -1)
+	return s.emitProof(q, out, limit, z, dns.RcodeSuccess, rs, false, wildAnswerProof(z, ce, key))
 }
 
 // emitNegative writes NODATA or NXDOMAIN: the SOA with the negative TTL,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -168,7 +167,7 @@ func Build(zn *zone.Zone) (*Zone, error) {
 
 // finish completes a snapshot whose nodes and RRsets are in place: the
 // apex and its SOA, the NSEC3 chain, links, pre-packed answers.
-func (z *Zone) finish(nsec3s []*dns.NSEC3, nsec3sigs []*dns.RRSIG) (*Zone, error) {
+func (z *Zone) finish(chain []nsec3Entry, params nsec3Params) (*Zone, error) {
 	origin, apex := z.origin, z.apex
 	apexIdx, ok := z.index[apex]
 	if !ok {
@@ -191,8 +190,8 @@ func (z *Zone) finish(nsec3s []*dns.NSEC3, nsec3sigs []*dns.RRSIG) (*Zone, error
 			z.negSigs = append(z.negSigs, sig)
 		}
 	}
-	if len(nsec3s) > 0 {
-		z.nsec3 = newNSEC3Chain(z, nsec3s, nsec3sigs)
+	if len(chain) > 0 {
+		z.nsec3 = &nsec3Chain{iterations: params.iterations, salt: string(params.salt), entries: chain}
 	}
 	z.link()
 	z.precompute()
@@ -207,10 +206,20 @@ func (z *Zone) finish(nsec3s []*dns.NSEC3, nsec3sigs []*dns.RRSIG) (*Zone, error
 // ever going back to the OS; as it is, a replaced zone frees whole spans.
 func (z *Zone) compact() {
 	z.nodes = slices.Clip(z.nodes)
-	if cap(z.arena)-len(z.arena) > len(z.arena)/8 {
-		z.arena = slices.Clone(z.arena)
+	z.arena = trim(z.arena)
+	if z.nsec3 != nil {
+		z.nsec3.entries = trim(z.nsec3.entries)
 	}
 	z.apexN = &z.nodes[z.index[z.apex]]
+}
+
+// trim returns s, or a copy of it without the room to grow it has when
+// that is more than an eighth of it.
+func trim[S ~[]E, E any](s S) S {
+	if cap(s)-len(s) > len(s)/8 {
+		return slices.Clone(s)
+	}
+	return s
 }
 
 func (z *Zone) addNode(w string) int32 {
@@ -257,73 +266,4 @@ func (z *Zone) link() {
 	sort.Slice(z.nsec, func(a, b int) bool {
 		return canonicalCompare(z.nodes[z.nsec[a]].key, z.nodes[z.nsec[b]].key) < 0
 	})
-}
-
-// nsec3Chain is a zone's NSEC3 records ordered by hash, with the
-// parameters needed to hash query names.
-type nsec3Chain struct {
-	hash       uint8
-	iterations uint16
-	salt       string
-	entries    []*nsec3Entry          // sorted by hash
-	byHash     map[string]*nsec3Entry // upper-case base32hex hash label
-}
-
-type nsec3Entry struct {
-	hash string // base32hex, upper case, as dns.HashName returns it
-	rr   *dns.NSEC3
-	sigs []dns.RR
-}
-
-func newNSEC3Chain(z *Zone, rrs []*dns.NSEC3, sigs []*dns.RRSIG) *nsec3Chain {
-	c := &nsec3Chain{byHash: map[string]*nsec3Entry{}}
-	// The NSEC3PARAM at the apex says which parameters the chain uses; fall
-	// back to the first record's when it is missing.
-	params := rrs[0]
-	c.hash, c.iterations, c.salt = params.Hash, params.Iterations, params.Salt
-	if s := z.apexN.set(dns.TypeNSEC3PARAM); s != nil && s.n > 0 {
-		np := z.records(s, z.origin, false)[0].(*dns.NSEC3PARAM)
-		c.hash, c.iterations, c.salt = np.Hash, np.Iterations, np.Salt
-	}
-	byOwner := map[string]*nsec3Entry{}
-	for _, rr := range rrs {
-		if rr.Hash != c.hash || rr.Iterations != c.iterations || !strings.EqualFold(rr.Salt, c.salt) {
-			continue
-		}
-		w := mustWire(rr.Hdr.Name)
-		rr.Hdr.Name = strings.ToLower(rr.Hdr.Name)
-		e := &nsec3Entry{hash: strings.ToUpper(firstLabel(w)), rr: rr}
-		c.entries = append(c.entries, e)
-		byOwner[w] = e
-		c.byHash[e.hash] = e
-	}
-	for _, sig := range sigs {
-		if e := byOwner[mustWire(sig.Hdr.Name)]; e != nil {
-			sig.Hdr.Name = e.rr.Hdr.Name
-			e.sigs = append(e.sigs, sig)
-		}
-	}
-	sort.Slice(c.entries, func(i, j int) bool { return c.entries[i].hash < c.entries[j].hash })
-	return c
-}
-
-// hashOf returns the NSEC3 hash of a presentation name.
-func (c *nsec3Chain) hashOf(name string) string {
-	return dns.HashName(name, c.hash, c.iterations, c.salt)
-}
-
-// match returns the NSEC3 record whose owner hash equals the name's.
-func (c *nsec3Chain) match(name string) *nsec3Entry { return c.byHash[c.hashOf(name)] }
-
-// cover returns the NSEC3 record whose interval covers the name's hash.
-func (c *nsec3Chain) cover(name string) *nsec3Entry {
-	if len(c.entries) == 0 {
-		return nil
-	}
-	h := c.hashOf(name)
-	i := sort.Search(len(c.entries), func(i int) bool { return c.entries[i].hash > h }) - 1
-	if i < 0 {
-		i = len(c.entries) - 1 // wraps around: the last record covers the start
-	}
-	return c.entries[i]
 }
