@@ -135,10 +135,7 @@ func (s *Size) Add(owner []byte, t uint16, rdata []byte) {
 func (s Size) Bytes() int64 {
 	names := int64(s.Names + s.Names/64 + 1)
 	arena := int64(s.Data + s.Fast + s.Fast/16 + s.Data/64 + 4096)
-	// A map slot is the key's string header and the value, and the
-	// table is at most 7/8 full.
-	const slot = int64(unsafe.Sizeof("") + unsafe.Sizeof(int32(0)) + 1)
-	index := names * slot * 8 / 7
+	index := int64(indexSlots(int(names))) * 8
 	n := arena + int64(s.NameBytes) + names*int64(unsafe.Sizeof(node{})) + index +
 		int64(s.treeRecords())*int64(unsafe.Sizeof(rrset{})+unsafe.Sizeof(buildEnt{})) +
 		int64(s.NSEC3)*int64(unsafe.Sizeof(nsec3Entry{}))
@@ -161,7 +158,7 @@ func NewBuilderSized(origin string, size Size) (*Builder, error) {
 		z: &Zone{
 			origin: presentation(apex),
 			apex:   apex,
-			index:  make(map[string]int32, names),
+			index:  newNameIndex(names),
 			nodes:  make([]node, 0, names),
 		},
 		ents:  make([]buildEnt, 0, size.treeRecords()),
@@ -211,7 +208,7 @@ func (b *Builder) Add(owner []byte, t uint16, ttl uint32, rdata []byte) {
 	if !ok {
 		b.key = append(b.key[:0], owner...)
 		lower(b.key)
-		if idx, ok = z.index[string(b.key)]; !ok {
+		if idx, ok = z.findBytes(b.key); !ok {
 			if !isBelow(string(b.key), z.apex) && string(b.key) != z.apex {
 				b.err = fmt.Errorf("zone %s: %s is outside the zone", z.origin, presentation(string(b.key)))
 				return
@@ -221,7 +218,7 @@ func (b *Builder) Add(owner []byte, t uint16, ttl uint32, rdata []byte) {
 			if w != z.apex && parentName(w) != b.lastParent {
 				for p := w; p != z.apex; {
 					p = parentName(p) // a suffix of w: no new name to keep
-					if _, ok := z.index[p]; ok {
+					if _, ok := z.find(p); ok {
 						break
 					}
 					z.addNode(p)

@@ -8,11 +8,13 @@
 //   - snapshot.go turns a validated zone into an indexed, read-only tree
 //     (delegation cuts, DNAME owners, wildcards, NSEC/NSEC3 chains resolved
 //     once, at build time); builder.go fills it from records in wire
-//     form, nsec3.go keeps the NSEC3 chain.
+//     form, nsec3.go keeps the NSEC3 chain, index.go finds a node by
+//     its name (a flat table of 8-byte slots: fewer cache misses than a
+//     map).
 //   - resolve.go is the RFC 1034 §4.3.2 algorithm with RFC 4592 wildcards,
 //     RFC 6672 DNAME, RFC 2308 negative answers and RFC 4035/5155 proofs.
 //   - precompute.go runs that same algorithm at build time for the common
-//     questions and keeps the packed answers, so most queries are a map
+//     questions and keeps the packed answers, so most queries are an index
 //     lookup and a copy. With DO on a signed zone a positive answer is the
 //     same copy with the RRset's signatures appended from the snapshot
 //     (server.go, emitSigned). Denials and wildcard answers, whose

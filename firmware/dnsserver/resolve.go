@@ -133,7 +133,7 @@ func (z *Zone) answerNode(r *response, n, ce *node, key, qname string, qtype uin
 	// NODATA.
 	z.addNegSOA(r, do)
 	if do {
-		ni := z.index[n.key]
+		ni, _ := z.find(n.key)
 		if wild {
 			z.addProof(r, wildNoDataProof(z, ni, ce, wireBytes(key)))
 		} else {
@@ -195,7 +195,8 @@ func (z *Zone) referral(r *response, cut *node, do bool, depth int) {
 		if ds := cut.set(dns.TypeDS); ds != nil && ds.n > 0 {
 			z.addSet(r, &r.ns, ds, name, true)
 		} else {
-			z.addProof(r, noDSProof(z, z.index[cut.key]))
+			cutIdx, _ := z.find(cut.key)
+			z.addProof(r, noDSProof(z, cutIdx))
 		}
 	}
 	z.additional(r, ns, do)

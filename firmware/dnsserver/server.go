@@ -403,7 +403,7 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 	// whose denials cannot be packed so has no z.neg.
 	do := q.do && z.signed
 	q.zone = z
-	if ni, ok := z.index[string(key)]; ok {
+	if ni, ok := z.findBytes(key); ok {
 		n := &z.nodes[ni]
 		if !n.plain {
 			return nil
@@ -431,7 +431,7 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 		if len(key)-i == len(z.apex) {
 			ce = z.apexN // the suffix that long is the apex: no lookup
 		} else {
-			ci, ok := z.index[string(key[i:])]
+			ci, ok := z.findBytes(key[i:])
 			if !ok {
 				continue
 			}
@@ -451,7 +451,7 @@ func (s *Server) fast(q *query, out []byte, limit int) []byte {
 			}
 			return s.emitNegative(q, out, limit, z, dns.RcodeNameError)
 		}
-		wi, ok := z.index[string(wk[:wl])]
+		wi, ok := z.findBytes(wk[:wl])
 		if !ok {
 			return nil
 		}

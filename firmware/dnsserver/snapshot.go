@@ -24,8 +24,8 @@ type Zone struct {
 	origin   string // presentation, lower case
 	apex     string // wire, lower case
 	serial   uint32
-	index    map[string]int32 // wire name → position in nodes
-	nodes    []node           // every owner name and empty non-terminal
+	index    nameIndex // wire name → position in nodes (index.go)
+	nodes    []node    // every owner name and empty non-terminal
 	arena    []byte
 	apexN    *node
 	negSOA   *dns.SOA // the SOA as it goes in negative answers (RFC 2308 TTL)
@@ -102,8 +102,15 @@ func (z *Zone) node(i int32) *node {
 	return &z.nodes[i]
 }
 
+// find returns the position in nodes of the node named key (wire, lower
+// case).
+func (z *Zone) find(key string) (int32, bool) { return z.index.get(z.nodes, key) }
+
+// findBytes is find for a name held as bytes, which it does not copy.
+func (z *Zone) findBytes(key []byte) (int32, bool) { return z.index.getBytes(z.nodes, key) }
+
 func (z *Zone) lookupNode(key string) *node {
-	if i, ok := z.index[key]; ok {
+	if i, ok := z.find(key); ok {
 		return &z.nodes[i]
 	}
 	return nil
@@ -169,7 +176,7 @@ func Build(zn *zone.Zone) (*Zone, error) {
 // apex and its SOA, the NSEC3 chain, links, pre-packed answers.
 func (z *Zone) finish(chain []nsec3Entry, params nsec3Params) (*Zone, error) {
 	origin, apex := z.origin, z.apex
-	apexIdx, ok := z.index[apex]
+	apexIdx, ok := z.find(apex)
 	if !ok {
 		return nil, fmt.Errorf("zone %s: no SOA at the apex", origin)
 	}
@@ -210,7 +217,8 @@ func (z *Zone) compact() {
 	if z.nsec3 != nil {
 		z.nsec3.entries = trim(z.nsec3.entries)
 	}
-	z.apexN = &z.nodes[z.index[z.apex]]
+	i, _ := z.find(z.apex)
+	z.apexN = &z.nodes[i]
 }
 
 // trim returns s, or a copy of it without the room to grow it has when
@@ -225,7 +233,7 @@ func trim[S ~[]E, E any](s S) S {
 func (z *Zone) addNode(w string) int32 {
 	i := int32(len(z.nodes))
 	z.nodes = append(z.nodes, node{key: w, labels: uint8(labelCount(w)), cut: -1, dname: -1})
-	z.index[w] = i
+	z.index.add(z.nodes, w, i)
 	return i
 }
 
@@ -240,7 +248,7 @@ func (z *Zone) link() {
 	for _, i := range order {
 		n := &z.nodes[i]
 		if n != z.apexN {
-			pi := z.index[parentName(n.key)]
+			pi, _ := z.find(parentName(n.key))
 			p := &z.nodes[pi]
 			switch {
 			case p.cut >= 0:
