@@ -355,6 +355,56 @@ func (t *Tenant) SecondaryOrigins() []string {
 	return out
 }
 
+// TenantDial is one connection a tenant's config has it open: to Addr
+// over Network ("tcp" or "udp"), from Source (the zero value: the
+// kernel's choice).
+type TenantDial struct {
+	Network string
+	Addr    netip.AddrPort
+	Source  netip.Addr
+}
+
+func (d TenantDial) String() string {
+	s := d.Network + " " + d.Addr.String()
+	if d.Source.IsValid() {
+		s += " from " + d.Source.String()
+	}
+	return s
+}
+
+// Dials is every connection the tenant's config has it open: to its
+// primaries (its templates', zones' and catalogs') over TCP (transfers)
+// and UDP (SOA queries), to its NOTIFY downstreams over UDP, to its
+// dnstap collector over TCP. A tenant in a network namespace of its own
+// can open these and nothing else: its host opens them for it (package
+// tenant, broker.go). Named remotes (which a tenant may not have) are
+// left out.
+func (t *Tenant) Dials() []TenantDial {
+	var out []TenantDial
+	add := func(network string, r Remote) {
+		if r.Address.Host == "" {
+			out = append(out, TenantDial{Network: network, Addr: r.Address.AddrPort(), Source: r.Source.Addr})
+		}
+	}
+	if t.Secondary != nil {
+		for _, rs := range t.secondaryRemotes() {
+			for _, r := range rs {
+				add("tcp", r)
+				add("udp", r)
+			}
+		}
+		for _, r := range t.Secondary.Outbound.Notify {
+			add("udp", r)
+		}
+	}
+	if t.Dnstap != nil {
+		if ap, err := netip.ParseAddrPort(t.Dnstap.Target); err == nil {
+			out = append(out, TenantDial{Network: "tcp", Addr: ap})
+		}
+	}
+	return out
+}
+
 func (t *Tenant) secondaryRemotes() [][]Remote {
 	var out [][]Remote
 	for _, x := range t.Secondary.Templates {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -70,7 +71,8 @@ tenants:
       secondary:
         keys: [{name: xfr, algorithm: hmac-sha256, secret: c2VjcmV0}]
         zones: [{origin: de., primaries: ["198.51.100.1@xfr"]}]
-        catalogs: [{origin: cat.de., primaries: ["198.51.100.1:5300@xfr"]}]
+        catalogs: [{origin: cat.de., primaries: [{address: "198.51.100.1:5300", key: xfr, source: 192.0.2.53}]}]
+      dnstap: {target: "192.0.2.9:6000"}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +83,11 @@ tenants:
 	}
 	if got := de.SecondaryOrigins(); len(got) != 1 || got[0] != "de." {
 		t.Errorf("origins %v", got)
+	}
+	// What it may connect to (through its host, in a network namespace
+	// of its own).
+	if got, want := fmt.Sprint(de.Dials()), "[tcp 198.51.100.1:53 udp 198.51.100.1:53 tcp 198.51.100.1:5300 from 192.0.2.53 udp 198.51.100.1:5300 from 192.0.2.53 tcp 192.0.2.9:6000]"; got != want {
+		t.Errorf("dials:\n got %s\nwant %s", got, want)
 	}
 	if r := de.Redacted(); r.Secondary.Keys[0].Secret == "c2VjcmV0" || de.Secondary.Keys[0].Secret != "c2VjcmV0" {
 		t.Errorf("redacted %+v, original %+v", r.Secondary.Keys, de.Secondary.Keys)
