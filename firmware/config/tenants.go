@@ -89,10 +89,10 @@ type Tenant struct {
 	Dnstap *Dnstap `yaml:"dnstap,omitempty" json:"dnstap,omitempty"`
 	// NetworkNamespace runs it in a network namespace of its own, with
 	// nothing in it but a loopback that is down: it answers on the
-	// sockets the host bound and passed in, and can reach nothing else.
-	// For a tenant that takes its zones as files: not with Secondary or
-	// Dnstap, which dial out. Default false (the host's network stack,
-	// still without listening sockets of its own).
+	// sockets the host bound and passed in, and reaches nothing but what
+	// Dials lists (its primaries, its dnstap collector), which the host
+	// connects for it from the host's own namespace. Default false (the
+	// host's network stack, still without listening sockets of its own).
 	NetworkNamespace bool `yaml:"network_namespace,omitempty" json:"network_namespace,omitempty"`
 }
 
@@ -310,9 +310,6 @@ func (t *Tenant) Check() error {
 		if d.Queue < 0 {
 			bad("dnstap.queue must not be negative")
 		}
-	}
-	if t.NetworkNamespace && (t.Secondary != nil || t.Dnstap != nil) {
-		bad("network_namespace: a tenant in its own network namespace can reach nothing but the sockets the host passes it; it takes its zones as files, without secondary or dnstap")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("tenant %s: %s", t.Name, strings.Join(errs, "; "))
