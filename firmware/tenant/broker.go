@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -131,12 +132,15 @@ func (b *broker) serve() {
 	oob := make([]byte, unix.CmsgSpace(4)) // one descriptor; the kernel drops more
 	for {
 		n, oobn, flags, _, err := b.conn.ReadMsgUnix(buf, oob)
-		if err != nil || (n == 0 && oobn == 0) {
-			// Closed by Close, or the tenant's end is gone: a
-			// sequenced-packet socket then reads empty, not EOF.
+		fds := receivedFDs(oob[:oobn])
+		if err != nil && (len(fds) == 0 || !errors.Is(err, io.EOF)) {
+			// Closed by Close, or every copy of the tenant's end is
+			// (its process ended). An empty message, which reads
+			// as EOF too, is a malformed request if it carries a
+			// reply socket: answered below.
+			closeFDs(fds)
 			return
 		}
-		fds := receivedFDs(oob[:oobn])
 		if len(fds) != 1 || flags&unix.MSG_CTRUNC != 0 {
 			closeFDs(fds)
 			b.log.Warn("dial broker: a request without exactly one reply socket attached, ignored (no way to answer it)", "tenant", b.tenant)

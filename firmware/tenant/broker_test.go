@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -310,8 +311,8 @@ func openFDs(t *testing.T) int {
 }
 
 // TestBrokerNoLeak: dials that succeed, are refused, are malformed and
-// time out leave no descriptor open on either side once their
-// connections and the broker are closed.
+// time out leave no descriptor and no goroutine behind on either side
+// once their connections and the tenant's end are closed.
 func TestBrokerNoLeak(t *testing.T) {
 	tcp, _ := echo(t, "tcp")
 	udp, _ := echo(t, "udp")
@@ -343,7 +344,14 @@ func TestBrokerNoLeak(t *testing.T) {
 		request(t, d, "not json", true).Close()
 		request(t, d, "{}", false).Close()
 	}
+	// The tenant's end closed (its process gone): the host's broker
+	// ends without being closed.
 	d.conn.Close()
+	for start := time.Now(); brokerGoroutines() > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 3*time.Second {
+			t.Fatalf("the host's broker still runs after the tenant's end was closed")
+		}
+	}
 	b.Close()
 	var after int
 	for start := time.Now(); time.Since(start) < 3*time.Second; time.Sleep(20 * time.Millisecond) {
@@ -352,4 +360,11 @@ func TestBrokerNoLeak(t *testing.T) {
 		}
 	}
 	t.Errorf("%d descriptors open before, %d after", before, after)
+}
+
+// brokerGoroutines counts the goroutines in the host's broker code.
+func brokerGoroutines() int {
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	return strings.Count(stacks, "tenant.(*broker).")
 }
