@@ -100,7 +100,7 @@ type broker struct {
 // startBroker makes the socketpair and serves the host's end until Close,
 // or until every copy of the tenant's end is closed (its process ended).
 // The tenant's end is returned for the process to inherit; the caller
-// closes it once the process has started.
+// closes its own copy.
 func startBroker(tenant string, allowed []config.TenantDial, log *slog.Logger) (*broker, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
