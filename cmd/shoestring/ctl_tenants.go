@@ -65,7 +65,7 @@ func tenantCommand(e *ctlEnv, args []string) error {
 		fs.Var(&sf.keys, "tsig", "TSIG key NAME:ALGORITHM:SECRET (base64), e.g. xfr:hmac-sha256:... (repeat for more)")
 		fs.Var(&sf.keyFiles, "tsig-file", "file holding TSIG keys, one NAME:ALGORITHM:SECRET a line (keeps the secret off the command line)")
 		tapTarget := fs.String("dnstap", "", "the tenant's own dnstap collector, IP:PORT (its queries and responses, identity: its name)")
-		fs.BoolVar(&req.NetworkNamespace, "netns", false, "run it in a network namespace of its own: it answers on the sockets the host passes and reaches nothing else (zones as files only: not with -primary or -dnstap)")
+		fs.BoolVar(&req.NetworkNamespace, "netns", false, "run it in a network namespace of its own: it answers on the sockets the host passes and reaches nothing but its -primary and -dnstap addresses, which the host connects for it")
 		if err := fs.Parse(rest); err != nil {
 			return err
 		}

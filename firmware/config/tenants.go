@@ -94,10 +94,10 @@ type Tenant struct {
 	Dnstap *Dnstap `yaml:"dnstap,omitempty" json:"dnstap,omitempty"`
 	// NetworkNamespace runs it in a network namespace of its own, with
 	// nothing in it but a loopback that is down: it answers on the
-	// sockets the host bound and passed in, and can reach nothing else.
-	// For a tenant that takes its zones as files: not with Secondary or
-	// Dnstap, which dial out. Default false (the host's network stack,
-	// still without listening sockets of its own).
+	// sockets the host bound and passed in, and reaches nothing but what
+	// Dials lists (its primaries, its dnstap collector), which the host
+	// connects for it from the host's own namespace. Default false (the
+	// host's network stack, still without listening sockets of its own).
 	NetworkNamespace bool `yaml:"network_namespace,omitempty" json:"network_namespace,omitempty"`
 }
 
@@ -322,9 +322,6 @@ func (t *Tenant) Check() error {
 			bad("dnstap.queue must not be negative")
 		}
 	}
-	if t.NetworkNamespace && (t.Secondary != nil || t.Dnstap != nil) {
-		bad("network_namespace: a tenant in its own network namespace can reach nothing but the sockets the host passes it; it takes its zones as files, without secondary or dnstap")
-	}
 	if len(errs) > 0 {
 		return fmt.Errorf("tenant %s: %s", t.Name, strings.Join(errs, "; "))
 	}
@@ -362,6 +359,56 @@ func (t *Tenant) SecondaryOrigins() []string {
 	var out []string
 	for _, z := range t.Secondary.Zones {
 		out = append(out, dns.CanonicalName(z.Origin))
+	}
+	return out
+}
+
+// TenantDial is one connection a tenant's config has it open: to Addr
+// over Network ("tcp" or "udp"), from Source (the zero value: the
+// kernel's choice).
+type TenantDial struct {
+	Network string
+	Addr    netip.AddrPort
+	Source  netip.Addr
+}
+
+func (d TenantDial) String() string {
+	s := d.Network + " " + d.Addr.String()
+	if d.Source.IsValid() {
+		s += " from " + d.Source.String()
+	}
+	return s
+}
+
+// Dials is every connection the tenant's config has it open: to its
+// primaries (its templates', zones' and catalogs') over TCP (transfers)
+// and UDP (SOA queries), to its NOTIFY downstreams over UDP, to its
+// dnstap collector over TCP. A tenant in a network namespace of its own
+// can open these and nothing else: its host opens them for it (package
+// tenant, broker.go). Named remotes (which a tenant may not have) are
+// left out.
+func (t *Tenant) Dials() []TenantDial {
+	var out []TenantDial
+	add := func(network string, r Remote) {
+		if r.Address.Host == "" {
+			out = append(out, TenantDial{Network: network, Addr: r.Address.AddrPort(), Source: r.Source.Addr})
+		}
+	}
+	if t.Secondary != nil {
+		for _, rs := range t.secondaryRemotes() {
+			for _, r := range rs {
+				add("tcp", r)
+				add("udp", r)
+			}
+		}
+		for _, r := range t.Secondary.Outbound.Notify {
+			add("udp", r)
+		}
+	}
+	if t.Dnstap != nil {
+		if ap, err := netip.ParseAddrPort(t.Dnstap.Target); err == nil {
+			out = append(out, TenantDial{Network: "tcp", Addr: ap})
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -70,7 +71,8 @@ tenants:
       secondary:
         keys: [{name: xfr, algorithm: hmac-sha256, secret: c2VjcmV0}]
         zones: [{origin: de., primaries: ["198.51.100.1@xfr"]}]
-        catalogs: [{origin: cat.de., primaries: ["198.51.100.1:5300@xfr"]}]
+        catalogs: [{origin: cat.de., primaries: [{address: "198.51.100.1:5300", key: xfr, source: 192.0.2.53}]}]
+      dnstap: {target: "192.0.2.9:6000"}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +84,11 @@ tenants:
 	if got := de.SecondaryOrigins(); len(got) != 1 || got[0] != "de." {
 		t.Errorf("origins %v", got)
 	}
+	// What it may connect to (through its host, in a network namespace
+	// of its own).
+	if got, want := fmt.Sprint(de.Dials()), "[tcp 198.51.100.1:53 udp 198.51.100.1:53 tcp 198.51.100.1:5300 from 192.0.2.53 udp 198.51.100.1:5300 from 192.0.2.53 tcp 192.0.2.9:6000]"; got != want {
+		t.Errorf("dials:\n got %s\nwant %s", got, want)
+	}
 	if r := de.Redacted(); r.Secondary.Keys[0].Secret == "c2VjcmV0" || de.Secondary.Keys[0].Secret != "c2VjcmV0" {
 		t.Errorf("redacted %+v, original %+v", r.Secondary.Keys, de.Secondary.Keys)
 	}
@@ -90,19 +97,22 @@ tenants:
 	}
 	base := "tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], secondary: "
 	for doc, want := range map[string]string{
-		base + "{zones: [{origin: a., primaries: [\"198.51.100.1@k\"]}]}}\n":                                                                                    `tenant a: secondary: zone a.: key "k" is not defined`,
-		base + "{keys: [{name: k, algorithm: hmac-sha256, secret: \"no!\"}], zones: [{origin: a., primaries: [\"198.51.100.1@k\"]}]}}\n":                        "key k: secret is not base64",
-		base + "{zones: [{origin: a., primaries: [primary.example.ts.net]}]}}\n":                                                                                "a tenant's primaries are IP addresses",
-		base + "{zones: [{origin: a.}]}}\n":                                                                                                                     "needs primaries or a template",
-		base + "{outbound: {notify: [\"198.51.100.9\"]}}}\n":                                                                                                    "do not apply to a tenant",
-		"overlay:\n  access:\n    tenants: {de: [\"*\"]}\n":                                                                                                     `access.tenants.de: entry "*"`,
-		base + "{zones: [{origin: a., primaries: [\"198.51.100.1\"]}]}, network_namespace: true}\n":                                                             "network_namespace: a tenant in its own network namespace can reach nothing",
-		"tenants:\n  list:\n    - {name: a, prefixes: [192.0.2.0/24], addresses: [192.0.2.1], dnstap: {target: \"192.0.2.9:6000\"}, network_namespace: true}\n": "without secondary or dnstap",
+		base + "{zones: [{origin: a., primaries: [\"198.51.100.1@k\"]}]}}\n":                                                             `tenant a: secondary: zone a.: key "k" is not defined`,
+		base + "{keys: [{name: k, algorithm: hmac-sha256, secret: \"no!\"}], zones: [{origin: a., primaries: [\"198.51.100.1@k\"]}]}}\n": "key k: secret is not base64",
+		base + "{zones: [{origin: a., primaries: [primary.example.ts.net]}]}}\n":                                                         "a tenant's primaries are IP addresses",
+		base + "{zones: [{origin: a.}]}}\n":                                                                                              "needs primaries or a template",
+		base + "{outbound: {notify: [\"198.51.100.9\"]}}}\n":                                                                             "do not apply to a tenant",
+		"overlay:\n  access:\n    tenants: {de: [\"*\"]}\n":                                                                              `access.tenants.de: entry "*"`,
 	} {
 		_, err := Parse([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", doc, err, want)
 		}
+	}
+	// In a network namespace of its own, it transfers and sends dnstap
+	// through its host.
+	if _, err := Parse([]byte(base + "{zones: [{origin: a., primaries: [\"198.51.100.1\"]}]}, dnstap: {target: \"192.0.2.9:6000\"}, network_namespace: true}\n")); err != nil {
+		t.Errorf("network_namespace with secondary and dnstap: %v", err)
 	}
 }
 

@@ -109,7 +109,10 @@ type Config struct {
 	// the overlay's, so primaries on the tailnet (by address or name)
 	// are reached through it.
 	Dial xfr.DialFunc
-	Log  *slog.Logger
+	// DialFrom connects to primaries configured with a source address;
+	// nil binds it and dials directly.
+	DialFrom xfr.DialFromFunc
+	Log      *slog.Logger
 }
 
 // Manager runs every secondary zone.
@@ -499,14 +502,17 @@ func RemotesFrom(rs []config.Remote, keys xfr.Keyring) ([]xfr.Remote, error) {
 	return out, nil
 }
 
-// wire makes the manager dial rs: through cfg.Dial, noting the address a
-// named primary was reached at, so that its NOTIFYs (which come from that
-// address) are recognised.
+// wire makes the manager dial rs: through cfg.Dial (cfg.DialFrom from a
+// source address), noting the address a named primary was reached at, so
+// that its NOTIFYs (which come from that address) are recognised.
 func (m *Manager) wire(rs []xfr.Remote) []xfr.Remote {
 	out := make([]xfr.Remote, len(rs))
 	for i, r := range rs {
 		if r.Dial == nil {
 			r.Dial = m.dial
+		}
+		if r.DialFrom == nil {
+			r.DialFrom = m.cfg.DialFrom
 		}
 		out[i] = r
 	}

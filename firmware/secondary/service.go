@@ -64,7 +64,10 @@ type Options struct {
 	// The node passes the overlay's, so servers on the tailnet (by
 	// address or by name) are reached through it.
 	Dial xfr.DialFunc
-	Log  *slog.Logger
+	// DialFrom connects to primaries and downstreams configured with a
+	// source address; nil binds it and dials directly.
+	DialFrom xfr.DialFromFunc
+	Log      *slog.Logger
 }
 
 // Service is the secondary service.
@@ -123,7 +126,7 @@ func NewService(sc *config.Secondary, zs Zones, opts Options) (*Service, error) 
 		return nil, fmt.Errorf("secondary.outbound.notify: %w", err)
 	}
 	for _, r := range notify {
-		r.Dial = opts.Dial
+		r.Dial, r.DialFrom = opts.Dial, opts.DialFrom
 		s.notify = append(s.notify, r)
 	}
 	if sc.Outbound.Catalog != "" {
@@ -133,7 +136,7 @@ func NewService(sc *config.Secondary, zs Zones, opts Options) (*Service, error) 
 	if err != nil {
 		return nil, err
 	}
-	cfg.Dial, cfg.Log = opts.Dial, s.log
+	cfg.Dial, cfg.DialFrom, cfg.Log = opts.Dial, opts.DialFrom, s.log
 	s.mgr = New(cfg, backend{s})
 	zs.Subscribe(s.zoneChanged)
 	return s, nil

@@ -26,7 +26,8 @@ const (
 
 // Inherited descriptors: the report pipe (the tenant writes its
 // protections to it), the start pipe (the host closes it once the process
-// is in its cgroup), then the sockets.
+// is in its cgroup), then the sockets, then the control socket and the
+// dial broker (childSpec's fdControl, fdBroker).
 const (
 	fdReport  = 3
 	fdStart   = 4
@@ -66,7 +67,18 @@ type childSpec struct {
 	// CPUs are the cores it may use within its cpuset, when the host
 	// keeps its own threads on tenants.host_cpuset (affinity.go).
 	CPUs string `json:"cpus,omitempty"`
+	// Broker says that the descriptor after the control socket is the
+	// tenant's end of its dial broker (broker.go): it connects out
+	// through the host. Given with NetworkNamespace (it has no network
+	// of its own to connect with) and Control.
+	Broker bool `json:"broker,omitempty"`
 }
+
+// fdControl is the control socket's descriptor, after the sockets.
+func (s childSpec) fdControl() uintptr { return uintptr(fdSockets + len(s.Sockets)) }
+
+// fdBroker is the dial broker's descriptor, after the control socket.
+func (s childSpec) fdBroker() uintptr { return s.fdControl() + 1 }
 
 func readSpec() (childSpec, error) {
 	var s childSpec

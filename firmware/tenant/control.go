@@ -171,25 +171,35 @@ func (s *Supervisor) Scrape(ctx context.Context) (texts map[string][]byte, errs 
 }
 
 // startTap starts the tenant's dnstap output, nil without one. It dials
-// the collector directly (connecting out needs no bind).
-func startTap(ctx context.Context, spec childSpec, srv *dnsserver.Server, log *slog.Logger) *dnstap.Tap {
+// the collector itself (connecting out needs no bind), or through its
+// host when dial is not nil (its own network namespace).
+func startTap(ctx context.Context, spec childSpec, srv *dnsserver.Server, dial *brokerDialer, log *slog.Logger) *dnstap.Tap {
 	if spec.Dnstap == nil || spec.Dnstap.Target == "" {
 		return nil
 	}
-	tap := dnstap.New(dnstap.Options{Target: spec.Dnstap.Target, Identity: spec.Name, Queue: spec.Dnstap.Queue, Log: log})
+	o := dnstap.Options{Target: spec.Dnstap.Target, Identity: spec.Name, Queue: spec.Dnstap.Queue, Log: log}
+	if dial != nil {
+		o.Dial = dial.Dial
+	}
+	tap := dnstap.New(o)
 	srv.SetTap(tap)
 	go tap.Run(ctx)
 	return tap
 }
 
 // newSecondary builds the tenant's secondary service, nil without one.
-// It dials primaries directly (the tenant is in the host's network
-// namespace; connecting out needs no bind).
-func newSecondary(spec childSpec, zs *zones.Zones, st *store.Store, log *slog.Logger) (*secondary.Service, error) {
+// It dials primaries itself (in the host's network namespace; connecting
+// out needs no bind), or through its host when dial is not nil (its own
+// network namespace), from their source addresses too.
+func newSecondary(spec childSpec, zs *zones.Zones, st *store.Store, dial *brokerDialer, log *slog.Logger) (*secondary.Service, error) {
 	if spec.Secondary == nil {
 		return nil, nil
 	}
-	sec, err := secondary.NewService(spec.Secondary, zs, secondary.Options{State: st, Log: log})
+	opts := secondary.Options{State: st, Log: log}
+	if dial != nil {
+		opts.Dial, opts.DialFrom = dial.Dial, dial.DialFrom
+	}
+	sec, err := secondary.NewService(spec.Secondary, zs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("secondary: %w", err)
 	}

@@ -10,8 +10,10 @@
 // One concern per file: supervisor.go (the tenants' lifecycle),
 // sandbox.go (the tenant process's root and privileges, from inside),
 // seccomp*.go (no listening sockets of its own), landlock.go (nothing
-// writable outside its data), cgroup*.go (limits),
-// sockets.go (what the host binds), serve.go (the tenant's server),
+// writable outside its data), cgroup*.go (limits), sockets.go (what the
+// host binds), broker.go (what the host connects for a tenant in a
+// network namespace of its own), serve.go (the tenant's server),
+// control.go (its own endpoints, on a socket the host made),
 // protections.go (what a tenant checks it runs under), state.go (what
 // the host keeps across restarts), child.go (what passes between them).
 package tenant

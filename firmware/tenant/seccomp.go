@@ -11,8 +11,13 @@ import (
 // listening socket of its own: a seccomp filter, installed by the tenant
 // on itself before it reads any of its data, makes bind and listen fail
 // with EPERM. Connecting out (zone transfers, NOTIFY) still works: the
-// kernel picks the local port without a bind call. The filter is a few
-// classic BPF instructions, so no cgo and no library is needed.
+// kernel picks the local port without a bind call. A tenant in a network
+// namespace of its own gets its connections from the host instead
+// (broker.go): socketpair, sendmsg and recvmsg with SCM_RIGHTS, and what
+// net.FileConn does with the socket received (fcntl, getsockopt,
+// getsockname, getpeername) are not filtered, and the host binds a
+// source address for it. The filter is a few classic BPF instructions,
+// so no cgo and no library is needed.
 
 // Values from linux/seccomp.h and linux/filter.h.
 const (

@@ -24,7 +24,9 @@ import (
 // store on the sockets the host passed, until SIGTERM. It has no routing,
 // no network configuration and no management listener: the host does
 // those. Its own endpoints (metrics, secondary zones, log) are served by
-// control on the control socket the host passed.
+// control on the control socket the host passed. In a network namespace
+// of its own it connects to its primaries and its dnstap collector
+// through the host (broker.go).
 func Serve(control ControlServer) error {
 	spec, err := readSpec()
 	if err != nil {
@@ -63,7 +65,13 @@ func Serve(control ControlServer) error {
 		}
 	}
 	dc.UDPWorkers = max(udp, 1)
-	sec, err := newSecondary(spec, zs, st, log)
+	var dial *brokerDialer // nil: it connects out itself
+	if spec.Broker {
+		if dial, err = newBrokerDialer(os.NewFile(spec.fdBroker(), "dial broker")); err != nil {
+			return err
+		}
+	}
+	sec, err := newSecondary(spec, zs, st, dial, log)
 	if err != nil {
 		return err
 	}
@@ -80,7 +88,7 @@ func Serve(control ControlServer) error {
 		return err
 	}
 	defer srv.Close()
-	tap := startTap(ctx, spec, srv, log)
+	tap := startTap(ctx, spec, srv, dial, log)
 	for i, k := range spec.Sockets {
 		if err := serveSocket(srv, os.NewFile(uintptr(fdSockets+i), k.Addr), k.UDP); err != nil {
 			return fmt.Errorf("socket %s: %w", k.Addr, err)
@@ -94,7 +102,7 @@ func Serve(control ControlServer) error {
 		}
 	}
 	if spec.Control && control != nil {
-		f := os.NewFile(uintptr(fdSockets+len(spec.Sockets)), "control")
+		f := os.NewFile(spec.fdControl(), "control")
 		ln, err := net.FileListener(f)
 		f.Close()
 		if err == nil {

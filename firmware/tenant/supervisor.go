@@ -470,6 +470,18 @@ func (t *tenant) run() {
 
 // runOnce starts the tenant's process and waits for it to end.
 func (t *tenant) runOnce() error {
+	var brokerEnd *os.File
+	if t.spec.NetworkNamespace {
+		// It connects out through the host (broker.go), for as long
+		// as this process lives.
+		b, end, err := startBroker(t.spec.Name, t.spec.Dials(), t.s.log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		defer end.Close()
+		brokerEnd = end
+	}
 	repR, repW, err := os.Pipe()
 	if err != nil {
 		return err
@@ -485,7 +497,7 @@ func (t *tenant) runOnce() error {
 		Root: filepath.Join(t.dir, "root"), Data: filepath.Join(t.dir, "data"),
 		Binary: t.s.opts.Binary, NSID: t.spec.Name, Zones: t.zones, Sockets: t.socks.kinds,
 		DNS: t.spec.DNS, Secondary: t.spec.Secondary, Control: true, Dnstap: t.spec.Dnstap,
-		NetworkNamespace: t.spec.NetworkNamespace, CPUs: t.s.tenantCPUs,
+		NetworkNamespace: t.spec.NetworkNamespace, CPUs: t.s.tenantCPUs, Broker: brokerEnd != nil,
 	}
 	js, _ := json.Marshal(spec)
 	cmd := exec.Command(t.s.opts.Binary, InitCommand)
@@ -496,7 +508,10 @@ func (t *tenant) runOnce() error {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMEMLIMIT=%dMiB", t.spec.MemoryMB*9/10))
 	}
 	cmd.ExtraFiles = append([]*os.File{repW, startR}, t.socks.files...)
-	cmd.ExtraFiles = append(cmd.ExtraFiles, t.ctl.file) // fdSockets+len(sockets): control.go
+	cmd.ExtraFiles = append(cmd.ExtraFiles, t.ctl.file) // spec.fdControl(): control.go
+	if brokerEnd != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, brokerEnd) // spec.fdBroker(): broker.go
+	}
 	out := &lineLog{log: t.s.log, tenant: t.spec.Name}
 	cmd.Stdout, cmd.Stderr = out, out
 	flags := uintptr(syscall.CLONE_NEWNS | syscall.CLONE_NEWPID)

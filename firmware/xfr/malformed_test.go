@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
 // scripted answers a transfer request with messages made by reply from
@@ -17,34 +19,19 @@ import (
 // as they are (length prefix included).
 func scripted(t *testing.T, reply func(req *dns.Msg) [][]byte) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				msg, err := readTCP(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				req := new(dns.Msg)
-				if req.Unpack(msg) != nil {
-					return
-				}
-				for _, b := range reply(req) {
-					c.Write(b)
-				}
-			}()
+	return testenv.ServeTCP(t, func(c net.Conn) {
+		msg, err := readTCP(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
+		req := new(dns.Msg)
+		if req.Unpack(msg) != nil {
+			return
+		}
+		for _, b := range reply(req) {
+			c.Write(b)
+		}
+	})
 }
 
 func framed(m *dns.Msg) []byte {

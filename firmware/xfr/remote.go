@@ -13,6 +13,10 @@ import (
 // so the kernel cannot reach them), others directly.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
+// DialFromFunc connects to addr ("ADDR:PORT") over network ("tcp" or
+// "udp") from the local address source.
+type DialFromFunc func(ctx context.Context, network string, source netip.Addr, addr string) (net.Conn, error)
+
 // Remote is a server we talk to: a primary we transfer from or a
 // downstream we notify.
 type Remote struct {
@@ -31,6 +35,11 @@ type Remote struct {
 	// not used when Source is set: binding a source address only makes
 	// sense for a direct connection.
 	Dial DialFunc
+	// DialFrom connects to the server from Source when Source is set;
+	// nil binds Source and dials directly. A tenant in a network
+	// namespace of its own passes its host's dial broker, which binds
+	// Source in the host's namespace, where the address is.
+	DialFrom DialFromFunc
 }
 
 // Target is what is dialled: "ADDR:PORT" or "NAME:PORT".
@@ -50,8 +59,11 @@ func (r Remote) String() string {
 }
 
 // dial connects to r over network ("tcp" or "udp"), through r.Dial, or
-// directly from r.Source.
+// from r.Source through r.DialFrom or directly.
 func (r Remote) dial(ctx context.Context, network string) (net.Conn, error) {
+	if r.DialFrom != nil && r.Source.IsValid() {
+		return r.DialFrom(ctx, network, r.Source, r.Target())
+	}
 	if r.Dial != nil && !r.Source.IsValid() {
 		return r.Dial(ctx, network, r.Target())
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoestring-dns/shoestring/firmware/store"
 	"github.com/shoestring-dns/shoestring/firmware/zone"
+	"github.com/shoestring-dns/shoestring/test/testenv"
 )
 
 // memSource is a zone and its journal in memory, for serving in tests.
@@ -74,36 +75,20 @@ func (p prefixed) Write(b []byte) (int, error) {
 // connection after that many response bytes.
 func serveTCP(t *testing.T, srv *Server, cut int) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				msg, err := readTCP(r)
-				if err != nil {
-					return
-				}
-				from, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-				var w io.Writer = c
-				if cut > 0 {
-					w = &cutter{w: c, left: cut}
-				}
-				bw := bufio.NewWriter(w)
-				srv.Serve(msg, from, prefixed{bw})
-				bw.Flush()
-			}()
+	return testenv.ServeTCP(t, func(c net.Conn) {
+		msg, err := readTCP(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
+		from, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+		var w io.Writer = c
+		if cut > 0 {
+			w = &cutter{w: c, left: cut}
+		}
+		bw := bufio.NewWriter(w)
+		srv.Serve(msg, from, prefixed{bw})
+		bw.Flush()
+	})
 }
 
 type cutter struct {

@@ -207,6 +207,20 @@ func (l *lab) status(name string) tenant.Status {
 	return st
 }
 
+// checkNetwork checks a tenant's network stack, as the kernel sees the
+// process and as it reported itself: its own (own) or the host's.
+func (l *lab) checkNetwork(t *testing.T, st tenant.Status, own bool) {
+	t.Helper()
+	hostNS, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", l.host.Process.Pid))
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", st.PID))
+	p := st.Protections
+	if p == nil {
+		t.Errorf("%s reported no protections", st.Name)
+	} else if err != nil || (ns != hostNS) != own || p.OwnNetwork != own || p.WantNetwork != own {
+		t.Errorf("%s: network namespace %s (host %s, err %v), sees only loopback %v; want its own: %v", st.Name, ns, hostNS, err, p.OwnNetwork, own)
+	}
+}
+
 // apiStatus is a tenant's status through the API, from this process (no
 // ctl process started: cheap enough to poll while latency is measured).
 // A tenant that does not exist has the zero status.

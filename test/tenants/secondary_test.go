@@ -24,7 +24,11 @@ import (
 // transfers are refused with a clear error while the tenant keeps
 // serving the version it has; a key that is no key is refused at add.
 // The host's /metrics carries the tenant's series with a tenant label,
-// and its log is read through the host's API.
+// and its log is read through the host's API. That tenant runs in a
+// network namespace of its own (-netns): its transfers, SOA queries and
+// dnstap go through its host's dial broker, which refuses a primary its
+// config does not name; the catalog's tenant (cat) dials from the
+// host's namespace itself.
 func testSecondary(t *testing.T, l *lab) {
 	key := refserver.Key{Name: "xfr", Algorithm: "hmac-sha256", Secret: "c2hvZXN0cmluZy10ZW5hbnQtc2Vjb25kYXJ5LWtleSE="}
 	d := tenantDef{name: "sec", prefix: "198.18.54.0/24", addr: "198.18.54.53", zone: "sec.test"}
@@ -46,7 +50,7 @@ func testSecondary(t *testing.T, l *lab) {
 	tap, tapAddr := startCollector(t)
 	start := time.Now()
 	addArgs := []string{"tenant", "add", d.name, "-prefix", d.prefix, "-address", d.addr,
-		"-primary", k.Addr, "-secondary", "sec.test", "-tsig", key.Name + ":" + key.Algorithm + ":" + key.Secret, "-dnstap", tapAddr}
+		"-primary", k.Addr, "-secondary", "sec.test", "-tsig", key.Name + ":" + key.Algorithm + ":" + key.Secret, "-dnstap", tapAddr, "-netns"}
 	l.mustCtl(addArgs...)
 	defer l.mustCtl("tenant", "remove", d.name)
 	www := func() string {
@@ -61,6 +65,28 @@ func testSecondary(t *testing.T, l *lab) {
 	st := l.status(d.name)
 	if strings.Contains(string(mustJSON(t, st.Spec)), key.Secret) {
 		t.Errorf("the tenant's status shows its TSIG secret")
+	}
+	l.checkNetwork(t, st, true)
+	if p := st.Protections; p == nil || !p.BindDenied {
+		t.Errorf("sec's protections: %+v", p)
+	}
+	// A primary its config does not name: the host refuses to connect,
+	// naming the tenant and the address, in its secondary status and in
+	// the host's log.
+	if _, err := l.apiDo("PUT", "/api/v1/tenants/sec/api/v1/secondary/zones/other.test.", `{"primaries": ["127.0.0.1:9"]}`); err != nil {
+		t.Fatal(err)
+	}
+	var other api.SecondaryZone
+	l.eventually(10*time.Second, "sec refused a connection to a primary it was not given", func() bool {
+		l.tenantGet(d.name, "api/v1/secondary/zones/other.test.", &other)
+		return strings.Contains(other.LastError, "tenant sec may not connect to") && strings.Contains(other.LastError, "127.0.0.1:9:")
+	})
+	t.Logf("a primary not in sec's config: %s", other.LastError)
+	if !regexp.MustCompile(`msg="dial broker: refused" .*tenant=sec err="tenant sec may not connect to [a-z]+ 127.0.0.1:9:`).MatchString(l.log.String()) {
+		t.Errorf("the refusal is not in the host's log")
+	}
+	if _, err := l.apiDo("DELETE", "/api/v1/tenants/sec/api/v1/secondary/zones/other.test.", ""); err != nil {
+		t.Fatal(err)
 	}
 	// A tenant given only Knot's catalog transfers its member too.
 	cat := tenantDef{name: "cat", prefix: "198.18.56.0/24", addr: "198.18.56.53"}
@@ -127,7 +153,7 @@ func testSecondary(t *testing.T, l *lab) {
 	l.eventually(10*time.Second, "the refused NOTIFY in sec's log", func() bool {
 		return strings.Contains(l.mustCtl("tenant", "log", d.name), "NOTIFY with a bad or missing signature")
 	})
-	if _, err := l.apiDo("POST", "/api/v1/tenants/sec/api/v1/secondary/zones/sec.test./refresh"); err != nil {
+	if _, err := l.apiDo("POST", "/api/v1/tenants/sec/api/v1/secondary/zones/sec.test./refresh", ""); err != nil {
 		t.Fatal(err)
 	}
 	l.eventually(10*time.Second, "the failed transfer in sec's secondary status", func() bool {
@@ -165,7 +191,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // tenantGet reads one of a tenant's own endpoints through the host's API.
 func (l *lab) tenantGet(name, path string, out any) {
 	l.t.Helper()
-	b, err := l.apiDo("GET", "/api/v1/tenants/"+name+"/"+path)
+	b, err := l.apiDo("GET", "/api/v1/tenants/"+name+"/"+path, "")
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -177,15 +203,20 @@ func (l *lab) tenantGet(name, path string, out any) {
 // metrics is the host's /metrics.
 func (l *lab) metrics() string {
 	l.t.Helper()
-	b, err := l.apiDo("GET", "/metrics")
+	b, err := l.apiDo("GET", "/metrics", "")
 	if err != nil {
 		l.t.Fatal(err)
 	}
 	return string(b)
 }
 
-func (l *lab) apiDo(method, path string) ([]byte, error) {
-	req, err := http.NewRequest(method, "http://"+l.api+path, nil)
+// apiDo calls the host's API, with body unless it is empty.
+func (l *lab) apiDo(method, path, body string) ([]byte, error) {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, "http://"+l.api+path, r)
 	if err != nil {
 		return nil, err
 	}

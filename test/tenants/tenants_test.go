@@ -112,13 +112,8 @@ func TestHost(t *testing.T) {
 				t.Errorf("%s's root holds %v", d.name, got)
 			}
 			// Its network stack: nic's own (configured), the others the
-			// host's — seen by the kernel and from inside.
-			ownNet := slices.Contains(d.extra, "-netns")
-			hostNS, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", l.host.Process.Pid))
-			ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", st.PID))
-			if err != nil || (ns != hostNS) != ownNet || p.OwnNetwork != ownNet || p.WantNetwork != ownNet {
-				t.Errorf("%s: network namespace %s (host %s, err %v), sees only loopback %v; want its own: %v", d.name, ns, hostNS, err, p.OwnNetwork, ownNet)
-			}
+			// host's.
+			l.checkNetwork(t, st, slices.Contains(d.extra, "-netns"))
 			if cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", st.PID)); !strings.Contains(string(cg), l.cgroup+"/"+d.name) {
 				t.Errorf("%s not in its cgroup:\n%s", d.name, cg)
 			}
