@@ -492,6 +492,31 @@ func (tb *tenantRun) flood(ctx context.Context, tg *target, victimPct float64) *
 	return fr
 }
 
+// pairedShares is r's qps in each run as a share of its node's in the
+// same run, and their median: the runs take turns (node, then tenants, in
+// each), so a machine whose speed drifts over minutes weighs on both
+// sides of each pair alike, where the medians of the two rows may come
+// from runs minutes apart.
+func pairedShares(r *tenantRow) string {
+	b := r.ratioTo
+	if b == nil || b.err != nil || len(b.runs) != len(r.runs) {
+		return ""
+	}
+	var shares []float64
+	var parts []string
+	for i, x := range r.runs {
+		if q := b.runs[i].Perf.QPS; q > 0 {
+			shares = append(shares, x.Perf.QPS/q)
+			parts = append(parts, fmt.Sprintf("%.1f%%", 100*x.Perf.QPS/q))
+		}
+	}
+	if len(shares) == 0 {
+		return ""
+	}
+	slices.Sort(shares)
+	return fmt.Sprintf("%s (median %.1f%%)", strings.Join(parts, ", "), 100*shares[(len(shares)-1)/2])
+}
+
 func printTenantTable(rows []*tenantRow, lay bench.TenantLayout, o *options) {
 	fmt.Printf("\nMulti-tenant: aggregate qps of `shoestring host` tenants against one `shoestring run` node on the same cores\n")
 	fmt.Printf("layout: %s\n", lay.Describe())
@@ -541,6 +566,9 @@ func printTenantTable(rows []*tenantRow, lay bench.TenantLayout, o *options) {
 				qs = append(qs, fmt.Sprintf("%.0f", x.Perf.QPS))
 			}
 			fmt.Printf("%-10s %8s qps per run: %s\n", "", "", strings.Join(qs, ", "))
+			if p := pairedShares(r); p != "" {
+				fmt.Printf("%-10s %8s qps/node run by run: %s\n", "", "", p)
+			}
 		}
 	}
 	fmt.Println()
