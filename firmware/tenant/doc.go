@@ -15,5 +15,7 @@
 // network namespace of its own), serve.go (the tenant's server),
 // control.go (its own endpoints, on a socket the host made),
 // protections.go (what a tenant checks it runs under), state.go (what
-// the host keeps across restarts), child.go (what passes between them).
+// the host keeps across restarts), child.go (what passes between them),
+// affinity.go (the host's cores and its tenants'), spawn.go (the one
+// thread tenants are forked from), binary.go (the binary must be static).
 package tenant

@@ -46,6 +46,7 @@ type Supervisor struct {
 	log   *slog.Logger
 	cg    cgroups
 	cgErr error
+	spawn *spawner // forks tenants (spawn.go)
 	// tenantCPUs are the cores the host had before tenants.host_cpuset
 	// confined it, handed to its tenants; "" when it was not.
 	tenantCPUs string
@@ -84,7 +85,7 @@ func New(opts Options) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Supervisor{opts: opts, log: opts.Log, tenants: map[string]*tenant{}, state: st}
+	s := &Supervisor{opts: opts, log: opts.Log, tenants: map[string]*tenant{}, state: st, spawn: newSpawner()}
 	if l := opts.Config.HostCpuset; l != "" {
 		before, err := confineHost(l)
 		if err != nil {
@@ -525,7 +526,7 @@ func (t *tenant) runOnce() error {
 		// The tenant dies with the host rather than serve unsupervised.
 		Pdeathsig: syscall.SIGKILL,
 	}
-	err = cmd.Start()
+	err = t.s.spawn.start(cmd) // not cmd.Start: spawn.go
 	repW.Close()
 	startR.Close()
 	if err != nil {
