@@ -360,6 +360,7 @@ func (zs *Zones) ImportFile(path, origin, source string) (store.Info, error) {
 		im.Expect(expectRecords(size, head))
 	}
 	if err := zone.ParseStream(br, origin, path, filepath.Dir(path), im.Add); err != nil {
+		im.Abort() // its spill file, if any
 		return store.Info{}, err
 	}
 	return zs.apply(im, source, big)
@@ -515,6 +516,7 @@ func (zs *Zones) PutText(origin string, text []byte, source string) (Info, error
 		return Info{}, err
 	}
 	if err := zone.ParseStream(bytes.NewReader(text), origin, origin+" (upload)", "", im.Add); err != nil {
+		im.Abort() // its spill file, if any
 		return Info{}, err
 	}
 	info, err := zs.Apply(im, source)
