@@ -23,12 +23,14 @@ import (
 const (
 	// spillDefault is Options.ImportSpill when not set. An import holds
 	// some 90 bytes a record (BenchmarkImportFileMillion's 1M records:
-	// 90 MiB with the room Expect made), and a spill costs SD card
-	// writes and time (that benchmark spilling at 64 MiB: 6.1 s a run
-	// instead of 3.0, 3.4 CPU seconds instead of 2.7): zones up to a
-	// million records or so do not spill. On a 512 MB box the budget
-	// (zones/budget.go) refuses a zone before its import holds this
-	// much; the threshold bounds an import where the budget allows more.
+	// 90 MiB, with the room Expect made), and a spill is that much
+	// written to the SD card, which wears out, at every new version:
+	// zones up to a million records or so do not spill. (Time is not
+	// the reason: that benchmark spilling at 64 MiB took as long, on a
+	// VM's disk with the page cache to absorb the writes.) On a 512 MB
+	// box the budget (zones/budget.go) refuses a zone before its import
+	// holds this much; the threshold bounds an import where the budget
+	// allows more, or there is none.
 	spillDefault = 128 << 20
 	// runBufSize is the read buffer of each run being merged: more
 	// than the largest record (a 64 KiB RDATA and its names).
