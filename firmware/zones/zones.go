@@ -457,6 +457,10 @@ func (t *Transfer) Add(rr dns.RR) { t.im.Add(rr, zone.Position{}, "") }
 // Records is how many records have come.
 func (t *Transfer) Records() int { return t.im.Records() }
 
+// Abort drops a transfer that is not to be applied (and closes its spill
+// file, if it had one); after PutTransfer it does nothing.
+func (t *Transfer) Abort() { t.im.Abort() }
+
 // NewTransfer starts taking a new version of origin by transfer.
 func (zs *Zones) NewTransfer(origin string) (*Transfer, error) {
 	im, err := zs.newImport(origin)
