@@ -41,6 +41,9 @@ import (
 type Transfer interface {
 	xfr.Sink
 	Records() int
+	// Abort drops what it took (a big transfer's spill file among it);
+	// after PutTransfer it does nothing.
+	Abort()
 }
 
 // Backend is what the Manager needs to store, serve and persist (Service

@@ -61,6 +61,7 @@ type memTransfer struct{ z *zone.Zone }
 
 func (t *memTransfer) Add(rr dns.RR) { t.z.Records = append(t.z.Records, rr) }
 func (t *memTransfer) Records() int  { return len(t.z.Records) }
+func (t *memTransfer) Abort()        {}
 
 func (b *memBackend) NewTransfer(origin string) (Transfer, error) {
 	return &memTransfer{z: &zone.Zone{Origin: origin}}, nil

@@ -126,6 +126,7 @@ func (m *Manager) ixfr(z *zoneRun, p xfr.Remote, have *dns.SOA) (*outcome, error
 		m.release()
 		return nil, err
 	}
+	defer t.Abort() // a transfer not applied (failed, up to date, rejected)
 	res, err := m.client.IXFRInto(z.ctx, p, z.origin, have, t)
 	m.release()
 	var rc *xfr.RcodeError
@@ -173,6 +174,7 @@ func (m *Manager) axfr(z *zoneRun, p xfr.Remote, have *dns.SOA, force bool) (*ou
 		m.release()
 		return nil, err
 	}
+	defer t.Abort() // a transfer not applied (failed, up to date, rejected)
 	res, err := m.client.AXFRInto(z.ctx, p, z.origin, t)
 	m.release()
 	if err != nil {

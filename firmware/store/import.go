@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"unsafe"
 
@@ -19,7 +20,11 @@ import (
 // is checked on its own and kept only in the store's wire form, then
 // Commit sorts them into RRsets, checks their placement (zone.Checker)
 // and writes the RRsets that changed, in one transaction. Validation
-// happens there, once. A zone that fails it changes nothing.
+// happens there, once. A zone that fails it changes nothing. An import
+// past Options.ImportSpill does not hold all its records: it sorts them
+// out in batches to a file in the store's directory and Commit merges
+// them back (spill.go), so that what it holds does not grow with the
+// zone.
 type Import struct {
 	s       *Store
 	origin  string
@@ -30,14 +35,26 @@ type Import struct {
 	// would be copied whole each time it doubled, and briefly held
 	// twice); ents sorts them.
 	chunks [][]byte
+	nchunk int   // chunks in use by the batch (see spill.go)
+	used   int64 // their bytes in use
 	ents   []importEnt
 	seq    int
 	files  []string
-	pos    []importPos // by seq, when records came with positions
-	// limit bounds buf and ents (Options.Limit); 0: none.
-	limit  int64
-	serial uint32
-	err    error
+	pos    []importPos // by seq - posBase, when records came with positions
+	// posBase is the first seq of the batch held: those before it were
+	// spilled, with their positions.
+	posBase int
+	// limit bounds the records' bytes as held, spilled ones counted
+	// as if they were (see zones/budget.go); 0: none.
+	limit int64
+	// spillAt is the batch's bytes past which it is spilled
+	// (Options.ImportSpill); <= 0: never.
+	spillAt int64
+	sp      *spill // nil until the first spill
+	spilled int64  // the bytes the spilled batches took while held
+	peak    int64  // the most Bytes was when measured (before spills, at Commit)
+	serial  uint32
+	err     error
 	// visit, when set, sees every record Commit keeps (see Visit).
 	visit func(owner []byte, t uint16, rdata []byte)
 }
@@ -51,8 +68,11 @@ type importEnt struct {
 	off, seq uint32
 }
 
-// entSize is what one record costs in ents.
-const entSize = int64(unsafe.Sizeof(importEnt{}))
+// entSize is what one record costs in ents, posSize in pos.
+const (
+	entSize = int64(unsafe.Sizeof(importEnt{}))
+	posSize = int64(unsafe.Sizeof(importPos{}))
+)
 
 const (
 	chunkBits = 20
@@ -68,15 +88,18 @@ type importPos struct {
 var ErrTooBig = errors.New("zone too big for the memory budget")
 
 // NewImport starts a new version of the zone origin. limit, when not 0,
-// is the most memory (bytes) the records may take while they are held:
-// past it the import fails with ErrTooBig.
+// is the most memory (bytes) the records may take as held: past it the
+// import fails with ErrTooBig. Records past Options.ImportSpill are
+// spilled to the store's directory rather than held, but still counted
+// against limit as if held: limit sizes the zone, and the snapshot
+// built from it, as much as the import (see zones/budget.go).
 func (s *Store) NewImport(origin string, limit int64) (*Import, error) {
 	origin = zone.Canonical(origin)
 	chk, err := zone.NewChecker(origin)
 	if err != nil {
 		return nil, err
 	}
-	return &Import{s: s, origin: origin, chk: chk, scratch: make([]byte, zone.ScratchSize), limit: limit}, nil
+	return &Import{s: s, origin: origin, chk: chk, scratch: make([]byte, zone.ScratchSize), limit: limit, spillAt: s.opts.ImportSpill}, nil
 }
 
 // Expect makes room for n more records (an estimate, such as a zone
@@ -89,6 +112,11 @@ func (im *Import) Expect(n int) {
 	if im.limit > 0 {
 		n = min(n, int(im.limit/128)) // room is counted against the limit too
 	}
+	if im.spillAt > 0 {
+		// Room is counted towards a spill too, and is reused after it:
+		// a record takes 24 bytes of it and some 40 or more of chunk.
+		n = min(n, int(im.spillAt/64))
+	}
 	im.ents = slices.Grow(im.ents, n)
 	im.pos = slices.Grow(im.pos, n)
 }
@@ -99,9 +127,30 @@ func (im *Import) Origin() string { return im.origin }
 // Records is how many records were added.
 func (im *Import) Records() int { return im.seq }
 
-// Bytes is the memory the held records take.
+// Bytes is the memory the held records take, with the spill's buffers.
 func (im *Import) Bytes() int64 {
-	return int64(len(im.chunks))*chunkSize + int64(cap(im.ents))*entSize + int64(cap(im.pos))*int64(unsafe.Sizeof(importPos{}))
+	b := int64(len(im.chunks))*chunkSize + int64(cap(im.ents))*entSize + int64(cap(im.pos))*posSize
+	if im.sp != nil {
+		b += im.sp.bytes()
+	}
+	return b
+}
+
+// zoneBytes is what the records would take if all were held: Bytes
+// until a spill, then what each spilled batch took and what the batch
+// now held takes.
+func (im *Import) zoneBytes() int64 {
+	if im.sp == nil {
+		return im.Bytes()
+	}
+	return im.spilled + im.batchBytes()
+}
+
+// batchBytes is what the records held take, of the memory held: the
+// measure of a batch for a spill (the chunks, index and positions held
+// are reused after it).
+func (im *Import) batchBytes() int64 {
+	return im.used + int64(len(im.ents))*entSize + int64(len(im.pos))*posSize
 }
 
 // Err is the first error that stops the import (ErrTooBig), if any;
@@ -133,14 +182,17 @@ func (im *Import) Add(rr dns.RR, pos zone.Position, problem string) {
 	}
 	// The set key is at most twice the owner (escapes) and its type.
 	need := 2 + 2*h + 2 + h + len(wire) - h
-	if len(im.chunks) == 0 || chunkSize-len(im.chunks[len(im.chunks)-1]) < need {
-		if len(im.chunks) == 1<<(32-chunkBits) {
-			im.fail(ErrTooBig)
-			return
+	if im.nchunk == 0 || chunkSize-len(im.chunks[im.nchunk-1]) < need {
+		if im.nchunk == len(im.chunks) {
+			if len(im.chunks) == 1<<(32-chunkBits) {
+				im.tooBig()
+				return
+			}
+			im.chunks = append(im.chunks, make([]byte, 0, chunkSize))
 		}
-		im.chunks = append(im.chunks, make([]byte, 0, chunkSize))
+		im.nchunk++
 	}
-	ci := len(im.chunks) - 1
+	ci := im.nchunk - 1
 	b := im.chunks[ci]
 	off := len(b)
 	b = append(b, 0, 0)
@@ -150,10 +202,68 @@ func (im *Import) Add(rr dns.RR, pos zone.Position, problem string) {
 	b = append(b, wire[h+2:h+8]...) // class, TTL
 	b = append(b, wire[h+8:]...)    // rdlength, rdata
 	im.chunks[ci] = b
+	im.used += int64(len(b) - off)
 	im.ents = append(im.ents, importEnt{off: uint32(ci<<chunkBits | off), seq: uint32(seq)})
-	if im.limit > 0 && im.Bytes() > im.limit {
-		im.fail(ErrTooBig)
+	if im.limit > 0 && im.zoneBytes() > im.limit {
+		im.tooBig()
+		return
 	}
+	if im.spillAt > 0 && im.batchBytes() > im.spillAt {
+		im.spillBatch()
+	}
+}
+
+// spillBatch sorts the batch held and writes it out as a run (see
+// spill.go), and reuses its memory for the next.
+func (im *Import) spillBatch() {
+	if im.sp == nil {
+		im.sp = &spill{dir: filepath.Dir(im.s.db.Path())}
+	}
+	im.peak = max(im.peak, im.Bytes())
+	im.sortEnts()
+	err := im.sp.startRun()
+	for _, e := range im.ents {
+		if err != nil {
+			break
+		}
+		err = im.sp.put(e.seq, im.posOf(e.seq), im.raw(e.off))
+	}
+	if err == nil {
+		err = im.sp.flush()
+	}
+	if err == nil {
+		err = im.sp.compact()
+	}
+	if err != nil {
+		im.fail(fmt.Errorf("%s: %w", im.origin, err))
+		return
+	}
+	im.spilled += im.batchBytes()
+	for i := range im.chunks[:im.nchunk] {
+		im.chunks[i] = im.chunks[i][:0]
+	}
+	im.nchunk, im.used = 0, 0
+	im.ents = im.ents[:0]
+	im.pos, im.posBase = im.pos[:0], im.seq
+}
+
+// sortEnts sorts the batch held into RRsets in key order, each set's
+// records in arrival order. Prefixes first: comparing whole keys reads
+// both records from the chunks, a cache miss each in a big zone.
+func (im *Import) sortEnts() {
+	im.sortPrefixes()
+	slices.SortFunc(im.ents, func(a, b importEnt) int {
+		if a.pfx != b.pfx {
+			if a.pfx < b.pfx {
+				return -1
+			}
+			return 1
+		}
+		if c := bytes.Compare(im.keyAt(a.off), im.keyAt(b.off)); c != 0 {
+			return c
+		}
+		return int(a.seq) - int(b.seq)
+	})
 }
 
 // sortPrefixes sets each record's pfx: the 8 bytes of its key after the
@@ -186,10 +296,27 @@ func (im *Import) sortPrefixes() {
 	}
 }
 
+// tooBig fails the import with ErrTooBig.
+func (im *Import) tooBig() {
+	im.fail(fmt.Errorf("%s: %w: %d records took %d MiB (limit %d MiB)", im.origin, ErrTooBig, im.seq, im.zoneBytes()>>20, im.limit>>20))
+}
+
 // fail stops the import: what it held is dropped at once.
 func (im *Import) fail(err error) {
-	im.err = fmt.Errorf("%s: %w: %d records took %d MiB (limit %d MiB)", im.origin, err, im.seq, im.Bytes()>>20, im.limit>>20)
+	im.err = err
+	im.Abort()
+}
+
+// Abort drops what the import holds and closes its spill file (which
+// has no name: nothing is left on disk either way). An import that is
+// not committed should be aborted, for the file; Commit does it itself.
+func (im *Import) Abort() {
+	if im.sp != nil {
+		im.sp.close()
+		im.sp = nil
+	}
 	im.chunks, im.ents, im.pos = nil, nil, nil
+	im.nchunk, im.used = 0, 0
 }
 
 func (im *Import) addPos(seq int, pos zone.Position) {
@@ -202,17 +329,22 @@ func (im *Import) addPos(seq int, pos zone.Position) {
 		}
 		fi++
 	}
-	for len(im.pos) < seq {
+	for len(im.pos) < seq-im.posBase {
 		im.pos = append(im.pos, importPos{})
 	}
 	im.pos = append(im.pos, importPos{file: uint16(fi), line: uint32(pos.Line)})
 }
 
-func (im *Import) position(seq uint32) zone.Position {
-	if int(seq) >= len(im.pos) {
-		return zone.Position{}
+// posOf is where the record seq of the batch held was read.
+func (im *Import) posOf(seq uint32) importPos {
+	i := int(seq) - im.posBase
+	if i < 0 || i >= len(im.pos) {
+		return importPos{}
 	}
-	p := im.pos[seq]
+	return im.pos[i]
+}
+
+func (im *Import) position(p importPos) zone.Position {
 	var pos zone.Position
 	if p.file > 0 {
 		pos.File = im.files[p.file-1]
@@ -230,7 +362,18 @@ func (im *Import) keyAt(off uint32) []byte {
 
 // record returns the parts of the record at off.
 func (im *Import) record(off uint32) (key, owner, rest []byte) {
+	return splitRecord(im.chunks[off>>chunkBits][off&(chunkSize-1):])
+}
+
+// raw returns the record at off as held.
+func (im *Import) raw(off uint32) []byte {
 	b := im.chunks[off>>chunkBits][off&(chunkSize-1):]
+	key, owner, rest := splitRecord(b)
+	return b[:2+len(key)+len(owner)+len(rest)]
+}
+
+// splitRecord returns the parts of the record b starts with, as held.
+func splitRecord(b []byte) (key, owner, rest []byte) {
 	kl := int(binary.BigEndian.Uint16(b))
 	key = b[2 : 2+kl]
 	b = b[2+kl:]
@@ -258,24 +401,14 @@ func (im *Import) Visit(fn func(owner []byte, t uint16, rdata []byte)) { im.visi
 // then left as it was. The Import is spent either way.
 func (im *Import) Commit(source string) (Info, error) {
 	if im.err != nil {
+		im.Abort()
 		return Info{}, im.err
 	}
-	// RRsets in key order, each set's records in arrival order.
-	// Prefixes first: comparing whole keys reads both records from
-	// the chunks, a cache miss each in a big zone.
-	im.sortPrefixes()
-	slices.SortFunc(im.ents, func(a, b importEnt) int {
-		if a.pfx != b.pfx {
-			if a.pfx < b.pfx {
-				return -1
-			}
-			return 1
-		}
-		if c := bytes.Compare(im.keyAt(a.off), im.keyAt(b.off)); c != 0 {
-			return c
-		}
-		return int(a.seq) - int(b.seq)
-	})
+	im.sortEnts()
+	if im.sp != nil {
+		return im.commitMerged(source)
+	}
+	im.peak = max(im.peak, im.Bytes())
 	// Drop duplicates (the first one read wins, as in buildSets) and
 	// check placement, set by set.
 	out := im.ents[:0]
@@ -294,7 +427,7 @@ func (im *Import) Commit(source string) (Info, error) {
 				continue
 			}
 			out = append(out, im.ents[j])
-			im.chk.Place(int(im.ents[j].seq), im.position(im.ents[j].seq), owner, setType(key))
+			im.chk.Place(int(im.ents[j].seq), im.position(im.posOf(im.ents[j].seq)), owner, setType(key))
 			if im.visit != nil {
 				im.visit(owner, setType(key), rest[8:])
 			}
@@ -312,15 +445,53 @@ func (im *Import) Commit(source string) (Info, error) {
 	return info, err
 }
 
+// commitMerged is Commit for an import that spilled: the runs and the
+// last batch are merged twice, for the checks and then for the write,
+// each pass dropping the same duplicates (see kept).
+func (im *Import) commitMerged(source string) (Info, error) {
+	defer im.Abort()
+	var k kept
+	k.restart(im.sp, im)
+	im.peak = max(im.peak, im.Bytes())
+	for {
+		r, err := k.next()
+		if err != nil {
+			return Info{}, err
+		}
+		if r == nil {
+			break
+		}
+		t := setType(r.key)
+		im.chk.Place(int(r.seq), im.position(r.pos), r.owner, t)
+		if im.visit != nil {
+			im.visit(r.owner, t, r.rest[8:])
+		}
+	}
+	if err := im.chk.Err(); err != nil {
+		return Info{}, err
+	}
+	k.restart(im.sp, im)
+	return im.s.writeNew(im.origin, im.serial, k.sets(), source)
+}
+
 // dup reports whether a record with the same class and rdata as rest
 // (class, TTL, rdlength, rdata) is among the set's records so far, and
-// remembers it if not: small sets are scanned, large ones indexed.
+// remembers it if not (see dupIn).
 func (im *Import) dup(set []importEnt, rest []byte, seen *map[string]struct{}) bool {
+	return dupIn(len(set), func(i int) []byte {
+		_, _, r := im.record(set[i].off)
+		return r
+	}, rest, seen)
+}
+
+// dupIn is dup for a set of n records, the i-th's class, TTL, rdlength
+// and rdata at(i): small sets are scanned, large ones indexed.
+func dupIn(n int, at func(int) []byte, rest []byte, seen *map[string]struct{}) bool {
 	const scan = 16
 	id := func(r []byte) string { return string(r[:2]) + string(r[6:]) }
-	if len(set) < scan {
-		for _, e := range set {
-			_, _, r := im.record(e.off)
+	if n < scan {
+		for i := range n {
+			r := at(i)
 			if bytes.Equal(r[:2], rest[:2]) && bytes.Equal(r[6:], rest[6:]) {
 				return true
 			}
@@ -331,9 +502,8 @@ func (im *Import) dup(set []importEnt, rest []byte, seen *map[string]struct{}) b
 		*seen = make(map[string]struct{})
 	}
 	if len(*seen) == 0 {
-		for _, e := range set {
-			_, _, r := im.record(e.off)
-			(*seen)[id(r)] = struct{}{}
+		for i := range n {
+			(*seen)[id(at(i))] = struct{}{}
 		}
 	}
 	k := id(rest)

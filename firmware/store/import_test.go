@@ -14,8 +14,9 @@ import (
 // read of the store): duplicates dropped, names in the store's order,
 // owners as written.
 func TestImportVisitMatchesReadZone(t *testing.T) {
-	s, _ := open(t, Options{})
-	text := `$ORIGIN v.test.
+	forSpillModes(t, func(t *testing.T, opts Options) {
+		s, _ := open(t, opts)
+		text := `$ORIGIN v.test.
 $TTL 60
 @ SOA ns1 h 1 60 10 600 60
 @ NS ns1
@@ -27,16 +28,17 @@ www A 192.0.2.1
 www TXT "x"
 www A 192.0.2.3
 `
-	visited, read := importVisitRead(t, s, "v.test.", text)
-	if len(read) != 8 { // the second 192.0.2.1 at www is a duplicate
-		t.Errorf("ReadZone: %d records, want 8:\n%s", len(read), strings.Join(read, "\n"))
-	}
-	if strings.Join(visited, "\n") != strings.Join(read, "\n") {
-		t.Errorf("Visit saw\n%s\nReadZone read\n%s", strings.Join(visited, "\n"), strings.Join(read, "\n"))
-	}
-	if !bytes.Contains([]byte(strings.Join(visited, "\n")), []byte(`"\x03WWW\x01v\x04test\x00" 1`)) {
-		t.Errorf("owner not as written:\n%s", strings.Join(visited, "\n"))
-	}
+		visited, read := importVisitRead(t, s, "v.test.", text)
+		if len(read) != 8 { // the second 192.0.2.1 at www is a duplicate
+			t.Errorf("ReadZone: %d records, want 8:\n%s", len(read), strings.Join(read, "\n"))
+		}
+		if strings.Join(visited, "\n") != strings.Join(read, "\n") {
+			t.Errorf("Visit saw\n%s\nReadZone read\n%s", strings.Join(visited, "\n"), strings.Join(read, "\n"))
+		}
+		if !bytes.Contains([]byte(strings.Join(visited, "\n")), []byte(`"\x03WWW\x01v\x04test\x00" 1`)) {
+			t.Errorf("owner not as written:\n%s", strings.Join(visited, "\n"))
+		}
+	})
 }
 
 // Commit sorts records on a 16-byte prefix of their keys before whole
@@ -45,8 +47,9 @@ www A 192.0.2.3
 // records in arrival order must all be visited (and so checked) in the
 // store's key order, the order bbolt keeps and ReadZone reads.
 func TestImportOrderBeyondPrefix(t *testing.T) {
-	s, _ := open(t, Options{})
-	text := `$ORIGIN o.test.
+	forSpillModes(t, func(t *testing.T, opts Options) {
+		s, _ := open(t, opts)
+		text := `$ORIGIN o.test.
 $TTL 60
 @ SOA ns1 h 1 60 10 600 60
 @ NS ns1
@@ -69,23 +72,24 @@ host1 TXT "first-read-later"
 abcdefghja A 192.0.2.8
 abcdefghiz A 192.0.2.9
 `
-	visited, read := importVisitRead(t, s, "o.test.", text)
-	if len(read) != 20 {
-		t.Fatalf("read %d records, want 20", len(read))
-	}
-	if strings.Join(visited, "\n") != strings.Join(read, "\n") {
-		t.Errorf("Visit saw\n%s\nReadZone read\n%s", strings.Join(visited, "\n"), strings.Join(read, "\n"))
-	}
-	// A set's records keep the order they were read in.
-	var txt []string
-	for _, r := range read {
-		if strings.HasPrefix(r, `"\x05host1\x01o\x04test\x00" 16 `) {
-			txt = append(txt, r)
+		visited, read := importVisitRead(t, s, "o.test.", text)
+		if len(read) != 20 {
+			t.Fatalf("read %d records, want 20", len(read))
 		}
-	}
-	if len(txt) != 2 || !strings.Contains(txt[0], fmt.Sprintf("%x", "second")) {
-		t.Errorf("host1 TXT not in arrival order: %v", txt)
-	}
+		if strings.Join(visited, "\n") != strings.Join(read, "\n") {
+			t.Errorf("Visit saw\n%s\nReadZone read\n%s", strings.Join(visited, "\n"), strings.Join(read, "\n"))
+		}
+		// A set's records keep the order they were read in.
+		var txt []string
+		for _, r := range read {
+			if strings.HasPrefix(r, `"\x05host1\x01o\x04test\x00" 16 `) {
+				txt = append(txt, r)
+			}
+		}
+		if len(txt) != 2 || !strings.Contains(txt[0], fmt.Sprintf("%x", "second")) {
+			t.Errorf("host1 TXT not in arrival order: %v", txt)
+		}
+	})
 }
 
 // importVisitRead imports text as origin and returns the records Visit

@@ -66,6 +66,10 @@ var topBuckets = [][]byte{bucketZones, bucketSets, bucketJrnl, bucketMeta}
 type Options struct {
 	JournalLimit    int // max journal entries kept per zone, default 64
 	JournalMaxBytes int // max journal bytes kept per zone, default 4 MiB
+	// ImportSpill is the bytes of records an import holds before it
+	// sorts them out to a file in the store's directory (spill.go);
+	// default 64 MiB, -1: never.
+	ImportSpill int64
 }
 
 // Info describes a stored zone.
@@ -105,6 +109,9 @@ func openSchema(path string, opts Options, sc schema) (*Store, error) {
 	if opts.JournalMaxBytes <= 0 {
 		opts.JournalMaxBytes = 4 << 20
 	}
+	if opts.ImportSpill == 0 {
+		opts.ImportSpill = spillDefault
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -138,6 +145,7 @@ func openSchema(path string, opts Options, sc schema) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
+	removeSpillLeftovers(filepath.Dir(path))
 	return &Store{db: db, opts: opts}, nil
 }
 

@@ -81,6 +81,17 @@ func heapLive() int64 {
 }
 
 // newImport starts an import of origin within the budget.
+//
+// The limit stays what it was, counted the same way, although an import
+// no longer holds a big zone whole (it spills to the store's directory
+// past store.Options.ImportSpill): it is the only check an import gets
+// before its zone is stored, and what it guards is the snapshot built
+// next, some 2.5 times the records' bytes as held, which spilling does
+// not shrink. So the store counts spilled records as if held, and a zone
+// is refused at the size it was refused at before, for the snapshot it
+// would need; what spilling changes is that the import itself no longer
+// adds a copy of the zone to the peak while it streams in and is
+// written.
 func (zs *Zones) newImport(origin string) (*store.Import, error) {
 	limit := int64(0)
 	if b := zs.budget.limit; b > 0 {

@@ -360,6 +360,7 @@ func (zs *Zones) ImportFile(path, origin, source string) (store.Info, error) {
 		im.Expect(expectRecords(size, head))
 	}
 	if err := zone.ParseStream(br, origin, path, filepath.Dir(path), im.Add); err != nil {
+		im.Abort() // its spill file, if any
 		return store.Info{}, err
 	}
 	return zs.apply(im, source, big)
@@ -456,6 +457,10 @@ func (t *Transfer) Add(rr dns.RR) { t.im.Add(rr, zone.Position{}, "") }
 // Records is how many records have come.
 func (t *Transfer) Records() int { return t.im.Records() }
 
+// Abort drops a transfer that is not to be applied (and closes its spill
+// file, if it had one); after PutTransfer it does nothing.
+func (t *Transfer) Abort() { t.im.Abort() }
+
 // NewTransfer starts taking a new version of origin by transfer.
 func (zs *Zones) NewTransfer(origin string) (*Transfer, error) {
 	im, err := zs.newImport(origin)
@@ -515,6 +520,7 @@ func (zs *Zones) PutText(origin string, text []byte, source string) (Info, error
 		return Info{}, err
 	}
 	if err := zone.ParseStream(bytes.NewReader(text), origin, origin+" (upload)", "", im.Add); err != nil {
+		im.Abort() // its spill file, if any
 		return Info{}, err
 	}
 	info, err := zs.Apply(im, source)
