@@ -43,6 +43,9 @@ func newNameIndex(n int) nameIndex {
 // get returns the position of the node named key, a wire name in lower
 // case.
 func (x *nameIndex) get(nodes []node, key string) (int32, bool) {
+	if len(x.slots) == 0 {
+		return -1, false // a zero nameIndex: nothing added
+	}
 	h := maphash.String(x.seed, key)
 	tag := h >> 32
 	mask := uint64(len(x.slots) - 1)
@@ -66,6 +69,9 @@ func (x *nameIndex) getBytes(nodes []node, key []byte) (int32, bool) {
 
 // add records that nodes[p] is named key; it must not be there yet.
 func (x *nameIndex) add(nodes []node, key string, p int32) {
+	if x.slots == nil {
+		*x = newNameIndex(1) // a zero nameIndex: its seed too
+	}
 	if (x.n+1)*4 > len(x.slots)*3 {
 		x.grow(nodes)
 	}

@@ -30,3 +30,16 @@ func TestNameIndex(t *testing.T) {
 		t.Errorf("%d bytes for 50000 names", got)
 	}
 }
+
+// TestNameIndexZero: a zero nameIndex finds nothing and takes names.
+func TestNameIndexZero(t *testing.T) {
+	var x nameIndex
+	nodes := []node{{key: mustWire("a.example.")}}
+	if _, ok := x.get(nodes, nodes[0].key); ok {
+		t.Fatal("found in an empty index")
+	}
+	x.add(nodes, nodes[0].key, 0)
+	if p, ok := x.get(nodes, nodes[0].key); !ok || p != 0 {
+		t.Fatalf("got %d, %v", p, ok)
+	}
+}
