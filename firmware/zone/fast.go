@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -257,6 +258,12 @@ func (f *fastReader) parseLine(line []byte) (rr dns.RR, res fastResult, blank bo
 			f.defTTL, f.byDirective = uint32(ttl), true
 			return nil, 0, true
 		case len(toks) == 2 && upperIs(d, "$ORIGIN"):
+			if _, isType := dns.StringToType[strings.ToUpper(string(tok(1)))]; isType {
+				// ZoneParser's lexer takes a bare type mnemonic
+				// ("$ORIGIN A") for a type and refuses it as the
+				// origin; it says so, with its own words.
+				return nil, fastRest, false
+			}
 			o, ok := f.name(tok(1), nil)
 			if !ok {
 				return nil, fastRest, false
