@@ -317,9 +317,15 @@ func (d *brokerDialer) DialFrom(ctx context.Context, network string, source neti
 	}
 	if err != nil {
 		closeFDs(got)
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			// The host's dial ended with the same deadline.
-			err = fmt.Errorf("%w: %w", err, ctx.Err())
+		cerr := ctx.Err()
+		if dl, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(dl) {
+			// Past the deadline, whose timer has not fired yet: the
+			// host's reply can come first (its dial ends with the
+			// same deadline, sent rounded up).
+			cerr = context.DeadlineExceeded
+		}
+		if cerr != nil && !errors.Is(err, cerr) {
+			err = fmt.Errorf("%w: %w", err, cerr)
 		}
 		return nil, err
 	}
