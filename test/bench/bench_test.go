@@ -253,3 +253,21 @@ func TestClockTick(t *testing.T) {
 		t.Errorf("ClockTick %v", ClockTick)
 	}
 }
+
+func TestPairedRatios(t *testing.T) {
+	s := time.Second
+	got := pairedRatios([]time.Duration{2 * s, 3 * s, 5 * s}, []time.Duration{s, 2 * s, 2 * s})
+	if want := "2.00x 1.50x 2.50x (median 2.00x)"; got != want {
+		t.Errorf("pairedRatios = %q, want %q", got, want)
+	}
+	for _, c := range [][2][]time.Duration{
+		{{s}, {s}},       // one round: nothing to pair
+		{{s, s}, {s}},    // a server that failed a round
+		{{s, s}, {s, 0}}, // no time measured
+		{nil, nil},
+	} {
+		if got := pairedRatios(c[0], c[1]); got != "" {
+			t.Errorf("pairedRatios(%v, %v) = %q, want none", c[0], c[1], got)
+		}
+	}
+}

@@ -133,6 +133,9 @@ func Print(w io.Writer, rows []*Row, ours string, refs []string) {
 				ratio(float64(o.Mem.PSS), float64(ref.Mem.PSS)),
 				ratio(medianDur(o.FileLoad).Seconds(), medianDur(ref.FileLoad).Seconds()),
 				ratio(medianDur(o.FileLoadCPU).Seconds(), medianDur(ref.FileLoadCPU).Seconds()))
+			if p := pairedRatios(o.FileLoad, ref.FileLoad); p != "" {
+				fmt.Fprintf(w, "\n%s/%s: file load round by round %s", ours, name, p)
+			}
 		}
 		fmt.Fprintln(w)
 	}
@@ -251,4 +254,26 @@ func CheckRun(r *Row, run Run, mix Mix) {
 	} else if run.SocketDrops > 0 {
 		r.Warnf("%d datagrams dropped by the kernel at the server's sockets (receive buffer full), all retried or answered late", run.SocketDrops)
 	}
+}
+
+// pairedRatios is a/b for each load round, the servers having started
+// one after the other in it, and their median: steadier than the ratio
+// of medians when the machine's speed drifts between rounds. "" unless
+// both have more than one round, and as many.
+func pairedRatios(a, b []time.Duration) string {
+	if len(a) < 2 || len(a) != len(b) {
+		return ""
+	}
+	var rs []float64
+	var parts []string
+	for i := range a {
+		if b[i] <= 0 {
+			return ""
+		}
+		r := a[i].Seconds() / b[i].Seconds()
+		rs = append(rs, r)
+		parts = append(parts, fmt.Sprintf("%.2fx", r))
+	}
+	slices.Sort(rs)
+	return fmt.Sprintf("%s (median %.2fx)", strings.Join(parts, " "), rs[(len(rs)-1)/2])
 }

@@ -346,25 +346,29 @@ func (o *options) start(ctx context.Context, srv bench.Server, dir, logName stri
 	return started{}, err
 }
 
-// load starts srv -load-runs times, fresh each time, timing each start to
-// its first correct answer; the last instance is kept for the throughput
-// runs, after every kind of query has been checked against it.
-func (o *options) load(ctx context.Context, in *instance) error {
-	for i := range o.loadRuns {
-		dir := filepath.Join(o.root, fmt.Sprintf("%s-%d", in.row.Name, i+1))
-		st, err := o.start(ctx, in.srv, dir, "output.log")
-		if err != nil {
-			return err
-		}
-		in.row.FileLoad = append(in.row.FileLoad, st.wall)
-		in.row.FileLoadCPU = append(in.row.FileLoadCPU, st.cpu)
-		logf("%s: zone loaded from file in %.3fs (CPU %.2fs)", in.row.Name, st.wall.Seconds(), st.cpu.Seconds())
-		if i < o.loadRuns-1 {
-			st.proc.Stop(o.stopGrace)
-			continue
-		}
-		in.proc, in.port, in.dir = st.proc, st.port, dir
+// loadOnce starts in's server fresh for load round i (of -load-runs),
+// timing the start to its first correct answer. The last round's
+// instance is kept for the throughput runs; the others are stopped.
+func (o *options) loadOnce(ctx context.Context, in *instance, i int) error {
+	dir := filepath.Join(o.root, fmt.Sprintf("%s-%d", in.row.Name, i+1))
+	st, err := o.start(ctx, in.srv, dir, "output.log")
+	if err != nil {
+		return err
 	}
+	in.row.FileLoad = append(in.row.FileLoad, st.wall)
+	in.row.FileLoadCPU = append(in.row.FileLoadCPU, st.cpu)
+	logf("%s: zone loaded from file in %.3fs (CPU %.2fs)", in.row.Name, st.wall.Seconds(), st.cpu.Seconds())
+	if i < o.loadRuns-1 {
+		st.proc.Stop(o.stopGrace)
+		return nil
+	}
+	in.proc, in.port, in.dir = st.proc, st.port, dir
+	return nil
+}
+
+// loaded checks every kind of query against the instance kept from the
+// last load round, before it is benchmarked.
+func (o *options) loaded(in *instance) error {
 	addr := "127.0.0.1:" + strconv.Itoa(in.port)
 	for _, p := range bench.Probes(o.zone) {
 		if err := bench.Ask(addr, p, time.Second); err != nil {
@@ -443,24 +447,44 @@ func (o *options) restartFromStore(ctx context.Context, in *instance) error {
 // that fails gets its error in its row; the others carry on.
 func (o *options) bench(ctx context.Context) []*bench.Row {
 	var ins []*instance
+	fail := func(in *instance, err error) {
+		in.row.Err = err
+		logf("%s: FAILED: %v", in.row.Name, firstLine(err))
+		if in.proc != nil {
+			in.proc.Stop(o.stopGrace)
+			in.proc = nil
+		}
+	}
 	for _, name := range o.serverNames {
 		in := &instance{row: &bench.Row{Name: name}}
 		ins = append(ins, in)
-		srv, err := o.server(name)
-		if err == nil {
+		if srv, err := o.server(name); err != nil {
+			fail(in, err)
+		} else {
 			in.srv = srv
-			err = o.load(ctx, in)
 		}
-		if err != nil {
-			in.row.Err = err
-			logf("%s: FAILED: %v", name, firstLine(err))
-			if in.proc != nil {
-				in.proc.Stop(o.stopGrace)
-				in.proc = nil
+	}
+	// Load rounds round-robin too (see below): this machine's speed
+	// drifts over the minutes a server's starts take, so timing one
+	// server's starts all before the next's skews their ratio.
+	for i := range o.loadRuns {
+		for _, in := range ins {
+			if in.row.Err != nil {
+				continue
+			}
+			if err := o.loadOnce(ctx, in, i); err != nil {
+				fail(in, err)
+			}
+			if ctx.Err() != nil {
+				return nil
 			}
 		}
-		if ctx.Err() != nil {
-			return nil
+	}
+	for _, in := range ins {
+		if in.row.Err == nil {
+			if err := o.loaded(in); err != nil {
+				fail(in, err)
+			}
 		}
 	}
 
@@ -475,10 +499,7 @@ func (o *options) bench(ctx context.Context) []*bench.Row {
 				if ctx.Err() != nil {
 					return nil
 				}
-				in.row.Err = err
-				logf("%s: FAILED: %v", in.row.Name, firstLine(err))
-				in.proc.Stop(o.stopGrace)
-				in.proc = nil
+				fail(in, err)
 			}
 		}
 	}
