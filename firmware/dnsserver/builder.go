@@ -154,6 +154,16 @@ func NewBuilderSized(origin string, size Size) (*Builder, error) {
 		return nil, fmt.Errorf("zone %s: bad origin: %w", origin, err)
 	}
 	names := size.Names + size.Names/64 + 1 // and a few empty non-terminals
+	// The arena first, the largest table: the heap's first free run it
+	// fits in is most often what a big import just freed (see
+	// store.Import.Expect), before smaller tables split that run. It
+	// holds the records, then the pre-packed answers: precompute grows
+	// the arena by its address answers and a sixteenth more for the
+	// rest (growForAddresses); room for that here means it never moves.
+	var arena []byte
+	if size.Data > 0 {
+		arena = make([]byte, 0, size.Data+size.Fast+size.Fast/16+size.Data/64+4096)
+	}
 	b := &Builder{
 		z: &Zone{
 			origin: presentation(apex),
@@ -165,12 +175,7 @@ func NewBuilderSized(origin string, size Size) (*Builder, error) {
 		chain: make([]nsec3Entry, 0, size.NSEC3),
 		key:   make([]byte, 0, 256),
 	}
-	if size.Data > 0 {
-		// The records, then the pre-packed answers: precompute grows the
-		// arena by its address answers and a sixteenth more for the rest
-		// (growForAddresses); room for that here means it never moves.
-		b.z.arena = make([]byte, 0, size.Data+size.Fast+size.Fast/16+size.Data/64+4096)
-	}
+	b.z.arena = arena
 	return b, nil
 }
 

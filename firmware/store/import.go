@@ -30,6 +30,9 @@ type Import struct {
 	origin  string
 	chk     *zone.Checker
 	scratch []byte
+	// block is room Expect made for the chunks to come, taken a chunk
+	// at a time (see newChunk).
+	block []byte
 	// Records as keyLen(2) setKey owner class(2) ttl(4) rdlength(2)
 	// rdata, in arrival order, in chunks (grown by append, one buffer
 	// would be copied whole each time it doubled, and briefly held
@@ -119,6 +122,28 @@ func (im *Import) Expect(n int) {
 	}
 	im.ents = slices.Grow(im.ents, n)
 	im.pos = slices.Grow(im.pos, n)
+	// The chunks too, in one piece: freed whole after Commit, it is
+	// room for the snapshot's arena, which the build makes next. Chunks
+	// made one by one leave the free heap in 1 MiB runs between
+	// whatever else was made meanwhile, too short for the arena (48 MiB
+	// for 1M records), and the build then faulted in that much more:
+	// peak RSS 171 MiB rather than 158, and 4% longer to load. What is
+	// not filled costs no RSS when the heap is fresh; reused, it is
+	// cleared, at most the spill size (n is capped above).
+	if nc := n * 64 / chunkSize; nc > 4 && im.block == nil {
+		im.block = make([]byte, nc*chunkSize)
+	}
+}
+
+// newChunk returns an empty chunk, from the room Expect made while it
+// lasts.
+func (im *Import) newChunk() []byte {
+	if len(im.block) < chunkSize {
+		return make([]byte, 0, chunkSize)
+	}
+	c := im.block[:0:chunkSize]
+	im.block = im.block[chunkSize:]
+	return c
 }
 
 // Origin is the zone being imported.
@@ -188,7 +213,7 @@ func (im *Import) Add(rr dns.RR, pos zone.Position, problem string) {
 				im.tooBig()
 				return
 			}
-			im.chunks = append(im.chunks, make([]byte, 0, chunkSize))
+			im.chunks = append(im.chunks, im.newChunk())
 		}
 		im.nchunk++
 	}
@@ -315,7 +340,7 @@ func (im *Import) Abort() {
 		im.sp.close()
 		im.sp = nil
 	}
-	im.chunks, im.ents, im.pos = nil, nil, nil
+	im.chunks, im.ents, im.pos, im.block = nil, nil, nil, nil
 	im.nchunk, im.used = 0, 0
 }
 
@@ -441,7 +466,7 @@ func (im *Import) Commit(source string) (Info, error) {
 	im.pos, im.files = nil, nil
 
 	info, err := im.s.writeNew(im.origin, im.serial, im.sets(), source)
-	im.chunks, im.ents = nil, nil
+	im.chunks, im.ents, im.block = nil, nil, nil
 	return info, err
 }
 
