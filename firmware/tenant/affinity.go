@@ -79,7 +79,7 @@ func confineHost(list string) (before unix.CPUSet, err error) {
 	if both.Count() == 0 {
 		return before, fmt.Errorf("host_cpuset %q: none of these cores is one this process may run on (%s)", list, formatCPUs(before))
 	}
-	return before, setAllThreads(&both)
+	return before, SetProcessAffinity(&both)
 }
 
 // widenTenant gives the calling thread the cores list names (the host's
@@ -98,9 +98,10 @@ func widenTenant(list string) error {
 	return unix.SchedSetaffinity(0, &set)
 }
 
-// setAllThreads sets the affinity of each of this process's threads;
-// sched_setaffinity is a thread's, not a process's.
-func setAllThreads(set *unix.CPUSet) error {
+// SetProcessAffinity sets the affinity of each of this process's
+// threads (threads made later inherit it); sched_setaffinity is a
+// thread's, not a process's.
+func SetProcessAffinity(set *unix.CPUSet) error {
 	// Twice: a thread the runtime started during the first pass took
 	// its creator's old affinity.
 	for range 2 {

@@ -48,7 +48,7 @@ func TestConfineHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer setAllThreads(&orig)
+	defer SetProcessAffinity(&orig)
 	if before != orig {
 		t.Errorf("before: %s, want %s", formatCPUs(before), formatCPUs(orig))
 	}

@@ -6,7 +6,6 @@
 package tenants
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -24,6 +23,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoestring-dns/shoestring/firmware/tenant"
 )
 
 // TestHost is one host's life, in order: three tenants added, answering
@@ -593,28 +594,11 @@ func pinProcess(t *testing.T, cpu int) func() {
 		t.Fatal(err)
 	}
 	one.Set(cpu)
-	set := func(cs *unix.CPUSet) error {
-		tasks, err := os.ReadDir("/proc/self/task")
-		if err != nil {
-			return err
-		}
-		for _, task := range tasks {
-			tid, err := strconv.Atoi(task.Name())
-			if err != nil {
-				continue
-			}
-			// A thread that ended meanwhile is no error.
-			if err := unix.SchedSetaffinity(tid, cs); err != nil && !errors.Is(err, unix.ESRCH) {
-				return fmt.Errorf("thread %d: %w", tid, err)
-			}
-		}
-		return nil
-	}
-	if err := set(&one); err != nil {
+	if err := tenant.SetProcessAffinity(&one); err != nil {
 		t.Fatalf("pinning the test process to cpu %d: %v", cpu, err)
 	}
 	return func() {
-		if err := set(&all); err != nil {
+		if err := tenant.SetProcessAffinity(&all); err != nil {
 			t.Errorf("unpinning the test process: %v", err)
 		}
 	}
