@@ -9,7 +9,7 @@ import (
 	"github.com/shoestring-dns/shoestring/firmware/health"
 	"github.com/shoestring-dns/shoestring/firmware/logring"
 	"github.com/shoestring-dns/shoestring/firmware/netconf"
-	"github.com/shoestring-dns/shoestring/firmware/overlay"
+	overlaystatus "github.com/shoestring-dns/shoestring/firmware/overlay/status"
 	"github.com/shoestring-dns/shoestring/firmware/routing"
 )
 
@@ -107,7 +107,7 @@ func NewNetwork(st netconf.Status) Network {
 }
 
 // NewTailnet shows the node's place on the tailnet.
-func NewTailnet(st overlay.Status) Tailnet {
+func NewTailnet(st overlaystatus.Status) Tailnet {
 	t := Tailnet{State: st.State, Name: st.Name, Control: st.Control, Error: st.Error}
 	for _, ip := range st.IPs {
 		t.IPs = append(t.IPs, ip.String())

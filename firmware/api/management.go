@@ -10,7 +10,7 @@ import (
 	"github.com/shoestring-dns/shoestring/firmware/dnstap"
 	"github.com/shoestring-dns/shoestring/firmware/health"
 	"github.com/shoestring-dns/shoestring/firmware/logring"
-	"github.com/shoestring-dns/shoestring/firmware/overlay"
+	overlaystatus "github.com/shoestring-dns/shoestring/firmware/overlay/status"
 )
 
 // The management overlay's endpoints and the node at a glance:
@@ -33,9 +33,9 @@ import (
 type TailnetBackend interface {
 	// Status is the last status read, without touching the network;
 	// false when the node is not on a tailnet.
-	Status() (overlay.Status, bool)
+	Status() (overlaystatus.Status, bool)
 	// LiveStatus asks the tailnet now.
-	LiveStatus(ctx context.Context) (overlay.Status, bool)
+	LiveStatus(ctx context.Context) (overlaystatus.Status, bool)
 }
 
 // Sources are where the overview and the identity document are read,
@@ -118,7 +118,7 @@ func ManagementRoutes(mux *http.ServeMux, s *Sources, metrics http.Handler, log 
 		writeJSON(w, http.StatusOK, c)
 	})
 	mux.HandleFunc("GET /api/v1/tailnet", func(w http.ResponseWriter, r *http.Request) {
-		var st overlay.Status
+		var st overlaystatus.Status
 		ok := false
 		if s.Tailnet != nil {
 			st, ok = s.Tailnet.LiveStatus(r.Context())

@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoestring-dns/shoestring/firmware/overlay/status"
 	"log/slog"
 	"net"
 	"net/http"
@@ -217,25 +218,12 @@ func (t *Tailnet) Close() error {
 	return err
 }
 
-// Status is the node's place on the tailnet.
-type Status struct {
-	State string // "running", "starting", "needs login", …
-	Name  string
-	IPs   []netip.Addr
-	// Control is the coordination server's URL.
-	Control string
-	Peers   []Peer
-	Error   string
-}
+// Status is the node's place on the tailnet (its own package, so that
+// what reports it need not link the tailnet).
+type Status = status.Status
 
 // Peer is another node on the tailnet.
-type Peer struct {
-	Name     string
-	IPs      []netip.Addr
-	Online   bool
-	Tags     []string
-	LastSeen time.Time
-}
+type Peer = status.Peer
 
 // Status describes the node on the tailnet and its peers. It asks the
 // embedded node, so it waits as long as ctx lets it.
