@@ -18,7 +18,7 @@ build:
 FLEET_BIN := out/shoestring-fleet
 .PHONY: fleet-build fleet
 fleet-build:
-	$(GO) build -trimpath -tags '$(TS_TAGS)' -o $(FLEET_BIN) ./cmd/fleet
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TS_TAGS)' -o $(FLEET_BIN) ./cmd/fleet
 
 ## fleet: a controller and three dev nodes on loopback; prints the
 ## dashboard address and rolls a config change out across them.
@@ -51,19 +51,29 @@ out/tools/headscale: test/overlay/tools/go.mod test/overlay/tools/go.sum
 MODULE     = $(shell $(GO) list -m)
 LAB_PKGS   = $(sort $(MODULE)/firmware/health $(shell $(GO) list -f '{{$$p := .ImportPath}}{{range .TestImports}}{{if eq . "$(MODULE)/test/nslab"}}{{$$p}} {{end}}{{end}}' ./... | grep -v '/test/'))
 UNIT_PKGS  = $(filter-out $(LAB_PKGS),$(shell $(GO) list ./... | grep -v '/test/'))
+#
+# Everything compiles with the flags the box's binary is built with
+# (TEST_ENV: no cgo, -trimpath, the overlay's build tags), as do the
+# binaries the tests build (testenv, the fleet tests, the images): with
+# one set of flags a cold build cache compiles each dependency once for
+# amd64, not once per set. On 2 cores with a cold cache, vet, the test
+# binaries and the amd64 shoestring and fleet binaries took 14 minutes
+# of compiles with four sets, and take 6 with one.
+TEST_ENV = CGO_ENABLED=0 GOFLAGS='-trimpath -tags=$(TS_TAGS)'
 test: deps tools vet
-	$(GO) test -count=1 -timeout 15m $(UNIT_PKGS)
-	$(GO) test -count=1 -timeout 25m -p 1 $(LAB_PKGS) ./test/...
-	$(MAKE) fuzz
+	$(TEST_ENV) $(GO) test -count=1 -timeout 15m $(UNIT_PKGS)
+	$(TEST_ENV) $(GO) test -count=1 -timeout 25m -p 1 $(LAB_PKGS) ./test/...
+	$(TEST_ENV) $(MAKE) fuzz
 
 .PHONY: test-list
 test-list:
 	@echo "parallel phase: $(UNIT_PKGS)"
 	@echo "serial phase (-p 1): $(LAB_PKGS) ./test/..."
 
+# vet checks the build that ships, with make test's flags (TEST_ENV).
 vet:
 	@test -z "$$(gofmt -l cmd firmware test board image ota)" || { gofmt -l cmd firmware test board image ota; echo "gofmt needed"; exit 1; }
-	$(GO) vet ./...
+	$(TEST_ENV) $(GO) vet ./...
 
 ## fuzz: each fuzz target briefly (longer runs: FUZZTIME=5m make fuzz).
 FUZZTIME ?= 10s

@@ -38,7 +38,9 @@ func fleetBinary(t *testing.T) string {
 			return
 		}
 		fleetBin = filepath.Join(dir, "shoestring-fleet")
-		args := []string{"build", "-o", fleetBin}
+		// -trimpath and no cgo: make fleet-build's flags, and make
+		// test's, so the build cache compiles the dependencies once.
+		args := []string{"build", "-trimpath", "-o", fleetBin}
 		if tags, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "firmware", "overlay", "buildtags.txt")); err == nil {
 			args = append(args, "-tags", strings.TrimSpace(string(tags)))
 		}
@@ -47,6 +49,9 @@ func fleetBinary(t *testing.T) string {
 		}
 		cmd := exec.Command("go", append(args, "./cmd/fleet")...)
 		cmd.Dir = testenv.RepoRoot()
+		if os.Getenv("FLEET_RACE") == "" { // -race needs cgo
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
 		fleetOut, fleetErr = cmd.CombinedOutput()
 	})
 	if fleetErr != nil {

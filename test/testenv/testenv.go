@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -63,10 +62,24 @@ func LookTool(name string) (string, error) {
 	return "", fmt.Errorf("%s is not installed (Debian package: see `make deps`)", name)
 }
 
-// RepoRoot returns the repository's top directory.
+// RepoRoot is the module's root: the nearest directory above the
+// working directory (a test runs in its package's) that holds go.mod.
+// Not runtime.Caller's file: make test builds with -trimpath, the
+// images' flag (so that one build cache serves both), which leaves a
+// binary no file paths.
 func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	wd, err := os.Getwd()
+	if err != nil {
+		panic("testenv: " + err.Error())
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			panic("testenv: no go.mod in " + wd + " or above it")
+		}
+	}
 }
 
 var (
@@ -105,9 +118,11 @@ func BinaryWithTags(t testing.TB, dst string, tags ...string) {
 
 // build builds cmd/shoestring into dst with the build tags of `make
 // build` and the images (the Tailscale features the overlay leaves
-// out), so tests run what ships, plus extra.
+// out), so tests run what ships, plus extra. -trimpath and no cgo, as
+// `make build`, the images and `make test`'s own compiles: one set of
+// flags, so the build cache compiles the dependencies once.
 func build(dst string, extra ...string) ([]byte, error) {
-	args := []string{"build", "-o", dst}
+	args := []string{"build", "-trimpath", "-o", dst}
 	var tags []string
 	if b, err := os.ReadFile(filepath.Join(RepoRoot(), "firmware", "overlay", "buildtags.txt")); err == nil {
 		tags = append(tags, strings.TrimSpace(string(b)))
