@@ -23,7 +23,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shoestring-dns/shoestring/firmware/overlay/status"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,6 +41,7 @@ import (
 	"tailscale.com/tsnet"
 
 	"github.com/shoestring-dns/shoestring/firmware/access"
+	"github.com/shoestring-dns/shoestring/firmware/overlay/status"
 )
 
 // Options describe the node's membership of the tailnet.

@@ -39,7 +39,8 @@ func fleetBinary(t *testing.T) string {
 		}
 		fleetBin = filepath.Join(dir, "shoestring-fleet")
 		// -trimpath and no cgo: make fleet-build's flags, and make
-		// test's, so the build cache compiles the dependencies once.
+		// test's compiles', so that one build cache serves them all but
+		// for the tailscale packages the tags change.
 		args := []string{"build", "-trimpath", "-o", fleetBin}
 		if tags, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "firmware", "overlay", "buildtags.txt")); err == nil {
 			args = append(args, "-tags", strings.TrimSpace(string(tags)))

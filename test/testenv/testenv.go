@@ -119,8 +119,9 @@ func BinaryWithTags(t testing.TB, dst string, tags ...string) {
 // build builds cmd/shoestring into dst with the build tags of `make
 // build` and the images (the Tailscale features the overlay leaves
 // out), so tests run what ships, plus extra. -trimpath and no cgo, as
-// `make build`, the images and `make test`'s own compiles: one set of
-// flags, so the build cache compiles the dependencies once.
+// `make build`, the images and `make test`'s own compiles, so that one
+// build cache serves them all but for the tailscale packages the tags
+// change.
 func build(dst string, extra ...string) ([]byte, error) {
 	args := []string{"build", "-trimpath", "-o", dst}
 	var tags []string
